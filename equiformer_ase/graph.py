@@ -1,0 +1,181 @@
+"""Batched atom graphs built from ``ase.Atoms`` with neighbour lists.
+
+Backends (``backend=`` in :func:`build_graph`):
+
+* ``"matscipy"``: matscipy's C neighbour list; any periodicity, cells smaller than the cutoff.
+* ``"torch-cluster"``: ``torch_cluster.radius_graph`` on the device, non-periodic systems only.
+  Its ``max_num_neighbors`` cap silently truncates, so the cap starts from the data and is
+  doubled until no atom reaches it: a neighbour is never dropped.
+* ``"brute"``: all pairs in torch, non-periodic only, O(N^2) memory per structure (small molecules).
+* ``"auto"``: torch-cluster (or brute without it) on CUDA for non-periodic batches, else matscipy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.data import chemical_symbols
+
+from .errors import UnsupportedElementError
+
+BACKENDS = ("auto", "matscipy", "torch-cluster", "brute")
+
+
+@dataclass
+class AtomGraph:
+    """A batch of structures as flat tensors.
+
+    positions (N, 3) Angstrom; species (N,) long index into the potential's elements;
+    batch (N,) long structure index; edge_index (2, E) long rows (source j, destination i);
+    shifts (E, 3) integer multiples of the cell vectors (float), so that the edge vector is
+    ``positions[j] - positions[i] + shifts @ cell[batch[i]]``; cell (B, 3, 3) rows are cell vectors;
+    pbc (B, 3) bool.
+    """
+
+    positions: torch.Tensor
+    species: torch.Tensor
+    batch: torch.Tensor
+    edge_index: torch.Tensor
+    shifts: torch.Tensor
+    cell: torch.Tensor
+    pbc: torch.Tensor
+
+    @property
+    def num_graphs(self) -> int:
+        return self.cell.shape[0]
+
+    @property
+    def num_atoms(self) -> int:
+        return self.positions.shape[0]
+
+    def to(self, device=None, dtype=None) -> "AtomGraph":
+        """A copy on ``device`` with floating tensors cast to ``dtype``."""
+        moved = {}
+        for f in fields(self):
+            t = getattr(self, f.name)
+            moved[f.name] = t.to(device=device, dtype=dtype if t.is_floating_point() else None)
+        return AtomGraph(**moved)
+
+
+def validate_atoms(atoms: Atoms, elements: list[str]) -> np.ndarray:
+    """Check one structure; return its species indices (N,). Raises ValueError naming the problem."""
+    if len(atoms) == 0:
+        raise ValueError("empty Atoms: a structure needs at least one atom")
+    positions = atoms.positions
+    bad = ~np.isfinite(positions).all(axis=1)
+    if bad.any():
+        raise ValueError(f"positions contain NaN or inf (atoms {np.flatnonzero(bad)[:10].tolist()})")
+    if atoms.pbc.any():
+        if not np.isfinite(atoms.cell.array).all():
+            raise ValueError("cell contains NaN or inf")
+        if abs(np.linalg.det(atoms.cell.array)) < 1e-9:
+            raise ValueError(
+                f"singular cell (volume {atoms.cell.volume:.3g} A^3) with pbc={atoms.pbc.tolist()}: "
+                "periodic structures need three independent cell vectors"
+            )
+    index = {el: k for k, el in enumerate(elements)}
+    numbers = atoms.numbers
+    try:
+        return np.fromiter((index[chemical_symbols[z]] for z in numbers), dtype=np.int64, count=len(numbers))
+    except KeyError:
+        unknown = [chemical_symbols[z] for z in set(numbers.tolist()) if chemical_symbols[z] not in index]
+        raise UnsupportedElementError(unknown, elements) from None
+
+
+def _matscipy_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, S) with r_j - r_i + S @ cell within ``cutoff``; a box stands in for a missing cell."""
+    from matscipy.neighbours import neighbour_list
+
+    if atoms.pbc.any():
+        return neighbour_list("ijS", atoms, cutoff)
+    positions = atoms.positions - atoms.positions.min(axis=0)
+    box = np.diag(positions.max(axis=0) + 1.0)
+    i, j, _ = neighbour_list("ijS", positions=positions, cell=box, pbc=np.zeros(3, bool), cutoff=cutoff)
+    return i, j, np.zeros((len(i), 3), dtype=np.int64)
+
+
+def _torch_cluster_edges(positions: torch.Tensor, batch: torch.Tensor, cutoff: float,
+                         max_graph_size: int) -> torch.Tensor:
+    """Edges (2, E) from ``radius_graph``, doubling the neighbour cap until nothing is cut."""
+    from torch_cluster import radius_graph
+
+    cap = min(64, max(max_graph_size - 1, 1))
+    while True:
+        edge_index = radius_graph(positions, cutoff, batch=batch, loop=False, max_num_neighbors=cap)
+        if cap >= max_graph_size - 1:
+            return edge_index
+        in_degree = torch.bincount(edge_index[1], minlength=len(positions))
+        if int(in_degree.max()) < cap:
+            return edge_index
+        cap = min(2 * cap, max_graph_size - 1)
+
+
+def _brute_edges(positions: torch.Tensor, batch: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """All pairs (j, i) of one structure closer than ``cutoff``: (2, E)."""
+    distances = torch.cdist(positions, positions)
+    close = (distances < cutoff) & (batch[:, None] == batch[None, :])
+    close.fill_diagonal_(False)
+    i, j = torch.nonzero(close, as_tuple=True)
+    return torch.stack([j, i])
+
+
+def _choose_backend(backend: str, periodic: bool, device: torch.device) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown neighbour-list backend {backend!r}; choose one of {BACKENDS}")
+    if backend in ("torch-cluster", "brute") and periodic:
+        raise ValueError(f"the {backend!r} backend handles non-periodic structures only; use 'matscipy'")
+    if backend != "auto":
+        return backend
+    if periodic or device.type != "cuda":
+        return "matscipy"
+    try:
+        import torch_cluster  # noqa: F401
+    except ImportError:
+        return "brute"
+    return "torch-cluster"
+
+
+def build_graph(atoms_list: list[Atoms], elements: list[str], cutoff: float, *, backend: str = "auto",
+                device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> AtomGraph:
+    """Validate structures and build one batched :class:`AtomGraph` with edges shorter than ``cutoff``."""
+    if isinstance(atoms_list, Atoms):
+        atoms_list = [atoms_list]
+    if len(atoms_list) == 0:
+        raise ValueError("no structures given")
+    device = torch.device(device)
+    species = [validate_atoms(atoms, elements) for atoms in atoms_list]
+    sizes = np.array([len(s) for s in species])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    periodic = any(atoms.pbc.any() for atoms in atoms_list)
+    chosen = _choose_backend(backend, periodic, device)
+
+    positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=dtype, device=device)
+    batch = torch.repeat_interleave(torch.arange(len(atoms_list), device=device), torch.as_tensor(sizes, device=device))
+    if chosen == "matscipy":
+        sources, destinations, shifts = [], [], []
+        for atoms, offset in zip(atoms_list, offsets):
+            i, j, S = _matscipy_edges(atoms, cutoff)
+            sources.append(j + offset)
+            destinations.append(i + offset)
+            shifts.append(S)
+        edge_index = torch.as_tensor(np.stack([np.concatenate(sources), np.concatenate(destinations)]), device=device)
+        shift_tensor = torch.as_tensor(np.concatenate(shifts), dtype=dtype, device=device)
+    else:
+        if chosen == "torch-cluster":
+            edge_index = _torch_cluster_edges(positions, batch, cutoff, int(sizes.max()))
+        else:
+            edge_index = _brute_edges(positions, batch, cutoff)
+        shift_tensor = positions.new_zeros((edge_index.shape[1], 3))
+
+    return AtomGraph(
+        positions=positions,
+        species=torch.as_tensor(np.concatenate(species), device=device),
+        batch=batch,
+        edge_index=edge_index.long(),
+        shifts=shift_tensor,
+        cell=torch.as_tensor(np.stack([a.cell.array for a in atoms_list]), dtype=dtype, device=device),
+        pbc=torch.as_tensor(np.stack([a.pbc for a in atoms_list]), device=device),
+    )

@@ -1,0 +1,172 @@
+"""Equiformer: configuration, presets and the network mapping a graph to per-atom energies."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from .nn import (
+    AtomEmbedding,
+    EdgeDegreeEmbedding,
+    EquivariantFeedForward,
+    EquivariantGraphAttention,
+    EquivariantLayerNorm,
+    PolynomialEnvelope,
+    radial_basis,
+)
+
+
+def degree_irreps(channels: tuple[int, ...], parity: bool) -> o3.Irreps:
+    """Irreps with ``channels[l]`` copies of degree ``l``.
+
+    SE(3) (``parity=False``): every degree even (``1e``, ``2e`` ... as in Equiformer's SE(3) models).
+    E(3) (``parity=True``): natural parity ``(-1)^l`` (``0e + 1o + 2e + 3o``), which makes the
+    energy invariant under reflections too.
+    """
+    return o3.Irreps([(c, (l, (-1) ** l if parity else 1)) for l, c in enumerate(channels) if c > 0])
+
+
+@dataclass
+class EquiformerConfig:
+    """Hyper-parameters of :class:`Equiformer`. Channel tuples are indexed by degree l = 0..lmax."""
+
+    elements: list[str]
+    node_channels: tuple[int, ...] = (64, 16, 8)
+    head_channels: tuple[int, ...] = (16, 4, 2)
+    ffn_channels: tuple[int, ...] = (128, 32, 16)
+    num_blocks: int = 2
+    num_heads: int = 4
+    alpha_channels: int = 8
+    cutoff: float = 5.0
+    num_radial: int = 16
+    radial_basis: str = "gaussian"
+    radial_hidden: int = 32
+    envelope_exponent: int = 5
+    output_hidden: int = 64
+    attention: str = "mlp"
+    nonlinear_message: bool = True
+    parity: bool = False
+    avg_num_neighbors: float = 20.0
+    energy_scale: float = 1.0
+    preset: str = field(default="custom")
+
+    def __post_init__(self):
+        self.elements = list(self.elements)
+        self.node_channels = tuple(self.node_channels)
+        self.head_channels = tuple(self.head_channels)
+        self.ffn_channels = tuple(self.ffn_channels)
+        if not self.elements:
+            raise ValueError("EquiformerConfig needs at least one element")
+        if len(set(self.elements)) != len(self.elements):
+            raise ValueError(f"duplicate elements in {self.elements}")
+        lmax = len(self.node_channels) - 1
+        if not 1 <= lmax <= 3:
+            raise ValueError(f"lmax must be 1, 2 or 3 (node_channels has {len(self.node_channels)} degrees)")
+        if not (len(self.head_channels) == len(self.ffn_channels) == lmax + 1):
+            raise ValueError("node_channels, head_channels and ffn_channels need one entry per degree")
+        if self.cutoff <= 0:
+            raise ValueError(f"cutoff must be positive, got {self.cutoff}")
+
+    @property
+    def lmax(self) -> int:
+        return len(self.node_channels) - 1
+
+    @classmethod
+    def preset(cls, name: str, elements: list[str], **overrides) -> "EquiformerConfig":
+        """A named configuration.
+
+        * ``"small"``: 64x0e+16x1e+8x2e, 2 blocks, 4 heads, cutoff 5 A: fast on 2 CPU cores.
+        * ``"paper-md17-l2"``: 128x0e+64x1e+32x2e, 6 blocks, 4 heads of 32x0e+16x1e+8x2e,
+          FFN 384x0e+192x1e+96x2e, 32 Gaussian radial functions, cutoff 5 A (Liao & Smidt, MD17).
+        * ``"paper-md17-l3"``: the same with an added 16x3e channel block (heads 4x3e, FFN 48x3e).
+        """
+        presets = {
+            "small": {},
+            "paper-md17-l2": dict(
+                node_channels=(128, 64, 32), head_channels=(32, 16, 8), ffn_channels=(384, 192, 96),
+                num_blocks=6, num_heads=4, alpha_channels=32, num_radial=32, radial_hidden=64,
+                output_hidden=512,
+            ),
+            "paper-md17-l3": dict(
+                node_channels=(128, 64, 32, 16), head_channels=(32, 16, 8, 4),
+                ffn_channels=(384, 192, 96, 48), num_blocks=6, num_heads=4, alpha_channels=32,
+                num_radial=32, radial_hidden=64, output_hidden=512,
+            ),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
+        return cls(elements=elements, preset=name, **{**presets[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EquiformerConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown EquiformerConfig fields {sorted(unknown)}")
+        return cls(**data)
+
+
+class EquiformerBlock(nn.Module):
+    """Pre-norm Transformer block: ``x + Attn(LN(x))``, then ``x + FFN(LN(x))``."""
+
+    def __init__(self, cfg: EquiformerConfig, irreps_node: o3.Irreps, irreps_sh: o3.Irreps):
+        super().__init__()
+        self.norm_attention = EquivariantLayerNorm(irreps_node)
+        self.attention = EquivariantGraphAttention(
+            irreps_node, irreps_sh, degree_irreps(cfg.head_channels, cfg.parity), cfg.num_heads,
+            cfg.alpha_channels, cfg.num_radial, cfg.radial_hidden, cfg.attention, cfg.nonlinear_message,
+        )
+        self.norm_ffn = EquivariantLayerNorm(irreps_node)
+        self.ffn = EquivariantFeedForward(irreps_node, degree_irreps(cfg.ffn_channels, cfg.parity), irreps_node)
+
+    def forward(self, x, sh, edge_basis, envelope, edge_index):
+        x = x + self.attention(self.norm_attention(x), sh, edge_basis, envelope, edge_index)
+        return x + self.ffn(self.norm_ffn(x))
+
+
+class Equiformer(nn.Module):
+    """Equivariant graph attention Transformer: atoms and edge vectors -> per-atom energies (eV).
+
+    ``species`` (N,) long indices into ``cfg.elements``; ``edge_index`` (2, E) rows (source j,
+    destination i); ``edge_vectors`` (E, 3) = r_j - r_i (+ periodic shift), Angstrom.
+    Returns (N,) energies, without per-element reference energies (see ``Potential``).
+    """
+
+    def __init__(self, cfg: EquiformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        irreps_node = degree_irreps(cfg.node_channels, cfg.parity)
+        irreps_sh = o3.Irreps.spherical_harmonics(cfg.lmax, p=-1 if cfg.parity else 1)
+        self.spherical_harmonics = o3.SphericalHarmonics(irreps_sh, normalize=True, normalization="component")
+        self.radial_basis = radial_basis(cfg.radial_basis, cfg.cutoff, cfg.num_radial)
+        self.envelope = PolynomialEnvelope(cfg.cutoff, cfg.envelope_exponent)
+        self.atom_embedding = AtomEmbedding(len(cfg.elements), irreps_node)
+        self.edge_degree_embedding = EdgeDegreeEmbedding(
+            irreps_node, irreps_sh, cfg.num_radial, cfg.radial_hidden, cfg.avg_num_neighbors
+        )
+        self.blocks = nn.ModuleList(EquiformerBlock(cfg, irreps_node, irreps_sh) for _ in range(cfg.num_blocks))
+        self.norm_out = EquivariantLayerNorm(irreps_node)
+        self.head = nn.Sequential(
+            o3.Linear(irreps_node, f"{cfg.output_hidden}x0e", biases=True),
+            nn.SiLU(),
+            nn.Linear(cfg.output_hidden, 1),
+        )
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor) -> torch.Tensor:
+        num_nodes = species.shape[0]
+        lengths = torch.linalg.vector_norm(edge_vectors, dim=1)
+        sh = self.spherical_harmonics(edge_vectors)
+        envelope = self.envelope(lengths)
+        edge_basis = self.radial_basis(lengths)
+        x = self.atom_embedding(species)
+        x = x + self.edge_degree_embedding(sh, edge_basis, envelope, edge_index[1], num_nodes)
+        for block in self.blocks:
+            x = block(x, sh, edge_basis, envelope, edge_index)
+        return self.head(self.norm_out(x)).squeeze(-1) * self.cfg.energy_scale

@@ -1,0 +1,97 @@
+"""Equivariant graph attention (Equiformer, Sec. 3.3)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from .gate import gate_activation
+from .radial import RadialMLP
+from .scatter import enveloped_softmax, scatter_sum
+from .tensor_product import DepthwiseTensorProduct
+
+
+def _scale_irreps(irreps: o3.Irreps, factor: int) -> o3.Irreps:
+    return o3.Irreps([(mul * factor, ir) for mul, ir in o3.Irreps(irreps)])
+
+
+class EquivariantGraphAttention(nn.Module):
+    r"""Multi-head equivariant graph attention with non-linear messages.
+
+    For an edge j -> i with unit vector :math:`\hat r_{ij}` and length :math:`r_{ij}`:
+
+    1. :math:`m_{ij} = L_{src}(x_j) + L_{dst}(x_i)`, then a depthwise tensor product with
+       :math:`Y(\hat r_{ij})` (weights from a radial MLP) and a linear layer give attention
+       scalars :math:`f_{ij}` and value features.
+    2. Attention logits per head: MLP attention
+       :math:`a_{ij} = w_h^\top \mathrm{LeakyReLU}(f_{ij})` (default), or dot product
+       :math:`a_{ij} = q_i^\top f_{ij}/\sqrt{d}` with :math:`q_i = L_q(x_i)` (``attention="dot_product"``).
+       Normalised with :func:`enveloped_softmax` over the neighbours of i.
+    3. Values: gate activation then a second depthwise tensor product with :math:`Y(\hat r_{ij})`
+       (non-linear message passing), or the linear values directly (``nonlinear_message=False``).
+    4. :math:`y_i = L_{out}(\Vert_h \sum_j \alpha^h_{ij} v^h_{ij})`.
+
+    Shapes: ``x`` (N, irreps_node.dim); ``sh`` (E, irreps_sh.dim); ``edge_basis`` (E, B);
+    ``envelope`` (E,); ``edge_index`` (2, E) as (source j, destination i) -> (N, irreps_node.dim).
+    """
+
+    def __init__(self, irreps_node: o3.Irreps, irreps_sh: o3.Irreps, irreps_head: o3.Irreps,
+                 num_heads: int, alpha_channels: int, num_basis: int, radial_hidden: int,
+                 attention: str = "mlp", nonlinear_message: bool = True):
+        super().__init__()
+        if attention not in ("mlp", "dot_product"):
+            raise ValueError(f"attention must be 'mlp' or 'dot_product', got {attention!r}")
+        irreps_node, irreps_head = o3.Irreps(irreps_node), o3.Irreps(irreps_head).simplify()
+        self.num_heads, self.alpha_channels = num_heads, alpha_channels
+        self.attention, self.nonlinear_message = attention, nonlinear_message
+        irreps_alpha = o3.Irreps(f"{num_heads * alpha_channels}x0e")
+        irreps_value = _scale_irreps(irreps_head, num_heads)
+
+        self.linear_src = o3.Linear(irreps_node, irreps_node, biases=True)
+        self.linear_dst = o3.Linear(irreps_node, irreps_node)
+        self.tp_message = DepthwiseTensorProduct(irreps_node, irreps_sh, irreps_node)
+        self.radial_message = RadialMLP(num_basis, radial_hidden, self.tp_message.weight_numel)
+        if nonlinear_message:
+            self.gate = gate_activation(irreps_node)
+            self.linear_message = o3.Linear(self.tp_message.irreps_out, irreps_alpha + self.gate.irreps_in)
+            self.tp_value = DepthwiseTensorProduct(self.gate.irreps_out, irreps_sh, irreps_value)
+            self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_numel)
+            self.linear_value = o3.Linear(self.tp_value.irreps_out, irreps_value)
+        else:
+            self.linear_message = o3.Linear(self.tp_message.irreps_out, irreps_alpha + irreps_value)
+        if attention == "mlp":
+            self.alpha_dot = nn.Parameter(torch.randn(num_heads, alpha_channels) / math.sqrt(alpha_channels))
+        else:
+            self.linear_query = o3.Linear(irreps_node, irreps_alpha)
+        self.linear_out = o3.Linear(irreps_value, irreps_node, biases=True)
+        self.num_alpha = irreps_alpha.dim
+        head_of_component = [
+            torch.arange(num_heads).repeat_interleave(mul * ir.dim) for mul, ir in irreps_head
+        ]
+        self.register_buffer("head_of_component", torch.cat(head_of_component), persistent=False)
+
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, edge_basis: torch.Tensor,
+                envelope: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        src, dst = edge_index[0], edge_index[1]
+        num_nodes = x.shape[0]
+        message = self.linear_src(x)[src] + self.linear_dst(x)[dst]
+        message = self.tp_message(message, sh, self.radial_message(edge_basis, envelope))
+        message = self.linear_message(message)
+        alpha_features, value = message[:, : self.num_alpha], message[:, self.num_alpha :]
+
+        alpha_features = alpha_features.view(-1, self.num_heads, self.alpha_channels)
+        if self.attention == "mlp":
+            logits = (nn.functional.leaky_relu(alpha_features, 0.2) * self.alpha_dot).sum(-1)
+        else:
+            query = self.linear_query(x).view(-1, self.num_heads, self.alpha_channels)[dst]
+            logits = (query * alpha_features).sum(-1) / math.sqrt(self.alpha_channels)
+        alpha = enveloped_softmax(logits, envelope, dst, num_nodes)
+
+        if self.nonlinear_message:
+            value = self.tp_value(self.gate(value), sh, self.radial_value(edge_basis, envelope))
+            value = self.linear_value(value)
+        out = scatter_sum(value * alpha[:, self.head_of_component], dst, num_nodes)
+        return self.linear_out(out)

@@ -1,0 +1,214 @@
+"""Potential: an Equiformer plus its elements, reference energies and model card metadata.
+
+:meth:`Potential.evaluate` is the single place where energy, forces and stress are computed;
+the calculator, batch evaluation, MD, relaxation and training all call it.
+
+File format (``.safetensors``): the weights plus, under the metadata key ``equiformer_ase``, a
+JSON header with ``format_version``, ``config``, ``elements``, ``reference_energies`` (eV per
+element), ``cutoff`` (Angstrom), ``training`` (data recipe), ``metrics`` (test errors) and
+``weights_sha256``. Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import PotentialFileError
+from .graph import AtomGraph
+from .model import Equiformer, EquiformerConfig
+from .nn import scatter_sum
+
+FORMAT_VERSION = 1
+HEADER_KEY = "equiformer_ase"
+
+
+class Potential(nn.Module):
+    """Equiformer with per-element reference energies: E = sum_i (e_model(i) + E_ref[Z_i]).
+
+    ``metadata`` holds ``elements``, ``cutoff``, ``config``, ``reference_energies`` and free-form
+    ``training`` and ``metrics`` dicts (the model card's numbers).
+    """
+
+    def __init__(self, model: Equiformer, reference_energies: dict[str, float] | None = None,
+                 training: dict | None = None, metrics: dict | None = None):
+        super().__init__()
+        self.model = model
+        elements = model.cfg.elements
+        reference_energies = reference_energies or {el: 0.0 for el in elements}
+        missing = set(elements) - set(reference_energies)
+        if missing:
+            raise ValueError(f"reference energies missing for {sorted(missing)}")
+        values = torch.tensor([float(reference_energies[el]) for el in elements], dtype=torch.float64)
+        self.register_buffer("reference_energies", values)
+        self.training_info = dict(training or {})
+        self.metrics = dict(metrics or {})
+
+    @classmethod
+    def from_config(cls, cfg: EquiformerConfig, seed: int = 0, **kwargs) -> "Potential":
+        """An untrained potential with a deterministic initialisation for ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = Equiformer(cfg)
+        return cls(model, **kwargs)
+
+    @property
+    def config(self) -> EquiformerConfig:
+        return self.model.cfg
+
+    @property
+    def metadata(self) -> dict:
+        elements = self.config.elements
+        return {
+            "format_version": FORMAT_VERSION,
+            "elements": list(elements),
+            "cutoff": float(self.config.cutoff),
+            "config": self.config.to_dict(),
+            "reference_energies": dict(zip(elements, self.reference_energies.tolist())),
+            "training": self.training_info,
+            "metrics": self.metrics,
+        }
+
+    def evaluate(self, graph: AtomGraph, forces: bool = True, stress: bool = False,
+                 create_graph: bool = False) -> dict[str, torch.Tensor]:
+        """Energies and their derivatives for a batch.
+
+        Returns ``energy`` (B,) eV, ``energies`` (N,) eV per atom, and when asked ``forces``
+        (N, 3) eV/A = -dE/dr and ``stress`` (B, 3, 3) eV/A^3 = (1/V) dE/d(strain) for a symmetric
+        strain applied to positions and cell (NaN rows for structures that are not periodic in
+        all three directions, where stress is undefined). ``create_graph=True`` keeps the graph of
+        the derivatives for training on forces.
+        """
+        positions, cell = graph.positions, graph.cell
+        inputs = []
+        if forces:
+            positions = positions.detach().requires_grad_(True)
+            inputs.append(positions)
+        if stress:
+            strain = torch.zeros_like(cell, requires_grad=True)
+            inputs.append(strain)
+            symmetric = 0.5 * (strain + strain.transpose(1, 2))
+            positions = positions + torch.einsum("ni,nij->nj", positions, symmetric[graph.batch])
+            cell = cell + torch.bmm(cell, symmetric)
+
+        with torch.set_grad_enabled(torch.is_grad_enabled() or bool(inputs)):
+            source, destination = graph.edge_index
+            edge_vectors = positions[source] - positions[destination] + torch.einsum(
+                "ei,eij->ej", graph.shifts, cell[graph.batch[destination]]
+            )
+            energies = self.model(graph.species, graph.edge_index, edge_vectors)
+            energies = energies + self.reference_energies.to(energies.dtype)[graph.species]
+            energy = scatter_sum(energies, graph.batch, graph.num_graphs)
+            results = {"energy": energy, "energies": energies}
+            if inputs:
+                grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph)
+                if forces:
+                    results["forces"] = -grads[0]
+                if stress:
+                    volume = torch.linalg.det(graph.cell).abs()
+                    periodic = graph.pbc.all(dim=1)
+                    volume = torch.where(periodic, volume, torch.full_like(volume, torch.nan))
+                    results["stress"] = grads[-1] / volume[:, None, None]
+        if not create_graph:
+            results = {k: v.detach() for k, v in results.items()}
+        return results
+
+    # ----------------------------------------------------------------------------- files
+    def save(self, path: str | Path) -> None:
+        """Write weights and the JSON header to one safetensors file."""
+        from safetensors.torch import save_file
+
+        tensors = _state_tensors(self)
+        header = {**self.metadata, "weights_sha256": _weights_sha256(tensors)}
+        save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
+
+
+def _state_tensors(potential: Potential) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in potential.state_dict().items()}
+
+
+def _weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        array = tensors[name].numpy()
+        digest.update(name.encode())
+        digest.update(str(array.dtype).encode() + str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def read_header(path: str | Path) -> dict:
+    """The JSON header of a potential file, without loading the weights."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(HEADER_KEY)
+    except FileNotFoundError:
+        raise PotentialFileError(f"potential file {path} does not exist") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
+    if raw is None:
+        raise PotentialFileError(f"{path} has no '{HEADER_KEY}' header: not an equiformer-ase potential")
+    try:
+        header = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise PotentialFileError(f"{path}: corrupt JSON header ({exc})") from None
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise PotentialFileError(
+            f"{path}: format version {version!r} is not supported (this equiformer-ase reads version {FORMAT_VERSION})"
+        )
+    return header
+
+
+def _load_file(path: Path) -> Potential:
+    from safetensors.torch import load_file
+
+    header = read_header(path)
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
+    if _weights_sha256(tensors) != header.get("weights_sha256"):
+        raise PotentialFileError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
+    cfg = EquiformerConfig.from_dict(header["config"])
+    potential = Potential(Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics"))
+    try:
+        potential.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise PotentialFileError(f"{path}: weights do not fit the stored config ({exc})") from None
+    return potential
+
+
+def _shipped_dir():
+    return resources.files("equiformer_ase.potentials")
+
+
+def resources_path(name: str) -> Path:
+    """Path of the shipped potential ``name`` (the installed package keeps it on disk)."""
+    return Path(str(_shipped_dir() / f"{name}.safetensors"))
+
+
+def list_potentials() -> list[str]:
+    """Names of the potentials shipped in ``potentials/``."""
+    return sorted(p.name[: -len(".safetensors")] for p in _shipped_dir().iterdir() if p.name.endswith(".safetensors"))
+
+
+def load_potential(name_or_path: str | Path) -> Potential:
+    """Load a potential from a file path or by the name of a shipped potential."""
+    path = Path(name_or_path)
+    if path.suffix == ".safetensors" or path.exists():
+        return _load_file(path)
+    shipped = list_potentials()
+    if str(name_or_path) not in shipped:
+        raise PotentialFileError(
+            f"{name_or_path!r} is neither a file nor a shipped potential (shipped: {', '.join(shipped) or 'none'})"
+        )
+    return _load_file(resources_path(str(name_or_path)))

@@ -1,0 +1,1 @@
+"""Shipped trained potentials: NAME.safetensors with its model card NAME.md."""
