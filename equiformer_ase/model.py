@@ -136,7 +136,9 @@ class Equiformer(nn.Module):
 
     ``species`` (N,) long indices into ``cfg.elements``; ``edge_index`` (2, E) rows (source j,
     destination i); ``edge_vectors`` (E, 3) = r_j - r_i (+ periodic shift), Angstrom.
-    Returns (N,) energies, without per-element reference energies (see ``Potential``).
+    Returns (N,) energies relative to the isolated atom: the network's value for each atom minus
+    its value for the same species with no neighbours, so an isolated atom contributes exactly 0
+    and ``Potential``'s per-element reference energies are the isolated-atom energies.
     """
 
     def __init__(self, cfg: EquiformerConfig):
@@ -160,13 +162,21 @@ class Equiformer(nn.Module):
         )
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor) -> torch.Tensor:
-        num_nodes = species.shape[0]
         lengths = torch.linalg.vector_norm(edge_vectors, dim=1)
         sh = self.spherical_harmonics(edge_vectors)
         envelope = self.envelope(lengths)
         edge_basis = self.radial_basis(lengths)
+        energies = self._node_energies(species, sh, edge_basis, envelope, edge_index)
+        all_species = torch.arange(len(self.cfg.elements), device=species.device)
+        no_edges = (sh[:0], edge_basis[:0], envelope[:0], edge_index[:, :0])
+        isolated = self._node_energies(all_species, *no_edges)
+        return (energies - isolated[species]) * self.cfg.energy_scale
+
+    def _node_energies(self, species, sh, edge_basis, envelope, edge_index) -> torch.Tensor:
+        """Head output per atom, before subtracting the isolated-atom value: (N,)."""
+        num_nodes = species.shape[0]
         x = self.atom_embedding(species)
         x = x + self.edge_degree_embedding(sh, edge_basis, envelope, edge_index[1], num_nodes)
         for block in self.blocks:
             x = block(x, sh, edge_basis, envelope, edge_index)
-        return self.head(self.norm_out(x)).squeeze(-1) * self.cfg.energy_scale
+        return self.head(self.norm_out(x)).squeeze(-1)

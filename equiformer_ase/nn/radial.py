@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,7 +19,9 @@ class PolynomialEnvelope(nn.Module):
     r"""DimeNet envelope :math:`u(x) = 1 - \frac{(p+1)(p+2)}{2} x^p + p(p+2) x^{p+1} - \frac{p(p+1)}{2} x^{p+2}`.
 
     ``x = r / cutoff``; ``u(0) = 1`` and ``u, u', u''`` vanish at ``x = 1``; ``u = 0`` beyond.
-    Input ``r``: (E,) Angstrom; output (E,).
+    ``u`` has a triple root at 1, so it is evaluated as :math:`(1-x)^3 q(x)` (Horner for ``q``):
+    the expanded form cancels catastrophically near the cutoff and even turns negative there.
+    Input ``r``: (E,) Angstrom; output (E,), >= 0.
     """
 
     def __init__(self, cutoff: float, exponent: int = 5):
@@ -27,16 +30,19 @@ class PolynomialEnvelope(nn.Module):
             raise ValueError(f"cutoff must be positive, got {cutoff}")
         self.cutoff = float(cutoff)
         p = int(exponent)
-        self.p = p
-        self.a = -(p + 1) * (p + 2) / 2.0
-        self.b = float(p * (p + 2))
-        self.c = -p * (p + 1) / 2.0
+        coefficients = np.zeros(p + 3)  # highest power first, as numpy.polydiv wants
+        coefficients[-1] = 1.0
+        coefficients[:3] = [-p * (p + 1) / 2.0, p * (p + 2), -(p + 1) * (p + 2) / 2.0]
+        quotient, remainder = np.polydiv(coefficients, [-1.0, 3.0, -3.0, 1.0])  # (1 - x)^3
+        assert np.allclose(remainder, 0.0)
+        self.q_coefficients = [float(c) for c in quotient]
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        x = r / self.cutoff
-        xp = x.pow(self.p)
-        u = 1.0 + xp * (self.a + x * (self.b + x * self.c))
-        return torch.where(x < 1.0, u, torch.zeros_like(u))
+        x = (r / self.cutoff).clamp(max=1.0)
+        q = torch.full_like(x, self.q_coefficients[0])
+        for c in self.q_coefficients[1:]:
+            q = q * x + c
+        return (1.0 - x).pow(3) * q
 
 
 class GaussianBasis(nn.Module):

@@ -1,0 +1,77 @@
+"""Shared fixtures: a tiny float64 potential that keeps the physics tests fast on 2 CPU cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import bulk, molecule
+
+import equiformer_ase as ea
+
+ELEMENTS = ["H", "C", "N", "O", "Cu"]
+
+TINY = dict(
+    node_channels=(16, 8, 4), head_channels=(4, 2, 1), ffn_channels=(32, 8, 4), num_blocks=2,
+    num_heads=2, alpha_channels=4, cutoff=4.0, num_radial=8, radial_hidden=16, output_hidden=16,
+    avg_num_neighbors=10.0,
+)
+
+
+def tiny_potential(seed: int = 0, **overrides) -> ea.Potential:
+    """An untrained tiny potential with non-zero reference energies."""
+    cfg = ea.EquiformerConfig(elements=ELEMENTS, **{**TINY, **overrides})
+    refs = {el: -0.5 * (k + 1) for k, el in enumerate(ELEMENTS)}
+    return ea.Potential.from_config(cfg, seed=seed, reference_energies=refs)
+
+
+def tiny_calculator(dtype: str = "float64", **overrides) -> ea.EquiformerCalculator:
+    return ea.EquiformerCalculator(tiny_potential(**overrides), device="cpu", dtype=dtype)
+
+
+def random_rotation(seed: int) -> np.ndarray:
+    """A proper rotation matrix (det +1) drawn uniformly."""
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def ethanol() -> Atoms:
+    atoms = molecule("CH3CH2OH")
+    atoms.rattle(0.05, seed=3)
+    return atoms
+
+
+def triclinic_copper() -> Atoms:
+    """A rattled, sheared 4-atom Cu cell: periodic, triclinic, smaller than the cutoff."""
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    shear = np.array([[1.0, 0.08, -0.05], [0.03, 0.97, 0.06], [-0.04, 0.02, 1.05]])
+    atoms.set_cell(atoms.cell.array @ shear, scale_atoms=True)
+    atoms.rattle(0.08, seed=5)
+    return atoms
+
+
+def copper_with_adsorbate() -> Atoms:
+    """A periodic Cu slab with CO on top, as a fully periodic cell (vacuum inside the box)."""
+    from ase.build import add_adsorbate, fcc111
+
+    slab = fcc111("Cu", size=(2, 2, 2), vacuum=4.0)
+    add_adsorbate(slab, molecule("CO"), 1.9, "ontop")
+    slab.pbc = True
+    slab.rattle(0.05, seed=7)
+    return slab
+
+
+@pytest.fixture(scope="session")
+def calc64() -> ea.EquiformerCalculator:
+    return tiny_calculator("float64")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+
+
+# Tests measure physics, not speed: one thread avoids oversubscribing small CPU machines.
+torch.set_num_threads(1)
