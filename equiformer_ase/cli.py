@@ -29,7 +29,7 @@ def _info(args: argparse.Namespace) -> int:
     for name in names:
         header = read_header(resources_path(name))
         print(f"  {name}: elements {','.join(header['elements'])}, cutoff {header['cutoff']} A, "
-              f"preset {header['config'].get('preset', '?')}")
+              f"preset {header['config']['preset_name']}")
     return 0
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from e3nn import o3
@@ -52,7 +52,7 @@ class EquiformerConfig:
     parity: bool = False
     avg_num_neighbors: float = 20.0
     energy_scale: float = 1.0
-    preset: str = field(default="custom")
+    preset_name: str = "custom"
 
     def __post_init__(self):
         self.elements = list(self.elements)
@@ -99,7 +99,7 @@ class EquiformerConfig:
         }
         if name not in presets:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
-        return cls(elements=elements, preset=name, **{**presets[name], **overrides})
+        return cls(elements=elements, preset_name=name, **{**presets[name], **overrides})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,46 @@
+"""The ASE calculator: caching, properties, CLI."""
+
+import numpy as np
+from ase.build import molecule
+from ase.optimize import BFGS
+
+import equiformer_ase as ea
+from equiformer_ase.cli import main
+
+
+def test_check_state_caches_results(calc64, monkeypatch):
+    calls = []
+    original = calc64.calculate_batch
+    monkeypatch.setattr(calc64, "calculate_batch", lambda atoms_list: calls.append(1) or original(atoms_list))
+    atoms = molecule("H2O")
+    atoms.calc = calc64
+    atoms.get_potential_energy()
+    atoms.get_forces()
+    atoms.get_potential_energies()
+    assert len(calls) == 1
+    atoms.positions[0, 0] += 0.01
+    atoms.get_forces()
+    assert len(calls) == 2
+
+
+def test_free_energy_equals_energy(calc64):
+    atoms = molecule("NH3")
+    atoms.calc = calc64
+    assert atoms.get_potential_energy(force_consistent=True) == atoms.get_potential_energy()
+
+
+def test_drives_an_ase_optimizer(calc64):
+    atoms = molecule("CH4")
+    atoms.rattle(0.1, seed=1)
+    atoms.calc = calc64
+    e0 = atoms.get_potential_energy()
+    BFGS(atoms, logfile=None).run(fmax=0.05, steps=30)
+    assert atoms.get_potential_energy() < e0
+
+
+def test_cli_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "equiformer-ase" in out and "torch" in out and "e3nn" in out and "shipped potentials" in out
+    for name in ea.list_potentials():
+        assert name in out

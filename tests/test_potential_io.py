@@ -1,0 +1,101 @@
+"""Potential files: round trip, metadata, registry, and refusal of damaged files."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, molecule
+
+import equiformer_ase as ea
+from conftest import tiny_potential
+
+
+def test_from_config_is_deterministic_for_a_seed():
+    cfg = ea.EquiformerConfig.preset("small", elements=["H", "C", "N", "O"])
+    a, b, c = (ea.Potential.from_config(cfg, seed=s) for s in (0, 0, 1))
+    for (name, pa), pb, pc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_presets():
+    l2 = ea.EquiformerConfig.preset("paper-md17-l2", elements=["H", "C", "O"])
+    assert (l2.node_channels, l2.num_blocks, l2.num_heads, l2.cutoff, l2.num_radial) == ((128, 64, 32), 6, 4, 5.0, 32)
+    assert ea.EquiformerConfig.preset("paper-md17-l3", elements=["H"]).lmax == 3
+    assert ea.EquiformerConfig.preset("small", elements=["H"], parity=True).parity
+
+
+def test_save_load_round_trip(tmp_path):
+    pot = tiny_potential(seed=3)
+    pot.metrics = {"forces_mae_meV_A": 12.5}
+    path = tmp_path / "model.safetensors"
+    pot.save(path)
+    loaded = ea.load_potential(path)
+    assert loaded.metadata["elements"] == pot.metadata["elements"]
+    assert loaded.metadata["cutoff"] == pot.config.cutoff
+    assert loaded.metadata["reference_energies"] == pot.metadata["reference_energies"]
+    assert loaded.metrics == {"forces_mae_meV_A": 12.5}
+    structures = [molecule("CH3CH2OH"), bulk("Cu", "fcc", a=3.6, cubic=True)]
+    before = ea.EquiformerCalculator(pot, device="cpu", dtype="float64").calculate_batch(structures)
+    after = ea.EquiformerCalculator(str(path), device="cpu", dtype="float64").calculate_batch(structures)
+    for x, y in zip(before, after):
+        assert x["energy"] == y["energy"]
+        np.testing.assert_array_equal(x["forces"], y["forces"])
+
+
+def _rewrite_header(path, change):
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + size])
+    meta = json.loads(header["__metadata__"]["equiformer_ase"])
+    change(meta)
+    header["__metadata__"]["equiformer_ase"] = json.dumps(meta)
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + raw[8 + size :])
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "model.safetensors"
+    tiny_potential().save(path)
+    return path
+
+
+def test_truncated_file(saved):
+    saved.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    with pytest.raises(ea.PotentialFileError, match="corrupt|truncated|not a readable"):
+        ea.load_potential(saved)
+
+
+def test_flipped_weight_bytes(saved):
+    raw = bytearray(saved.read_bytes())
+    raw[-100] ^= 0xFF
+    saved.write_bytes(bytes(raw))
+    with pytest.raises(ea.PotentialFileError, match="sha256"):
+        ea.load_potential(saved)
+
+
+def test_wrong_format_version(saved):
+    _rewrite_header(saved, lambda meta: meta.update(format_version=99))
+    with pytest.raises(ea.PotentialFileError, match="format version 99"):
+        ea.load_potential(saved)
+
+
+def test_not_a_potential(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"this is not a safetensors file at all")
+    with pytest.raises(ea.PotentialFileError):
+        ea.load_potential(junk)
+    with pytest.raises(ea.PotentialFileError, match="does not exist"):
+        ea.load_potential(tmp_path / "missing.safetensors")
+    with pytest.raises(ea.PotentialFileError, match="neither a file nor a shipped potential"):
+        ea.load_potential("no-such-potential")
+
+
+def test_shipped_potentials_load_by_name():
+    for name in ea.list_potentials():
+        pot = ea.load_potential(name)
+        assert pot.metadata["elements"] and pot.metadata["cutoff"] > 0
