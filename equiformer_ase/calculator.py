@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,8 @@ class EquiformerCalculator(Calculator):
         super().__init__(**kwargs)
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-        if not isinstance(potential, Potential):
-            potential = load_potential(potential)
+        # The calculator owns its copy: casting in place would change the caller's potential.
+        potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
         self.device = resolve_device(device)
         self.dtype = DTYPES[dtype]
         self.neighbour_backend = neighbour_backend

@@ -15,6 +15,7 @@ from .nn import (
     EquivariantFeedForward,
     EquivariantGraphAttention,
     EquivariantLayerNorm,
+    IrrepsLinear,
     PolynomialEnvelope,
     radial_basis,
 )
@@ -156,7 +157,7 @@ class Equiformer(nn.Module):
         self.blocks = nn.ModuleList(EquiformerBlock(cfg, irreps_node, irreps_sh) for _ in range(cfg.num_blocks))
         self.norm_out = EquivariantLayerNorm(irreps_node)
         self.head = nn.Sequential(
-            o3.Linear(irreps_node, f"{cfg.output_hidden}x0e", biases=True),
+            IrrepsLinear(irreps_node, f"{cfg.output_hidden}x0e", bias=True),
             nn.SiLU(),
             nn.Linear(cfg.output_hidden, 1),
         )
@@ -166,14 +167,14 @@ class Equiformer(nn.Module):
         sh = self.spherical_harmonics(edge_vectors)
         envelope = self.envelope(lengths)
         edge_basis = self.radial_basis(lengths)
+        # One isolated (edge-less) atom of every species rides along in the same pass.
+        num_atoms = species.shape[0]
+        species = torch.cat([species, torch.arange(len(self.cfg.elements), device=species.device)])
         energies = self._node_energies(species, sh, edge_basis, envelope, edge_index)
-        all_species = torch.arange(len(self.cfg.elements), device=species.device)
-        no_edges = (sh[:0], edge_basis[:0], envelope[:0], edge_index[:, :0])
-        isolated = self._node_energies(all_species, *no_edges)
-        return (energies - isolated[species]) * self.cfg.energy_scale
+        return (energies[:num_atoms] - energies[num_atoms:][species[:num_atoms]]) * self.cfg.energy_scale
 
     def _node_energies(self, species, sh, edge_basis, envelope, edge_index) -> torch.Tensor:
-        """Head output per atom, before subtracting the isolated-atom value: (N,)."""
+        """Head output per node, before subtracting the isolated-atom value: (N,)."""
         num_nodes = species.shape[0]
         x = self.atom_embedding(species)
         x = x + self.edge_degree_embedding(sh, edge_basis, envelope, edge_index[1], num_nodes)

@@ -24,6 +24,7 @@ from .errors import PotentialFileError
 from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
+from .nn.constants import ExactConstant
 
 FORMAT_VERSION = 1
 HEADER_KEY = "equiformer_ase"
@@ -31,6 +32,9 @@ HEADER_KEY = "equiformer_ase"
 
 class Potential(nn.Module):
     """Equiformer with per-element reference energies: E = sum_i (e_model(i) + E_ref[Z_i]).
+
+    ``reference_energies`` (eV per element) are the isolated-atom energies; they are fitted, not
+    learned by gradient descent, and are stored in the file header rather than with the weights.
 
     ``metadata`` holds ``elements``, ``cutoff``, ``config``, ``reference_energies`` and free-form
     ``training`` and ``metrics`` dicts (the model card's numbers).
@@ -45,8 +49,8 @@ class Potential(nn.Module):
         missing = set(elements) - set(reference_energies)
         if missing:
             raise ValueError(f"reference energies missing for {sorted(missing)}")
-        values = torch.tensor([float(reference_energies[el]) for el in elements], dtype=torch.float64)
-        self.register_buffer("reference_energies", values)
+        self.reference_energies = {el: float(reference_energies[el]) for el in elements}
+        self._reference_table = ExactConstant(torch.tensor([self.reference_energies[el] for el in elements]))
         self.training_info = dict(training or {})
         self.metrics = dict(metrics or {})
 
@@ -70,7 +74,7 @@ class Potential(nn.Module):
             "elements": list(elements),
             "cutoff": float(self.config.cutoff),
             "config": self.config.to_dict(),
-            "reference_energies": dict(zip(elements, self.reference_energies.tolist())),
+            "reference_energies": dict(self.reference_energies),
             "training": self.training_info,
             "metrics": self.metrics,
         }
@@ -103,7 +107,7 @@ class Potential(nn.Module):
                 "ei,eij->ej", graph.shifts, cell[graph.batch[destination]]
             )
             energies = self.model(graph.species, graph.edge_index, edge_vectors)
-            energies = energies + self.reference_energies.to(energies.dtype)[graph.species]
+            energies = energies + self._reference_table(energies).index_select(0, graph.species)
             energy = scatter_sum(energies, graph.batch, graph.num_graphs)
             results = {"energy": energy, "energies": energies}
             if inputs:

@@ -65,7 +65,7 @@ class SE2(_RigidMotions):
     def __init__(self):
         rotation_generator = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)
         self._init_generators(rotation_generator[None])
-        self.stabiliser = CircleStabiliser(self.generators[2])
+        self.stabiliser = CircleStabiliser(self.generators[2], self.name)
 
     def exp(self, a: Tensor) -> Tensor:
         self._check_vector(a)
@@ -99,7 +99,7 @@ class SE3(_RigidMotions):
 
     def __init__(self):
         self._init_generators(so3_hat(torch.eye(3, dtype=torch.float64)))
-        self.stabiliser = RotationStabiliser(4)
+        self.stabiliser = RotationStabiliser(4, self.name)
 
     def exp(self, a: Tensor) -> Tensor:
         self._check_vector(a)

@@ -43,7 +43,7 @@ class LieGroup(abc.ABC):
     lie_dim: int
     homogeneous: bool
     orbit_dim: int
-    generators: Tensor  # float64 (lie_dim, m, m), the basis E_i of the Lie algebra
+    generators: Tensor
     rotation_components: Tensor
     stabiliser: Stabiliser
 

@@ -59,9 +59,10 @@ def lift(group: LieGroup, positions: Tensor, features: Tensor, mask: Tensor, nsa
 
     Padded positions are replaced by the origin so that garbage there cannot produce NaNs.
     """
-    batch, n, d = positions.shape
-    if d != group.space_dim:
-        raise ValueError(f"{group.name} acts on R^{group.space_dim}; positions have shape {tuple(positions.shape)}")
+    d = group.space_dim
+    if positions.dim() != 3 or positions.shape[-1] != d:
+        raise ValueError(f"{group.name} acts on R^{d}: positions must be (B, n, {d}), got {tuple(positions.shape)}")
+    batch, n, _ = positions.shape
     if features.shape[:2] != (batch, n) or mask.shape != (batch, n):
         raise ValueError(f"features must be (B, n, F) and mask (B, n) for positions {tuple(positions.shape)}; "
                          f"got {tuple(features.shape)} and {tuple(mask.shape)}")

@@ -13,9 +13,9 @@ Equal distances are common (a symmetric stabiliser grid gives the angles +t and 
 ordered by a second invariant key, a fixed projection of ``log(u^-1 v)`` (both compared at
 float32 precision), so that the k nearest are also invariant to permuting the points.
 Distances are computed for blocks of ``chunk_size`` queries at a time under ``no_grad`` and
-selected per block with ``topk``: peak memory O(chunk_size * M) for the block plus O(M k) for the result, never
-an M x M tensor; time O(M^2).
-The selection is piecewise constant in the positions and carries no gradient.
+selected per block with ``topk``: time O(M^2), peak memory O(chunk_size * M) for the block plus
+O(M k) for the result, never an M x M tensor.  The selection is piecewise constant in the
+positions and carries no gradient.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ class SO2(LieGroup):
     def __init__(self):
         self.generators = torch.tensor([[[0.0, -1.0], [1.0, 0.0]]], dtype=torch.float64)
         self.rotation_components = torch.ones(1, dtype=torch.bool)
-        self.stabiliser = TrivialStabiliser(2)
+        self.stabiliser = TrivialStabiliser(2, self.name)
 
     def exp(self, a: Tensor) -> Tensor:
         self._check_vector(a)
@@ -155,7 +155,7 @@ class SO3(LieGroup):
     def __init__(self):
         self.generators = so3_hat(torch.eye(3, dtype=torch.float64))
         self.rotation_components = torch.ones(3, dtype=torch.bool)
-        self.stabiliser = CircleStabiliser(self.generators[0])
+        self.stabiliser = CircleStabiliser(self.generators[0], self.name)
 
     def exp(self, a: Tensor) -> Tensor:
         self._check_vector(a)

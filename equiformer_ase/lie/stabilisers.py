@@ -30,8 +30,8 @@ class Stabiliser(abc.ABC):
 
     dim: int
 
-    def __init__(self, matrix_dim: int):
-        self.matrix_dim = matrix_dim
+    def __init__(self, matrix_dim: int, group_name: str):
+        self.matrix_dim, self.group_name = matrix_dim, group_name
 
     @abc.abstractmethod
     def grid(self, nsamples: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
@@ -44,7 +44,7 @@ class Stabiliser(abc.ABC):
 
     def _check_nsamples(self, nsamples: int) -> None:
         if not isinstance(nsamples, int) or nsamples < 1:
-            raise ValueError(f"nsamples must be a positive int, got {nsamples!r}")
+            raise ValueError(f"{self.group_name}: nsamples must be a positive int, got {nsamples!r}")
 
 
 class TrivialStabiliser(Stabiliser):
@@ -55,7 +55,8 @@ class TrivialStabiliser(Stabiliser):
     def grid(self, nsamples: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
         self._check_nsamples(nsamples)
         if nsamples != 1:
-            raise ValueError(f"the stabiliser is trivial, so points lift exactly with nsamples=1; got nsamples={nsamples}")
+            raise ValueError(f"{self.group_name} has a trivial stabiliser: points lift exactly with nsamples=1; "
+                             f"got nsamples={nsamples}")
         return torch.eye(self.matrix_dim, dtype=dtype, device=device)[None]
 
     def sample(self, shape, generator=None, dtype=torch.float64, device=None) -> Tensor:
@@ -70,8 +71,8 @@ class CircleStabiliser(Stabiliser):
 
     dim = 1
 
-    def __init__(self, generator_matrix: Tensor):
-        super().__init__(generator_matrix.shape[-1])
+    def __init__(self, generator_matrix: Tensor, group_name: str):
+        super().__init__(generator_matrix.shape[-1], group_name)
         self.generator_matrix = generator_matrix.to(torch.float64)
 
     def rotations(self, theta: Tensor) -> Tensor:

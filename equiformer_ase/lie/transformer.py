@@ -80,12 +80,14 @@ class LieTransformer(nn.Module):
         if in_features < 0:
             raise ValueError(f"in_features must be >= 0, got {in_features}")
         self.group = lie_group(group)
-        self.nsamples = nsamples or (1 if self.group.stabiliser.dim == 0 else DEFAULT_LIFT_SAMPLES)
+        if nsamples is None:
+            nsamples = 1 if self.group.stabiliser.dim == 0 else DEFAULT_LIFT_SAMPLES
+        self.nsamples = nsamples
         self.group.stabiliser.grid(self.nsamples)  # validates nsamples for this group
         self.in_features, self.lifting, self.neighbourhood = in_features, lifting, neighbourhood
         self.k, self.fill, self.rotation_weight, self.pooling = k, fill, rotation_weight, pooling
         location_dim = self.group.lie_dim + 2 * self.group.orbit_dim
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             self.embedding = nn.Linear(max(in_features, 1), width)  # F = 0: a constant input of 1

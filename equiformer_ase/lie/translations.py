@@ -27,7 +27,7 @@ class Translations(LieGroup):
         self.generators = torch.zeros(n, n + 1, n + 1, dtype=torch.float64)
         self.generators[torch.arange(n), torch.arange(n), n] = 1.0
         self.rotation_components = torch.zeros(n, dtype=torch.bool)
-        self.stabiliser = TrivialStabiliser(n + 1)
+        self.stabiliser = TrivialStabiliser(n + 1, self.name)
 
     def _translation(self, t: Tensor) -> Tensor:
         eye = torch.eye(self.space_dim, dtype=t.dtype, device=t.device)

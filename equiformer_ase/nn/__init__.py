@@ -3,8 +3,9 @@
 from .attention import EquivariantGraphAttention
 from .embedding import AtomEmbedding, EdgeDegreeEmbedding
 from .feed_forward import EquivariantFeedForward
-from .gate import gate_activation
+from .gate import Gate
 from .layer_norm import EquivariantLayerNorm
+from .linear import IrrepsLinear
 from .radial import BesselBasis, GaussianBasis, PolynomialEnvelope, RadialMLP, radial_basis
 from .scatter import enveloped_softmax, scatter_sum
 from .tensor_product import DepthwiseTensorProduct
@@ -18,10 +19,11 @@ __all__ = [
     "EquivariantGraphAttention",
     "EquivariantLayerNorm",
     "GaussianBasis",
+    "Gate",
+    "IrrepsLinear",
     "PolynomialEnvelope",
     "RadialMLP",
     "enveloped_softmax",
-    "gate_activation",
     "radial_basis",
     "scatter_sum",
 ]

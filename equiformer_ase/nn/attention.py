@@ -8,7 +8,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from .gate import gate_activation
+from .gate import Gate
+from .linear import IrrepsLinear
 from .radial import RadialMLP
 from .scatter import enveloped_softmax, scatter_sum
 from .tensor_product import DepthwiseTensorProduct
@@ -50,48 +51,55 @@ class EquivariantGraphAttention(nn.Module):
         irreps_alpha = o3.Irreps(f"{num_heads * alpha_channels}x0e")
         irreps_value = _scale_irreps(irreps_head, num_heads)
 
-        self.linear_src = o3.Linear(irreps_node, irreps_node, biases=True)
-        self.linear_dst = o3.Linear(irreps_node, irreps_node)
+        self.linear_src = IrrepsLinear(irreps_node, irreps_node, bias=True)
+        self.linear_dst = IrrepsLinear(irreps_node, irreps_node)
         self.tp_message = DepthwiseTensorProduct(irreps_node, irreps_sh, irreps_node)
         self.radial_message = RadialMLP(num_basis, radial_hidden, self.tp_message.weight_numel)
         if nonlinear_message:
-            self.gate = gate_activation(irreps_node)
-            self.linear_message = o3.Linear(self.tp_message.irreps_out, irreps_alpha + self.gate.irreps_in)
+            self.gate = Gate(irreps_node)
+            irreps_message = (irreps_alpha + self.gate.irreps_in).simplify()
+            self.linear_message = IrrepsLinear(self.tp_message.irreps_out, irreps_message)
             self.tp_value = DepthwiseTensorProduct(self.gate.irreps_out, irreps_sh, irreps_value)
             self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_numel)
-            self.linear_value = o3.Linear(self.tp_value.irreps_out, irreps_value)
+            self.linear_value = IrrepsLinear(self.tp_value.irreps_out, irreps_value)
         else:
-            self.linear_message = o3.Linear(self.tp_message.irreps_out, irreps_alpha + irreps_value)
+            irreps_message = (irreps_alpha + irreps_value).simplify()
+            self.linear_message = IrrepsLinear(self.tp_message.irreps_out, irreps_message)
         if attention == "mlp":
             self.alpha_dot = nn.Parameter(torch.randn(num_heads, alpha_channels) / math.sqrt(alpha_channels))
         else:
-            self.linear_query = o3.Linear(irreps_node, irreps_alpha)
-        self.linear_out = o3.Linear(irreps_value, irreps_node, biases=True)
+            self.linear_query = IrrepsLinear(irreps_node, irreps_alpha)
+        self.linear_out = IrrepsLinear(irreps_value, irreps_node, bias=True)
         self.num_alpha = irreps_alpha.dim
-        head_of_component = [
-            torch.arange(num_heads).repeat_interleave(mul * ir.dim) for mul, ir in irreps_head
-        ]
-        self.register_buffer("head_of_component", torch.cat(head_of_component), persistent=False)
+        self.value_blocks = [(mul, ir.dim) for mul, ir in irreps_value]
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, edge_basis: torch.Tensor,
                 envelope: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         src, dst = edge_index[0], edge_index[1]
         num_nodes = x.shape[0]
-        message = self.linear_src(x)[src] + self.linear_dst(x)[dst]
+        message = self.linear_src(x).index_select(0, src) + self.linear_dst(x).index_select(0, dst)
         message = self.tp_message(message, sh, self.radial_message(edge_basis, envelope))
         message = self.linear_message(message)
         alpha_features, value = message[:, : self.num_alpha], message[:, self.num_alpha :]
 
-        alpha_features = alpha_features.view(-1, self.num_heads, self.alpha_channels)
+        alpha_features = alpha_features.reshape(len(alpha_features), self.num_heads, self.alpha_channels)
         if self.attention == "mlp":
             logits = (nn.functional.leaky_relu(alpha_features, 0.2) * self.alpha_dot).sum(-1)
         else:
-            query = self.linear_query(x).view(-1, self.num_heads, self.alpha_channels)[dst]
+            query = self.linear_query(x).index_select(0, dst).view(len(dst), self.num_heads, self.alpha_channels)
             logits = (query * alpha_features).sum(-1) / math.sqrt(self.alpha_channels)
         alpha = enveloped_softmax(logits, envelope, dst, num_nodes)
 
         if self.nonlinear_message:
             value = self.tp_value(self.gate(value), sh, self.radial_value(edge_basis, envelope))
             value = self.linear_value(value)
-        out = scatter_sum(value * alpha[:, self.head_of_component], dst, num_nodes)
-        return self.linear_out(out)
+        return self.linear_out(scatter_sum(self._weigh_heads(value, alpha), dst, num_nodes))
+
+    def _weigh_heads(self, value: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Multiply head h's channels of ``value`` (E, D) by ``alpha[:, h]`` (E, H)."""
+        out, start, num_edges = [], 0, value.shape[0]
+        for mul, dim in self.value_blocks:
+            block = value[:, start : start + mul * dim].reshape(num_edges, self.num_heads, mul * dim // self.num_heads)
+            out.append((block * alpha[:, :, None]).view(num_edges, mul * dim))
+            start += mul * dim
+        return torch.cat(out, dim=1)

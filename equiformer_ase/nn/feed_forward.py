@@ -6,7 +6,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from .gate import gate_activation
+from .gate import Gate
+from .linear import IrrepsLinear
 
 
 class EquivariantFeedForward(nn.Module):
@@ -17,9 +18,9 @@ class EquivariantFeedForward(nn.Module):
 
     def __init__(self, irreps_in: o3.Irreps, irreps_hidden: o3.Irreps, irreps_out: o3.Irreps):
         super().__init__()
-        self.gate = gate_activation(irreps_hidden)
-        self.linear_in = o3.Linear(irreps_in, self.gate.irreps_in, biases=True)
-        self.linear_out = o3.Linear(self.gate.irreps_out, irreps_out, biases=True)
+        self.gate = Gate(irreps_hidden)
+        self.linear_in = IrrepsLinear(irreps_in, self.gate.irreps_in, bias=True)
+        self.linear_out = IrrepsLinear(self.gate.irreps_out, irreps_out, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_out(self.gate(self.linear_in(x)))

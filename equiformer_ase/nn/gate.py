@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import torch
-from e3nn import nn as e3nn_nn
 from e3nn import o3
+from torch import nn
+
+from .linear import check_simplified
 
 
-def gate_activation(irreps_out: o3.Irreps) -> e3nn_nn.Gate:
-    r"""A gate whose output is ``irreps_out``.
+class Gate(nn.Module):
+    r"""Gate nonlinearity whose output is ``irreps_out`` (sorted, simplified, 0e block first).
 
-    Scalars (``0e``: SiLU, ``0o``: tanh) pass through a nonlinearity; every channel of degree
-    ``l > 0`` is multiplied by ``sigmoid`` of its own extra ``0e`` gate scalar. The returned
-    module's ``irreps_in`` = scalars + gates + gated is what the preceding linear layer must
-    produce; ``irreps_out`` equals the requested irreps (sorted by e3nn's convention).
+    Input layout ``(S + G)x0e + C_1 x l_1 + ...``: the first ``S`` scalars pass through SiLU, the
+    next ``G = sum_l C_l`` scalars are gates, and channel ``c`` of degree ``l > 0`` is multiplied
+    by ``sigmoid(gate_c)``: :math:`y_{c,m} = \sigma(g_c)\, x_{c,m}`, which commutes with rotations.
+    Shapes: (E, irreps_in.dim) -> (E, irreps_out.dim).
     """
-    irreps_out = o3.Irreps(irreps_out).simplify()
-    scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l == 0])
-    gated = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l > 0])
-    gates = o3.Irreps([(mul, "0e") for mul, _ in gated]).simplify()
-    scalar_acts = [torch.nn.functional.silu if ir.p == 1 else torch.tanh for _, ir in scalars]
-    return e3nn_nn.Gate(scalars, scalar_acts, gates, [torch.sigmoid] * len(gates), gated)
+
+    def __init__(self, irreps_out: o3.Irreps):
+        super().__init__()
+        self.irreps_out = check_simplified(irreps_out, "Gate output")
+        scalars = self.irreps_out[0]
+        if scalars.ir != o3.Irrep("0e"):
+            raise ValueError(f"Gate output needs a leading 0e block, got {irreps_out}")
+        gated = self.irreps_out[1:]
+        self.num_scalars = scalars.mul
+        self.num_gates = gated.num_irreps
+        self.irreps_in = o3.Irreps(f"{self.num_scalars + self.num_gates}x0e") + gated
+        self.gated_blocks = [(mul, ir.dim) for mul, ir in gated]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, g = self.num_scalars, self.num_gates
+        out = [nn.functional.silu(x[:, :s])]
+        gates = torch.sigmoid(x[:, s : s + g])
+        start, gate_start, n = s + g, 0, x.shape[0]
+        for mul, dim in self.gated_blocks:
+            field = x[:, start : start + mul * dim].reshape(n, mul, dim)
+            out.append((field * gates[:, gate_start : gate_start + mul, None]).view(n, mul * dim))
+            start, gate_start = start + mul * dim, gate_start + mul
+        return torch.cat(out, dim=1)

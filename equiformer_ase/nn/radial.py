@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .constants import ExactConstant
+
 
 class PolynomialEnvelope(nn.Module):
     r"""DimeNet envelope :math:`u(x) = 1 - \frac{(p+1)(p+2)}{2} x^p + p(p+2) x^{p+1} - \frac{p(p+1)}{2} x^{p+2}`.
@@ -53,12 +55,11 @@ class GaussianBasis(nn.Module):
 
     def __init__(self, cutoff: float, num_basis: int):
         super().__init__()
-        centres = torch.linspace(0.0, cutoff, num_basis, dtype=torch.float64)
-        self.register_buffer("centres", centres.to(torch.get_default_dtype()))
+        self.centres = ExactConstant(torch.linspace(0.0, cutoff, num_basis, dtype=torch.float64))
         self.inv_two_sigma_sq = 1.0 / (2.0 * (cutoff / (num_basis - 1)) ** 2)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        return torch.exp(-self.inv_two_sigma_sq * (r[:, None] - self.centres) ** 2)
+        return torch.exp(-self.inv_two_sigma_sq * (r[:, None] - self.centres(r)) ** 2)
 
 
 class BesselBasis(nn.Module):
@@ -71,15 +72,16 @@ class BesselBasis(nn.Module):
         super().__init__()
         self.cutoff = float(cutoff)
         freq = torch.arange(1, num_basis + 1, dtype=torch.float64) * math.pi / cutoff
-        self.register_buffer("frequencies", freq.to(torch.get_default_dtype()))
+        self.frequencies = ExactConstant(freq)
         self.prefactor = math.sqrt(2.0 / cutoff)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         r = r[:, None]
+        frequencies = self.frequencies(r)
         small = r < 1e-6
         safe_r = torch.where(small, torch.ones_like(r), r)
-        values = torch.sin(self.frequencies * safe_r) / safe_r
-        return self.prefactor * torch.where(small, self.frequencies.expand_as(values), values)
+        values = torch.sin(frequencies * safe_r) / safe_r
+        return self.prefactor * torch.where(small, frequencies.expand_as(values), values)
 
 
 def radial_basis(kind: str, cutoff: float, num_basis: int) -> nn.Module:

@@ -25,6 +25,6 @@ def enveloped_softmax(
     heads = logits.shape[1]
     node_max = logits.new_full((num_nodes, heads), -torch.inf)
     node_max = node_max.scatter_reduce(0, index[:, None].expand(-1, heads), logits, "amax")
-    weights = envelope[:, None] * torch.exp(logits - node_max.detach()[index])
-    denominator = scatter_sum(weights, index, num_nodes)[index]
+    weights = envelope[:, None] * torch.exp(logits - node_max.detach().index_select(0, index))
+    denominator = scatter_sum(weights, index, num_nodes).index_select(0, index)
     return weights / denominator.clamp_min(torch.finfo(weights.dtype).tiny)

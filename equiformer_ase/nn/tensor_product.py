@@ -2,47 +2,84 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from e3nn import o3
 from torch import nn
 
+from .constants import ExactConstant
+from .linear import check_simplified
+
 
 class DepthwiseTensorProduct(nn.Module):
-    r"""Channel-wise tensor product :math:`y_{u} = \sum_{paths} w_{u,path}(r)\,(x_u \otimes Y(\hat r))`.
+    r"""Channel-wise tensor product with per-edge path weights:
 
-    Each input channel ``u`` of degree ``l1`` is coupled with every spherical harmonic degree
-    ``l2`` into every allowed output degree ``l3`` (``|l1-l2| <= l3 <= l1+l2``, ``l3`` in
-    ``allowed_out``) without mixing channels (the "uvu" mode of e3nn), with per-edge weights.
-    The output keeps one block of ``mul`` channels per path (``irreps_out``, unsorted); a
-    following ``o3.Linear`` mixes channels.
+    :math:`y^{(l_3)}_{(u,p),m_3} = w_{e,(u,p)} \sqrt{2l_3+1} \sum_{m_1 m_2} C^{l_1 l_2 l_3}_{m_1 m_2 m_3} x^{(l_1)}_{u,m_1} Y^{(l_2)}_{m_2}(\hat r)`
+
+    for every path ``p = (l_1, l_2 -> l_3)`` allowed by the triangle rule and ``allowed_out``,
+    without mixing channels ``u`` (the "uvu" mode of e3nn; ``C`` are e3nn's Wigner 3j symbols,
+    component normalisation). Each output channel is one (input channel, path) pair, so the
+    output is ``sum_p mul(l_1) x l_3`` grouped by ``l_3`` (sorted, simplified irreps).
+
+    Fused for speed: per input degree, ``A_e = Y(r_e) . C`` (E, d1, D_out) then one batched
+    matmul ``x_u . A_e``, instead of one einsum per path.
 
     Shapes: ``x`` (E, irreps_in.dim), ``sh`` (E, irreps_sh.dim), ``weights`` (E, weight_numel)
-    -> (E, irreps_out.dim).
+    -> (E, irreps_out.dim); ``weight_numel == irreps_out.num_irreps`` (one weight per output channel).
     """
 
     def __init__(self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed_out: o3.Irreps):
         super().__init__()
-        irreps_in, irreps_sh = o3.Irreps(irreps_in), o3.Irreps(irreps_sh)
-        allowed = {ir for _, ir in o3.Irreps(allowed_out)}
-        out, instructions = [], []
-        for i, (mul, ir_in) in enumerate(irreps_in):
-            for j, (_, ir_sh) in enumerate(irreps_sh):
-                for ir_out in ir_in * ir_sh:
-                    if ir_out in allowed:
-                        instructions.append((i, j, len(out), "uvu", True))
-                        out.append((mul, ir_out))
-        self.irreps_out = o3.Irreps(out)
-        self.tp = o3.TensorProduct(
-            irreps_in,
-            irreps_sh,
-            self.irreps_out,
-            instructions,
-            irrep_normalization="component",
-            path_normalization="element",
-            internal_weights=False,
-            shared_weights=False,
-        )
-        self.weight_numel = self.tp.weight_numel
+        irreps_in = check_simplified(irreps_in, "DepthwiseTensorProduct input")
+        irreps_sh = o3.Irreps(irreps_sh)
+        allowed = [ir for _, ir in o3.Irreps(allowed_out).sort().irreps.simplify()]
+        self.in_slices = irreps_in.slices()
+        self.in_blocks = [(mul, ir.dim) for mul, ir in irreps_in]
+        # For each input block: coefficients (dim_sh, d1, D_out) with columns grouped by l3, and the
+        # column range and path count of every l3 it feeds.
+        out_channels = {ir: 0 for ir in allowed}
+        self.block_outputs, self.coefficients = [], []
+        for b, (mul, ir1) in enumerate(irreps_in):
+            columns, outputs = [], []
+            for ir3 in allowed:
+                paths = [(ir2, sl2) for (_, ir2), sl2 in zip(irreps_sh, irreps_sh.slices()) if ir3 in ir1 * ir2]
+                if not paths:
+                    continue
+                start = sum(c.shape[2] for c in columns)
+                for ir2, sl2 in paths:
+                    coefficient = torch.zeros(irreps_sh.dim, ir1.dim, ir3.dim, dtype=torch.float64)
+                    w3j = o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64) * math.sqrt(ir3.dim)
+                    coefficient[sl2] = w3j.permute(1, 0, 2)
+                    columns.append(coefficient)
+                outputs.append((allowed.index(ir3), start, len(paths)))
+                out_channels[ir3] += mul * len(paths)
+            coefficients = torch.cat(columns, dim=2)
+            self.coefficients.append(ExactConstant(coefficients.flatten(1)))
+            self.block_outputs.append((coefficients.shape[2], outputs))
+        self.irreps_out = o3.Irreps([(c, ir) for ir, c in out_channels.items() if c > 0])
+        self.out_order = [allowed.index(ir) for ir, c in out_channels.items() if c > 0]
+        self.allowed_dims = [ir.dim for ir in allowed]
+        self.weight_numel = self.irreps_out.num_irreps
+        # Where each (input block, l3) group of channels starts among the weights.
+        channel_start = dict(zip(self.out_order, [0] + list(torch.tensor([m for m, _ in self.irreps_out]).cumsum(0)[:-1].tolist())))
+        self.weight_starts = []
+        for (mul, _), (_, outputs) in zip(irreps_in, self.block_outputs):
+            starts = []
+            for k, _, num_paths in outputs:
+                starts.append(channel_start[k])
+                channel_start[k] += mul * num_paths
+            self.weight_starts.append(starts)
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return self.tp(x, sh, weights)
+        num_edges = x.shape[0]
+        parts = {k: [] for k in self.out_order}
+        blocks = zip(self.in_blocks, self.in_slices, self.block_outputs, self.coefficients)
+        for b, ((mul, d1), sl, (d_out, outputs), coefficients) in enumerate(blocks):
+            coupling = (sh @ coefficients(sh)).view(num_edges, d1, d_out)
+            products = torch.bmm(x[:, sl].reshape(num_edges, mul, d1), coupling)  # (E, mul, d_out)
+            for (k, start, num_paths), w_start in zip(outputs, self.weight_starts[b]):
+                d3, channels = self.allowed_dims[k], mul * num_paths
+                block = products[:, :, start : start + num_paths * d3].reshape(num_edges, channels, d3)
+                parts[k].append((block * weights[:, w_start : w_start + channels, None]).view(num_edges, channels * d3))
+        return torch.cat([p for k in self.out_order for p in parts[k]], dim=1)

@@ -1,0 +1,58 @@
+"""Equivariant linear layer on irreps features: one matrix per degree, one matmul per degree."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import o3
+from torch import nn
+
+
+def check_simplified(irreps: o3.Irreps, what: str) -> o3.Irreps:
+    """``irreps`` must have one block per irrep, sorted (e3nn's ``sort().irreps.simplify()``)."""
+    irreps = o3.Irreps(irreps)
+    if irreps != irreps.sort().irreps.simplify():
+        raise ValueError(f"{what} must be sorted and simplified (one block per irrep), got {irreps}")
+    return irreps
+
+
+class IrrepsLinear(nn.Module):
+    r"""Channel mixing within each irrep: :math:`y_{v,m}^{(l)} = \frac{1}{\sqrt{C^{(l)}_{in}}}\sum_u W^{(l)}_{uv} x^{(l)}_{u,m} (+ b_v \text{ for } 0e)`.
+
+    Irreps in and out are sorted and simplified, laid out as e3nn does (channel-major within
+    each block). Output irreps absent from the input are zero. Shapes: (..., irreps_in.dim) ->
+    (..., irreps_out.dim).
+    """
+
+    def __init__(self, irreps_in: o3.Irreps, irreps_out: o3.Irreps, bias: bool = False):
+        super().__init__()
+        self.irreps_in = check_simplified(irreps_in, "IrrepsLinear input")
+        self.irreps_out = check_simplified(irreps_out, "IrrepsLinear output")
+        in_blocks = {ir: (mul, sl) for (mul, ir), sl in zip(self.irreps_in, self.irreps_in.slices())}
+        self.weights = nn.ParameterList()
+        self.plan = []  # (input slice or None, weight index, mul_in, mul_out, dim, scale)
+        for mul_out, ir in self.irreps_out:
+            if ir in in_blocks:
+                mul_in, sl = in_blocks[ir]
+                self.plan.append((sl, len(self.weights), mul_in, mul_out, ir.dim, 1.0 / math.sqrt(mul_in)))
+                self.weights.append(nn.Parameter(torch.randn(mul_in, mul_out)))
+            else:
+                self.plan.append((None, -1, 0, mul_out, ir.dim, 0.0))
+        scalars_out = self.irreps_out[0].mul if self.irreps_out[0].ir == o3.Irrep("0e") else 0
+        self.bias = nn.Parameter(torch.zeros(scalars_out)) if bias and scalars_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[:-1]
+        blocks = []
+        for sl, w, mul_in, mul_out, dim, scale in self.plan:
+            if sl is None:
+                blocks.append(x.new_zeros(*batch, mul_out * dim))
+            elif dim == 1:
+                blocks.append(x[..., sl] @ (self.weights[w] * scale))
+            else:
+                field = x[..., sl].reshape(*batch, mul_in, dim).transpose(-1, -2)
+                blocks.append((field @ (self.weights[w] * scale)).transpose(-1, -2).reshape(*batch, mul_out * dim))
+        if self.bias is not None:
+            blocks[0] = blocks[0] + self.bias
+        return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
