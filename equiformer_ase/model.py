@@ -36,9 +36,9 @@ class EquiformerConfig:
     """Hyper-parameters of :class:`Equiformer`. Channel tuples are indexed by degree l = 0..lmax."""
 
     elements: list[str]
-    node_channels: tuple[int, ...] = (64, 16, 8)
-    head_channels: tuple[int, ...] = (16, 4, 2)
-    ffn_channels: tuple[int, ...] = (128, 32, 16)
+    node_channels: tuple[int, ...] = (32, 8, 4)
+    head_channels: tuple[int, ...] = (8, 2, 1)
+    ffn_channels: tuple[int, ...] = (64, 16, 8)
     num_blocks: int = 2
     num_heads: int = 4
     alpha_channels: int = 8
@@ -80,7 +80,8 @@ class EquiformerConfig:
     def preset(cls, name: str, elements: list[str], **overrides) -> "EquiformerConfig":
         """A named configuration.
 
-        * ``"small"``: 64x0e+16x1e+8x2e, 2 blocks, 4 heads, cutoff 5 A: fast on 2 CPU cores.
+        * ``"small"``: 32x0e+8x1e+4x2e, 2 blocks, 4 heads of 8x0e+2x1e+1x2e, FFN 64x0e+16x1e+8x2e,
+          16 Gaussian radial functions, cutoff 5 A: the CPU-friendly default for shipped models.
         * ``"paper-md17-l2"``: 128x0e+64x1e+32x2e, 6 blocks, 4 heads of 32x0e+16x1e+8x2e,
           FFN 384x0e+192x1e+96x2e, 32 Gaussian radial functions, cutoff 5 A (Liao & Smidt, MD17).
         * ``"paper-md17-l3"``: the same with an added 16x3e channel block (heads 4x3e, FFN 48x3e).

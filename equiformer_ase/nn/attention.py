@@ -80,7 +80,7 @@ class EquivariantGraphAttention(nn.Module):
         message = self.linear_src(x).index_select(0, src) + self.linear_dst(x).index_select(0, dst)
         message = self.tp_message(message, sh, self.radial_message(edge_basis, envelope))
         message = self.linear_message(message)
-        alpha_features, value = message[:, : self.num_alpha], message[:, self.num_alpha :]
+        alpha_features, value = message.split([self.num_alpha, message.shape[1] - self.num_alpha], dim=1)
 
         alpha_features = alpha_features.reshape(len(alpha_features), self.num_heads, self.alpha_channels)
         if self.attention == "mlp":
@@ -97,9 +97,8 @@ class EquivariantGraphAttention(nn.Module):
 
     def _weigh_heads(self, value: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Multiply head h's channels of ``value`` (E, D) by ``alpha[:, h]`` (E, H)."""
-        out, start, num_edges = [], 0, value.shape[0]
-        for mul, dim in self.value_blocks:
-            block = value[:, start : start + mul * dim].reshape(num_edges, self.num_heads, mul * dim // self.num_heads)
+        out, num_edges = [], value.shape[0]
+        for block, (mul, dim) in zip(value.split([mul * dim for mul, dim in self.value_blocks], dim=1), self.value_blocks):
+            block = block.reshape(num_edges, self.num_heads, mul * dim // self.num_heads)
             out.append((block * alpha[:, :, None]).view(num_edges, mul * dim))
-            start += mul * dim
         return torch.cat(out, dim=1)

@@ -50,7 +50,7 @@ class EdgeDegreeEmbedding(nn.Module):
             raise ValueError(f"node irreps {irreps_node} and spherical harmonics {irreps_sh} "
                              "must have the same degrees and parities, in order")
         self.muls = [mul for mul, _ in irreps_node]
-        self.sh_slices = irreps_sh.slices()
+        self.sh_dims = [ir.dim for _, ir in irreps_sh]
         self.radial = RadialMLP(num_basis, hidden, sum(self.muls))
         self.inv_avg_num_neighbors = 1.0 / avg_num_neighbors
 
@@ -58,7 +58,7 @@ class EdgeDegreeEmbedding(nn.Module):
                 dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
         weights = self.radial(edge_basis, envelope).split(self.muls, dim=1)
         blocks = [
-            (w[:, :, None] * sh[:, sl][:, None, :]).flatten(1)
-            for w, sl in zip(weights, self.sh_slices)
+            (w[:, :, None] * y[:, None, :]).flatten(1)
+            for w, y in zip(weights, sh.split(self.sh_dims, dim=1))
         ]
         return scatter_sum(torch.cat(blocks, dim=1), dst, num_nodes) * self.inv_avg_num_neighbors

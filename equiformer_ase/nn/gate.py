@@ -29,14 +29,13 @@ class Gate(nn.Module):
         self.num_gates = gated.num_irreps
         self.irreps_in = o3.Irreps(f"{self.num_scalars + self.num_gates}x0e") + gated
         self.gated_blocks = [(mul, ir.dim) for mul, ir in gated]
+        self.split_sizes = [self.num_scalars, self.num_gates] + [mul * ir.dim for mul, ir in gated]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s, g = self.num_scalars, self.num_gates
-        out = [nn.functional.silu(x[:, :s])]
-        gates = torch.sigmoid(x[:, s : s + g])
-        start, gate_start, n = s + g, 0, x.shape[0]
-        for mul, dim in self.gated_blocks:
-            field = x[:, start : start + mul * dim].reshape(n, mul, dim)
-            out.append((field * gates[:, gate_start : gate_start + mul, None]).view(n, mul * dim))
-            start, gate_start = start + mul * dim, gate_start + mul
+        scalars, gates, *fields = x.split(self.split_sizes, dim=1)
+        out = [nn.functional.silu(scalars)]
+        gates = torch.sigmoid(gates).split([mul for mul, _ in self.gated_blocks], dim=1)
+        n = x.shape[0]
+        for field, gate, (mul, dim) in zip(fields, gates, self.gated_blocks):
+            out.append((field.reshape(n, mul, dim) * gate[:, :, None]).view(n, mul * dim))
         return torch.cat(out, dim=1)

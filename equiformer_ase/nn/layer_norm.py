@@ -38,8 +38,9 @@ class EquivariantLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.num_scalars))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scalars = x[:, : self.num_scalars]
-        x = torch.cat([scalars - scalars.mean(dim=1, keepdim=True), x[:, self.num_scalars :]], dim=1)
-        x = x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
-        x = x * self.weight.repeat_interleave(self.channel_dims, output_size=x.shape[1])
-        return torch.cat([x[:, : self.num_scalars] + self.bias, x[:, self.num_scalars :]], dim=1)
+        scalars, rest = x.split([self.num_scalars, x.shape[1] - self.num_scalars], dim=1)
+        scalars = scalars - scalars.mean(dim=1, keepdim=True)
+        inv_rms = torch.rsqrt((scalars.pow(2).sum(1, keepdim=True) + rest.pow(2).sum(1, keepdim=True)) / x.shape[1] + self.eps)
+        scale = self.weight.repeat_interleave(self.channel_dims, output_size=x.shape[1]) * inv_rms
+        scalar_scale, rest_scale = scale.split([self.num_scalars, x.shape[1] - self.num_scalars], dim=1)
+        return torch.cat([scalars * scalar_scale + self.bias, rest * rest_scale], dim=1)

@@ -29,13 +29,14 @@ class IrrepsLinear(nn.Module):
         super().__init__()
         self.irreps_in = check_simplified(irreps_in, "IrrepsLinear input")
         self.irreps_out = check_simplified(irreps_out, "IrrepsLinear output")
-        in_blocks = {ir: (mul, sl) for (mul, ir), sl in zip(self.irreps_in, self.irreps_in.slices())}
+        in_blocks = {ir: (mul, k) for k, (mul, ir) in enumerate(self.irreps_in)}
+        self.in_dims = [mul * ir.dim for mul, ir in self.irreps_in]
         self.weights = nn.ParameterList()
-        self.plan = []  # (input slice or None, weight index, mul_in, mul_out, dim, scale)
+        self.plan = []  # (input block index or None, weight index, mul_in, mul_out, dim, scale)
         for mul_out, ir in self.irreps_out:
             if ir in in_blocks:
-                mul_in, sl = in_blocks[ir]
-                self.plan.append((sl, len(self.weights), mul_in, mul_out, ir.dim, 1.0 / math.sqrt(mul_in)))
+                mul_in, k = in_blocks[ir]
+                self.plan.append((k, len(self.weights), mul_in, mul_out, ir.dim, 1.0 / math.sqrt(mul_in)))
                 self.weights.append(nn.Parameter(torch.randn(mul_in, mul_out)))
             else:
                 self.plan.append((None, -1, 0, mul_out, ir.dim, 0.0))
@@ -44,14 +45,15 @@ class IrrepsLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[:-1]
+        inputs = x.split(self.in_dims, dim=-1)  # split, not slicing: its backward is one cat
         blocks = []
-        for sl, w, mul_in, mul_out, dim, scale in self.plan:
-            if sl is None:
+        for k, w, mul_in, mul_out, dim, scale in self.plan:
+            if k is None:
                 blocks.append(x.new_zeros(*batch, mul_out * dim))
             elif dim == 1:
-                blocks.append(x[..., sl] @ (self.weights[w] * scale))
+                blocks.append(inputs[k] @ (self.weights[w] * scale))
             else:
-                field = x[..., sl].reshape(*batch, mul_in, dim).transpose(-1, -2)
+                field = inputs[k].reshape(*batch, mul_in, dim).transpose(-1, -2)
                 blocks.append((field @ (self.weights[w] * scale)).transpose(-1, -2).reshape(*batch, mul_out * dim))
         if self.bias is not None:
             blocks[0] = blocks[0] + self.bias

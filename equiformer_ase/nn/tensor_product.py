@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from e3nn import o3
 from torch import nn
@@ -34,7 +35,7 @@ class DepthwiseTensorProduct(nn.Module):
         irreps_in = check_simplified(irreps_in, "DepthwiseTensorProduct input")
         irreps_sh = o3.Irreps(irreps_sh)
         allowed = [ir for _, ir in o3.Irreps(allowed_out).sort().irreps.simplify()]
-        self.in_slices = irreps_in.slices()
+        self.in_dims = [mul * ir.dim for mul, ir in irreps_in]
         self.in_blocks = [(mul, ir.dim) for mul, ir in irreps_in]
         # For each input block: coefficients (dim_sh, d1, D_out) with columns grouped by l3, and the
         # column range and path count of every l3 it feeds.
@@ -55,6 +56,7 @@ class DepthwiseTensorProduct(nn.Module):
                 outputs.append((allowed.index(ir3), start, len(paths)))
                 out_channels[ir3] += mul * len(paths)
             coefficients = torch.cat(columns, dim=2)
+            assert [start for _, start, _ in outputs] == list(np.cumsum([0] + [n * allowed[k].dim for k, _, n in outputs])[:-1])
             self.coefficients.append(ExactConstant(coefficients.flatten(1)))
             self.block_outputs.append((coefficients.shape[2], outputs))
         self.irreps_out = o3.Irreps([(c, ir) for ir, c in out_channels.items() if c > 0])
@@ -63,23 +65,29 @@ class DepthwiseTensorProduct(nn.Module):
         self.weight_numel = self.irreps_out.num_irreps
         # Where each (input block, l3) group of channels starts among the weights.
         channel_start = dict(zip(self.out_order, [0] + list(torch.tensor([m for m, _ in self.irreps_out]).cumsum(0)[:-1].tolist())))
-        self.weight_starts = []
-        for (mul, _), (_, outputs) in zip(irreps_in, self.block_outputs):
-            starts = []
-            for k, _, num_paths in outputs:
-                starts.append(channel_start[k])
+        # Weights are split into one piece per (input block, l3) group, in output channel order.
+        pieces = []  # (channel start, size, input block, group)
+        for b, ((mul, _), (_, outputs)) in enumerate(zip(irreps_in, self.block_outputs)):
+            for g, (k, _, num_paths) in enumerate(outputs):
+                pieces.append((channel_start[k], mul * num_paths, b, g))
                 channel_start[k] += mul * num_paths
-            self.weight_starts.append(starts)
+        pieces.sort()
+        self.weight_sizes = [size for _, size, _, _ in pieces]
+        self.weight_index = [[None] * len(outputs) for _, outputs in self.block_outputs]
+        for w, (_, _, b, g) in enumerate(pieces):
+            self.weight_index[b][g] = w
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         num_edges = x.shape[0]
         parts = {k: [] for k in self.out_order}
-        blocks = zip(self.in_blocks, self.in_slices, self.block_outputs, self.coefficients)
-        for b, ((mul, d1), sl, (d_out, outputs), coefficients) in enumerate(blocks):
+        weights = weights.split(self.weight_sizes, dim=1)
+        blocks = zip(self.in_blocks, x.split(self.in_dims, dim=1), self.block_outputs, self.coefficients)
+        for b, ((mul, d1), x_block, (d_out, outputs), coefficients) in enumerate(blocks):
             coupling = (sh @ coefficients(sh)).view(num_edges, d1, d_out)
-            products = torch.bmm(x[:, sl].reshape(num_edges, mul, d1), coupling)  # (E, mul, d_out)
-            for (k, start, num_paths), w_start in zip(outputs, self.weight_starts[b]):
-                d3, channels = self.allowed_dims[k], mul * num_paths
-                block = products[:, :, start : start + num_paths * d3].reshape(num_edges, channels, d3)
-                parts[k].append((block * weights[:, w_start : w_start + channels, None]).view(num_edges, channels * d3))
+            products = torch.bmm(x_block.reshape(num_edges, mul, d1), coupling)  # (E, mul, d_out)
+            groups = products.split([n * self.allowed_dims[k] for k, _, n in outputs], dim=2)
+            for group, (k, _, num_paths), w in zip(groups, outputs, self.weight_index[b]):
+                channels, d3 = mul * num_paths, self.allowed_dims[k]
+                block = group.reshape(num_edges, channels, d3) * weights[w][:, :, None]
+                parts[k].append(block.view(num_edges, channels * d3))
         return torch.cat([p for k in self.out_order for p in parts[k]], dim=1)
