@@ -1,5 +1,6 @@
 """equiformer-ase: Equiformer force fields and LieTransformer Hamiltonians inside ASE."""
 
+from . import lie
 from .calculator import EquiformerCalculator
 from .errors import PotentialFileError, UnsupportedElementError
 from .graph import AtomGraph, build_graph
@@ -17,6 +18,7 @@ __all__ = [
     "PotentialFileError",
     "UnsupportedElementError",
     "build_graph",
+    "lie",
     "list_potentials",
     "load_potential",
 ]

@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 from ase import units
 from ase.io import Trajectory
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
@@ -50,7 +50,7 @@ def main():
     print(f"relaxed {args.molecule}: E = {atoms.get_potential_energy():.4f} eV, "
           f"max |F| = {np.abs(atoms.get_forces()).max():.4f} eV/A")
 
-    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=args.temperature, rng=np.random.default_rng(0))
     Stationary(atoms)
     ZeroRotation(atoms)
     dyn = VelocityVerlet(atoms, timestep=args.timestep * units.fs)
