@@ -11,7 +11,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from .graph import build_graph
+from .graph import NeighbourList
 from .potential import Potential, load_potential
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -32,13 +32,15 @@ class EquiformerCalculator(Calculator):
 
     ``potential``: a :class:`Potential`, a path to a ``.safetensors`` file, or a shipped name.
     ``device``: "auto", "cpu", "cuda", ...; ``dtype``: "float32" or "float64";
-    ``neighbour_backend``: see :mod:`equiformer_ase.graph`.
+    ``neighbour_backend``: see :mod:`equiformer_ase.graph`; ``skin`` (Angstrom): the Verlet skin of
+    the neighbour list, rebuilt only when an atom moved more than ``skin / 2`` or the cell changed
+    (results equal those of a fresh list; 0 rebuilds at every call).
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, potential: Potential | str | Path, device: str = "auto", dtype: str = "float32",
-                 neighbour_backend: str = "auto", **kwargs):
+                 neighbour_backend: str = "auto", skin: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -46,9 +48,11 @@ class EquiformerCalculator(Calculator):
         potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
         self.device = resolve_device(device)
         self.dtype = DTYPES[dtype]
-        self.neighbour_backend = neighbour_backend
         self.potential = potential.to(device=self.device, dtype=self.dtype).eval()
         self.potential.requires_grad_(False)
+        cfg = self.potential.config
+        self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
+                                            device=self.device, dtype=self.dtype)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -65,9 +69,7 @@ class EquiformerCalculator(Calculator):
         Returns one dict per structure: ``energy``, ``free_energy`` (eV), ``energies`` (n,),
         ``forces`` (n, 3), and ``stress`` (6,) Voigt eV/A^3 where ``pbc`` is all True.
         """
-        cfg = self.potential.config
-        graph = build_graph(atoms_list, cfg.elements, cfg.cutoff, backend=self.neighbour_backend,
-                            device=self.device, dtype=self.dtype)
+        graph = self.neighbour_list(atoms_list)
         want_stress = any(atoms.pbc.all() for atoms in atoms_list)
         out = self.potential.evaluate(graph, forces=True, stress=want_stress)
         out = {k: v.to("cpu", torch.float64).numpy() for k, v in out.items()}

@@ -12,7 +12,7 @@ Backends (``backend=`` in :func:`build_graph`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -50,6 +50,18 @@ class AtomGraph:
     @property
     def num_atoms(self) -> int:
         return self.positions.shape[0]
+
+    def edge_vectors(self, positions: torch.Tensor | None = None, cell: torch.Tensor | None = None) -> torch.Tensor:
+        """(E, 3) vectors ``r_j - r_i + shift @ cell`` from source j to destination i, Angstrom.
+
+        ``positions`` (N, 3) and ``cell`` (B, 3, 3) default to the graph's own (pass strained or
+        differentiable copies to take derivatives).
+        """
+        positions = self.positions if positions is None else positions
+        cell = self.cell if cell is None else cell
+        source, destination = self.edge_index
+        periodic_shift = torch.einsum("ei,eij->ej", self.shifts, cell.index_select(0, self.batch.index_select(0, destination)))
+        return positions.index_select(0, source) - positions.index_select(0, destination) + periodic_shift
 
     def to(self, device=None, dtype=None) -> "AtomGraph":
         """A copy on ``device`` with floating tensors cast to ``dtype``."""
@@ -179,3 +191,57 @@ def build_graph(atoms_list: list[Atoms], elements: list[str], cutoff: float, *, 
         cell=torch.as_tensor(np.stack([a.cell.array for a in atoms_list]), dtype=dtype, device=device),
         pbc=torch.as_tensor(np.stack([a.pbc for a in atoms_list]), device=device),
     )
+
+
+class NeighbourList:
+    """Verlet neighbour list: edges within ``cutoff + skin``, reused while atoms move little.
+
+    The candidate edges are rebuilt only when some atom has moved more than ``skin / 2`` since the
+    last build, or the cell, periodicity, atomic numbers or number of structures changed; until
+    then each call recomputes the candidates' lengths and keeps those shorter than ``cutoff``, so
+    the graph is the one a fresh build would give (same edges, possibly in another order).
+    ``rebuilds`` counts the full builds.
+    """
+
+    def __init__(self, elements: list[str], cutoff: float, skin: float = 0.5, *, backend: str = "auto",
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64):
+        if skin < 0:
+            raise ValueError(f"skin must be >= 0 Angstrom, got {skin}")
+        self.elements, self.cutoff, self.skin = list(elements), float(cutoff), float(skin)
+        self.backend, self.device, self.dtype = backend, torch.device(device), dtype
+        self.rebuilds = 0
+        self._candidates: AtomGraph | None = None
+        self._reference: tuple | None = None
+
+    def __call__(self, atoms_list: list[Atoms]) -> AtomGraph:
+        """The graph of ``atoms_list`` with every edge shorter than ``cutoff``."""
+        if isinstance(atoms_list, Atoms):
+            atoms_list = [atoms_list]
+        positions = np.concatenate([a.positions for a in atoms_list]) if atoms_list else np.zeros((0, 3))
+        if self._must_rebuild(atoms_list, positions):
+            self._candidates = build_graph(atoms_list, self.elements, self.cutoff + self.skin, backend=self.backend,
+                                           device=self.device, dtype=self.dtype)
+            self._reference = (self._signature(atoms_list), positions.copy())
+            self.rebuilds += 1
+            graph = self._candidates
+        else:
+            for atoms in atoms_list:  # positions changed, so they need checking again
+                validate_atoms(atoms, self.elements)
+            graph = replace(self._candidates, positions=torch.as_tensor(positions, dtype=self.dtype, device=self.device))
+        if self.skin == 0:
+            return graph
+        keep = torch.linalg.vector_norm(graph.edge_vectors(), dim=1) < self.cutoff
+        return replace(graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep])
+
+    @staticmethod
+    def _signature(atoms_list: list[Atoms]) -> tuple:
+        return tuple((a.numbers.tobytes(), a.cell.array.tobytes(), a.pbc.tobytes()) for a in atoms_list)
+
+    def _must_rebuild(self, atoms_list: list[Atoms], positions: np.ndarray) -> bool:
+        if self._reference is None or self.skin == 0:
+            return True
+        signature, reference_positions = self._reference
+        if signature != self._signature(atoms_list) or reference_positions.shape != positions.shape:
+            return True
+        displacement = np.linalg.norm(positions - reference_positions, axis=1)
+        return not bool(np.all(displacement <= 0.5 * self.skin))

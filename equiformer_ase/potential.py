@@ -97,15 +97,13 @@ class Potential(nn.Module):
         if stress:
             strain = torch.zeros_like(cell, requires_grad=True)
             inputs.append(strain)
-            symmetric = 0.5 * (strain + strain.transpose(1, 2))
-            positions = positions + torch.einsum("ni,nij->nj", positions, symmetric[graph.batch])
-            cell = cell + torch.bmm(cell, symmetric)
 
         with torch.set_grad_enabled(torch.is_grad_enabled() or bool(inputs)):
-            source, destination = graph.edge_index
-            edge_vectors = positions[source] - positions[destination] + torch.einsum(
-                "ei,eij->ej", graph.shifts, cell[graph.batch[destination]]
-            )
+            if stress:
+                symmetric = 0.5 * (strain + strain.transpose(1, 2))
+                positions = positions + torch.einsum("ni,nij->nj", positions, symmetric[graph.batch])
+                cell = cell + torch.bmm(cell, symmetric)
+            edge_vectors = graph.edge_vectors(positions, cell)
             energies = self.model(graph.species, graph.edge_index, edge_vectors)
             energies = energies + self._reference_table(energies).index_select(0, graph.species)
             energy = scatter_sum(energies, graph.batch, graph.num_graphs)

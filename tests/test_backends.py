@@ -7,7 +7,7 @@ import pytest
 from ase.build import bulk
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, tiny_calculator
+from conftest import ELEMENTS, tiny_potential
 
 HAS_TORCH_CLUSTER = importlib.util.find_spec("torch_cluster") is not None
 BACKENDS = ["matscipy", "brute"] + (["torch-cluster"] if HAS_TORCH_CLUSTER else [])
@@ -38,13 +38,10 @@ def test_backends_agree_on_dense_cluster(backend):
     graph = ea.build_graph([atoms, atoms[:20]], ELEMENTS, 4.0, backend=backend)
     assert edge_set(graph) == edge_set(reference)
 
-    calc = tiny_calculator()
-    calc.neighbour_backend = backend
-    atoms.calc = calc
+    atoms.calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", neighbour_backend=backend)
     energy = atoms.get_potential_energy()
-    calc_ref = tiny_calculator()
-    calc_ref.neighbour_backend = "matscipy"
-    assert abs(energy - calc_ref.get_potential_energy(atoms)) < 1e-9
+    reference_calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", neighbour_backend="matscipy")
+    assert abs(energy - reference_calc.get_potential_energy(atoms)) < 1e-9
 
 
 @pytest.mark.skipif(not HAS_TORCH_CLUSTER, reason="torch-cluster not installed")
