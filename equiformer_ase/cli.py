@@ -33,10 +33,136 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from .training import frame_counts, generate, recipe_path
+
+    try:
+        generate(args.subset, args.out, preset=args.preset, seed=args.seed)
+    except (ValueError, ImportError) as err:
+        sys.exit(f"equiformer-ase generate: error: {err}")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; finished tasks are in {args.out}: re-run the same command to resume", file=sys.stderr)
+        return 130
+    counts = frame_counts(args.out)
+    print(f"{args.out}: {sum(counts.values())} frames ({', '.join(f'{k} {n}' for k, n in counts.items())}); "
+          f"recipe in {recipe_path(args.out)}")
+    return 0
+
+
+def _md(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    from ase.io import read
+    from ase.md.velocitydistribution import thermalize_momenta
+
+    from .dynamics import BlowUpError, MolecularDynamics, last_frames
+
+    structures = read(args.structure, index=":")
+    systems = [atoms.copy() for atoms in structures for _ in range(args.replicas)]
+    if args.resume:
+        systems = last_frames(args.traj, len(systems))
+    elif args.temperature is not None:
+        for k, atoms in enumerate(systems):
+            thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed + k))
+    logfile = args.log or Path(args.traj).with_suffix(".log")
+    try:
+        md = MolecularDynamics(systems, args.potential, timestep=args.timestep, ensemble=args.ensemble,
+                               temperature=args.temperature, friction=args.friction, seed=args.seed,
+                               device=args.device, dtype=args.dtype, max_force=args.max_force)
+        remaining = args.steps - md.step_count
+        md.run(remaining, trajectory=args.traj, logfile=logfile, interval=args.interval)
+    except (ValueError, NotImplementedError, BlowUpError) as err:
+        sys.exit(f"equiformer-ase md: error: {err}")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; frames so far are in {args.traj}: add --resume to continue", file=sys.stderr)
+        return 130
+    energies = md.energies()
+    print(f"{len(systems)} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
+          f"final T {np.round(energies['temperature'], 1).tolist()} K; log {logfile}")
+    return 0
+
+
+def _relax(args: argparse.Namespace) -> int:
+    import numpy as np
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.filters import FrechetCellFilter
+    from ase.io import read, write
+    from ase.optimize import BFGS, FIRE
+
+    from .calculator import EquiformerCalculator
+    from .dynamics import relax
+
+    structures = read(args.structure, index=":")
+    try:
+        if args.cell:
+            calc = EquiformerCalculator(args.potential, device=args.device, dtype=args.dtype)
+            optimizer = {"fire": FIRE, "bfgs": BFGS}[args.optimizer]
+            relaxed, converged = [], []
+            for atoms in structures:
+                atoms.calc = calc
+                converged.append(bool(optimizer(FrechetCellFilter(atoms), logfile=None).run(fmax=args.fmax,
+                                                                                              steps=args.steps)))
+                atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(),
+                                                   forces=atoms.get_forces(), stress=atoms.get_stress())
+                relaxed.append(atoms)
+        else:
+            relaxed, converged = relax(structures, args.potential, fmax=args.fmax, steps=args.steps,
+                                       device=args.device, dtype=args.dtype)
+    except (ValueError, NotImplementedError) as err:
+        sys.exit(f"equiformer-ase relax: error: {err}")
+    write(args.out, relaxed)
+    for k, (atoms, done) in enumerate(zip(relaxed, converged)):
+        fmax = np.linalg.norm(atoms.get_forces(), axis=1).max()
+        print(f"structure {k} ({atoms.get_chemical_formula()}): E = {atoms.get_potential_energy():.6f} eV, "
+              f"fmax = {fmax:.4f} eV/A, {'converged' if done else 'NOT converged'}")
+    print(f"{sum(converged)}/{len(converged)} converged; written to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="equiformer-ase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions, devices and shipped potentials").set_defaults(func=_info)
+    gen = sub.add_parser("generate", help="reference data: EMT surfaces or GFN2-xTB MD17 molecules (resumable)",
+                         description="Generate reference data with a written recipe; re-running resumes.")
+    gen.add_argument("subset", help="surfaces (EMT, fcc metals + H/C/N/O) or molecules (GFN2-xTB, needs tblite)")
+    gen.add_argument("--out", required=True, help="output .extxyz/.xyz or .db file; recipe JSON goes next to it")
+    gen.add_argument("--preset", default="full", help="full (default) or tiny")
+    gen.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
+    gen.set_defaults(func=_generate)
+    md = sub.add_parser("md", help="on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
+                        description="All frames of STRUCTURE (x --replicas) advance together on the device.")
+    md.add_argument("structure", help="any file ASE reads; every frame is a system")
+    md.add_argument("--potential", required=True, help="shipped name or .safetensors path")
+    md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve")
+    md.add_argument("--temperature", type=float, default=None,
+                    help="K: initial Maxwell-Boltzmann momenta, and the NVT target (default: the file's momenta)")
+    md.add_argument("--timestep", type=float, required=True, help="fs")
+    md.add_argument("--steps", type=int, required=True, help="total number of steps (a resumed run stops there too)")
+    md.add_argument("--traj", required=True, help="output .traj; one file per system (OUT_k.traj) when several")
+    md.add_argument("--replicas", type=int, default=1, help="copies of each structure (own seeds)")
+    md.add_argument("--device", default="auto")
+    md.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    md.add_argument("--friction", type=float, default=0.01, help="NVT friction, 1/fs")
+    md.add_argument("--seed", type=int, default=0)
+    md.add_argument("--interval", type=int, default=10, help="write a frame and log line every N steps")
+    md.add_argument("--log", default=None, help="CSV log (default: TRAJ with .log suffix)")
+    md.add_argument("--max-force", type=float, default=100.0, help="eV/A; stop with an error above it")
+    md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
+    md.set_defaults(func=_md)
+    rel = sub.add_parser("relax", help="relax every frame: batched on-device FIRE, or ASE with --cell",
+                         description="Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.")
+    rel.add_argument("structure", help="any file ASE reads; every frame is a system")
+    rel.add_argument("--potential", required=True, help="shipped name or .safetensors path")
+    rel.add_argument("--cell", action="store_true", help="also relax the cell (ASE FrechetCellFilter)")
+    rel.add_argument("--optimizer", choices=["fire", "bfgs"], default="fire", help="ASE optimizer for --cell")
+    rel.add_argument("--fmax", type=float, required=True, help="eV/A")
+    rel.add_argument("--steps", type=int, default=1000)
+    rel.add_argument("--out", required=True, help="output file (any format ASE writes)")
+    rel.add_argument("--device", default="auto")
+    rel.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    rel.set_defaults(func=_relax)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -217,17 +217,32 @@ class NeighbourList:
         """The graph of ``atoms_list`` with every edge shorter than ``cutoff``."""
         if isinstance(atoms_list, Atoms):
             atoms_list = [atoms_list]
-        positions = np.concatenate([a.positions for a in atoms_list]) if atoms_list else np.zeros((0, 3))
+        if len(atoms_list) == 0:
+            raise ValueError("no structures given")
+        for atoms in atoms_list:  # positions may have changed, so they need checking again
+            validate_atoms(atoms, self.elements)
+        positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=self.dtype,
+                                    device=self.device)
+        return self.update(positions, atoms_list)
+
+    def update(self, positions: torch.Tensor, atoms_list: list[Atoms]) -> AtomGraph:
+        """Tensor entry point: the graph at ``positions`` (N, 3) Angstrom, on the device, of structures
+        whose numbers, cell and pbc are those of ``atoms_list`` (their positions are ignored).
+
+        Used by the on-device MD engine: positions never leave the device unless a rebuild is due.
+        """
         if self._must_rebuild(atoms_list, positions):
-            self._candidates = build_graph(atoms_list, self.elements, self.cutoff + self.skin, backend=self.backend,
+            moved = [atoms.copy() for atoms in atoms_list]
+            host_positions = positions.detach().to("cpu", torch.float64).numpy()
+            start = 0
+            for atoms in moved:
+                atoms.positions = host_positions[start:start + len(atoms)]
+                start += len(atoms)
+            self._candidates = build_graph(moved, self.elements, self.cutoff + self.skin, backend=self.backend,
                                            device=self.device, dtype=self.dtype)
-            self._reference = (self._signature(atoms_list), positions.copy())
+            self._reference = (self._signature(atoms_list), positions.detach().clone())
             self.rebuilds += 1
-            graph = self._candidates
-        else:
-            for atoms in atoms_list:  # positions changed, so they need checking again
-                validate_atoms(atoms, self.elements)
-            graph = replace(self._candidates, positions=torch.as_tensor(positions, dtype=self.dtype, device=self.device))
+        graph = replace(self._candidates, positions=positions)
         if self.skin == 0:
             return graph
         keep = torch.linalg.vector_norm(graph.edge_vectors(), dim=1) < self.cutoff
@@ -237,11 +252,11 @@ class NeighbourList:
     def _signature(atoms_list: list[Atoms]) -> tuple:
         return tuple((a.numbers.tobytes(), a.cell.array.tobytes(), a.pbc.tobytes()) for a in atoms_list)
 
-    def _must_rebuild(self, atoms_list: list[Atoms], positions: np.ndarray) -> bool:
+    def _must_rebuild(self, atoms_list: list[Atoms], positions: torch.Tensor) -> bool:
         if self._reference is None or self.skin == 0:
             return True
         signature, reference_positions = self._reference
         if signature != self._signature(atoms_list) or reference_positions.shape != positions.shape:
             return True
-        displacement = np.linalg.norm(positions - reference_positions, axis=1)
-        return not bool(np.all(displacement <= 0.5 * self.skin))
+        displacement = torch.linalg.vector_norm(positions.detach() - reference_positions, dim=1)
+        return not bool(torch.all(displacement <= 0.5 * self.skin))

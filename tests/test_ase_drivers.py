@@ -25,7 +25,8 @@ def copper_cell():
 
 DYNAMICS = {
     "VelocityVerlet": lambda a: VelocityVerlet(a, timestep=1.0 * units.fs),
-    "Langevin": lambda a: Langevin(a, timestep=1.0 * units.fs, temperature_K=300, friction=0.01 / units.fs, rng=np.random.default_rng(0)),
+    "Langevin": lambda a: Langevin(a, timestep=1.0 * units.fs, temperature_K=300, friction=0.01 / units.fs, fixcm=False,
+                                   rng=np.random.default_rng(0)),
     "Bussi": lambda a: Bussi(a, timestep=1.0 * units.fs, temperature_K=300, taut=100 * units.fs, rng=np.random.default_rng(0)),
     "NPT-NoseHoover": lambda a: MTKNPT(a, timestep=1.0 * units.fs, temperature_K=300, pressure_au=0.0,
                                       tdamp=25 * units.fs, pdamp=250 * units.fs),

@@ -1,0 +1,198 @@
+"""EMT reference data for fcc metal surfaces: bulk, clean slabs, adsorbates on slabs, gas molecules.
+
+``surface_tasks(recipe)`` lists the tasks; each frame's ``info`` has ``subset`` ("bulk", "slab",
+"adsorbate", "gas"), ``system`` (e.g. "Cu", "Cu111", "Cu111+O", "CO"), ``metal`` / ``facet`` /
+``adsorbate`` / ``site`` / ``molecule`` where meaningful, ``source`` ("md", "relax", "rattle",
+"strain") and ``temperature`` (K) for MD frames.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from ase import Atoms
+from ase.build import add_adsorbate, bulk, fcc100, fcc111, fcc211, molecule
+from ase.calculators.emt import EMT
+from ase.constraints import FixAtoms
+
+from .recipes import SurfaceRecipe
+from .sampling import langevin_frames, relaxation_path, snapshot
+from .tasks import Task
+
+FACET_BUILDERS = {"fcc111": fcc111, "fcc100": fcc100, "fcc211": fcc211}
+# ase.build site names per facet
+SITE_NAMES = {
+    "fcc111": {"top": "ontop", "bridge": "bridge", "hollow": "fcc"},
+    "fcc100": {"top": "ontop", "bridge": "bridge", "hollow": "hollow"},
+}
+SITE_HEIGHTS = {"top": 1.9, "bridge": 1.6, "hollow": 1.3}   # Angstrom, binding atom above the top layer
+# binding atom first at the origin, the rest pointing away from the surface (+z); Angstrom
+ADSORBATE_GEOMETRIES = {
+    "H": [("H", (0, 0, 0))],
+    "C": [("C", (0, 0, 0))],
+    "N": [("N", (0, 0, 0))],
+    "O": [("O", (0, 0, 0))],
+    "OH": [("O", (0, 0, 0)), ("H", (0, 0, 0.97))],
+    "CO": [("C", (0, 0, 0)), ("O", (0, 0, 1.15))],
+    "NH": [("N", (0, 0, 0)), ("H", (0, 0, 1.04))],
+    "CH": [("C", (0, 0, 0)), ("H", (0, 0, 1.10))],
+    "NH2": [("N", (0, 0, 0)), ("H", (0.82, 0, 0.61)), ("H", (-0.82, 0, 0.61))],
+    "CH3": [("C", (0, 0, 0)), ("H", (1.03, 0, 0.36)), ("H", (-0.51, 0.89, 0.36)), ("H", (-0.51, -0.89, 0.36))],
+}
+
+
+def with_emt(atoms: Atoms) -> Atoms:
+    atoms.calc = EMT()
+    return atoms
+
+
+def bulk_cell(metal: str, recipe: SurfaceRecipe) -> Atoms:
+    """Conventional cubic fcc cell (4 atoms, experimental lattice constant) repeated ``bulk_repeat`` times."""
+    return with_emt(bulk(metal, "fcc", cubic=True).repeat(recipe.bulk_repeat))
+
+
+def slab(metal: str, facet: str, recipe: SurfaceRecipe) -> Atoms:
+    """A ``slab_size`` slab with ``vacuum`` on both sides, pbc [T, T, F], bottom ``fixed_fraction`` fixed."""
+    atoms = FACET_BUILDERS[facet](metal, recipe.slab_size, vacuum=recipe.vacuum)
+    z = atoms.positions[:, 2]
+    bottom = z < z.min() + recipe.fixed_fraction * (z.max() - z.min()) - 1e-6
+    atoms.set_constraint(FixAtoms(mask=bottom))
+    return with_emt(atoms)
+
+
+def adsorbate_slab(metal: str, facet: str, adsorbate: str, site: str, recipe: SurfaceRecipe) -> Atoms:
+    """``slab`` with ``adsorbate`` bound through its first atom at ``site`` ("top", "bridge", "hollow")."""
+    atoms = slab(metal, facet, recipe)
+    symbols, positions = zip(*ADSORBATE_GEOMETRIES[adsorbate])
+    add_adsorbate(atoms, Atoms(symbols, positions=positions), SITE_HEIGHTS[site], SITE_NAMES[facet][site])
+    return with_emt(atoms)
+
+
+def gas_molecule(name: str, recipe: SurfaceRecipe) -> Atoms:
+    """G2 geometry of ``name``, non-periodic, centred in a box with ``vacuum``."""
+    atoms = molecule(name)
+    atoms.center(vacuum=recipe.vacuum)
+    return with_emt(atoms)
+
+
+def slab_name(metal: str, facet: str) -> str:
+    """E.g. "Cu111" for Cu fcc111."""
+    return f"{metal}{facet[3:]}"
+
+
+def _bulk_labels(metal: str) -> dict:
+    return dict(subset="bulk", system=metal, metal=metal)
+
+
+def _slab_labels(metal: str, facet: str) -> dict:
+    return dict(subset="slab", system=slab_name(metal, facet), metal=metal, facet=facet)
+
+
+def _adsorbate_labels(metal: str, facet: str, adsorbate: str, site: str) -> dict:
+    return dict(subset="adsorbate", system=f"{slab_name(metal, facet)}+{adsorbate}", metal=metal, facet=facet,
+                adsorbate=adsorbate, site=site)
+
+
+def _bulk_rattle(recipe: SurfaceRecipe, metal: str, rng: np.random.Generator) -> list[Atoms]:
+    frames = []
+    for _ in range(recipe.bulk_rattle_frames):
+        atoms = bulk_cell(metal, recipe)
+        atoms.rattle(recipe.bulk_rattle_stdev, rng=rng)
+        frames.append(snapshot(atoms, source="rattle", **_bulk_labels(metal)))
+    return frames
+
+
+def _bulk_strain(recipe: SurfaceRecipe, metal: str, rng: np.random.Generator) -> list[Atoms]:
+    frames = []
+    for _ in range(recipe.bulk_strain_frames):
+        atoms = bulk_cell(metal, recipe)
+        strain = rng.uniform(-recipe.bulk_max_strain, recipe.bulk_max_strain, size=(3, 3))
+        atoms.set_cell(atoms.cell[:] @ (np.eye(3) + (strain + strain.T) / 2), scale_atoms=True)
+        atoms.rattle(recipe.bulk_strain_rattle_stdev, rng=rng)
+        frames.append(snapshot(atoms, source="strain", **_bulk_labels(metal)))
+    return frames
+
+
+def _md(recipe: SurfaceRecipe, atoms: Atoms, temperature: float, timestep: float, n_frames: int,
+        labels: dict, rng: np.random.Generator) -> list[Atoms]:
+    return langevin_frames(
+        atoms, rng, temperature=temperature, timestep=timestep, friction=recipe.md_friction,
+        equilibration_steps=recipe.md_equilibration_steps, interval=recipe.md_interval, n_frames=n_frames, **labels,
+    )
+
+
+def _relax(recipe: SurfaceRecipe, atoms: Atoms, labels: dict, rng: np.random.Generator) -> list[Atoms]:
+    atoms.rattle(recipe.relax_start_rattle, rng=rng)
+    return relaxation_path(atoms, fmax=recipe.relax_fmax, max_steps=recipe.relax_max_steps,
+                           n_frames=recipe.relax_frames, **labels)
+
+
+def _bulk_md(recipe: SurfaceRecipe, metal: str, temperature: float, rng: np.random.Generator) -> list[Atoms]:
+    return _md(recipe, bulk_cell(metal, recipe), temperature, recipe.metal_md_timestep, recipe.bulk_md_frames,
+               _bulk_labels(metal), rng)
+
+
+def _slab_relax(recipe: SurfaceRecipe, metal: str, facet: str, rng: np.random.Generator) -> list[Atoms]:
+    return _relax(recipe, slab(metal, facet, recipe), _slab_labels(metal, facet), rng)
+
+
+def _slab_md(recipe: SurfaceRecipe, metal: str, facet: str, temperature: float,
+             rng: np.random.Generator) -> list[Atoms]:
+    return _md(recipe, slab(metal, facet, recipe), temperature, recipe.metal_md_timestep, recipe.slab_md_frames,
+               _slab_labels(metal, facet), rng)
+
+
+def _adsorbate_relax(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, site: str,
+                     rng: np.random.Generator) -> list[Atoms]:
+    return _relax(recipe, adsorbate_slab(metal, facet, adsorbate, site, recipe),
+                  _adsorbate_labels(metal, facet, adsorbate, site), rng)
+
+
+def _adsorbate_md(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str,
+                  rng: np.random.Generator) -> list[Atoms]:
+    """MD at ``adsorbate_md_temperature`` started from the last listed site (hollow in the presets)."""
+    site = recipe.sites[-1]
+    return _md(recipe, adsorbate_slab(metal, facet, adsorbate, site, recipe), recipe.adsorbate_md_temperature,
+               recipe.adsorbate_md_timestep, recipe.adsorbate_md_frames,
+               _adsorbate_labels(metal, facet, adsorbate, site), rng)
+
+
+def _gas(recipe: SurfaceRecipe, name: str, rng: np.random.Generator) -> list[Atoms]:
+    """Relaxation path from a rattled start, then rattles of the relaxed geometry."""
+    labels = dict(subset="gas", system=name, molecule=name)
+    atoms = gas_molecule(name, recipe)
+    frames = _relax(recipe, atoms, labels, rng)
+    relaxed = atoms.positions.copy()
+    for _ in range(recipe.gas_rattle_frames):
+        atoms.positions = relaxed
+        atoms.rattle(recipe.gas_rattle_stdev, rng=rng)
+        frames.append(snapshot(atoms, source="rattle", **labels))
+    return frames
+
+
+def surface_tasks(recipe: SurfaceRecipe) -> list[Task]:
+    """All tasks of a surface recipe, in a fixed order: bulk, clean slabs, adsorbates, gas."""
+    tasks = []
+    for metal in recipe.metals:
+        tasks += [Task(f"bulk:{metal}:rattle", partial(_bulk_rattle, recipe, metal)),
+                  Task(f"bulk:{metal}:strain", partial(_bulk_strain, recipe, metal))]
+        tasks += [Task(f"bulk:{metal}:md:{t:g}K", partial(_bulk_md, recipe, metal, t))
+                  for t in recipe.bulk_md_temperatures]
+    for metal in recipe.metals:
+        for facet in recipe.facets:
+            system = slab_name(metal, facet)
+            tasks.append(Task(f"slab:{system}:relax", partial(_slab_relax, recipe, metal, facet)))
+            tasks += [Task(f"slab:{system}:md:{t:g}K", partial(_slab_md, recipe, metal, facet, t))
+                      for t in recipe.slab_md_temperatures]
+    for metal in recipe.metals:
+        for facet in recipe.adsorbate_facets:
+            for adsorbate in recipe.adsorbates:
+                system = f"{slab_name(metal, facet)}+{adsorbate}"
+                tasks += [Task(f"adsorbate:{system}:relax:{site}",
+                               partial(_adsorbate_relax, recipe, metal, facet, adsorbate, site))
+                          for site in recipe.sites]
+                tasks.append(Task(f"adsorbate:{system}:md:{recipe.adsorbate_md_temperature:g}K",
+                                  partial(_adsorbate_md, recipe, metal, facet, adsorbate)))
+    tasks += [Task(f"gas:{name}", partial(_gas, recipe, name)) for name in recipe.gas_molecules]
+    return tasks
