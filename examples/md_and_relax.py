@@ -3,8 +3,8 @@
     python examples/md_and_relax.py [--potential NAME_OR_PATH] [--molecule aspirin] [--steps 200]
 
 Writes ``md.traj`` and prints the energy drift. Without ``--potential`` it uses the first shipped
-potential; if none is shipped yet, an untrained "small" model (its numbers are not physical,
-but every step of the pipeline runs).
+potential that covers the molecule's elements; if none is shipped yet, an untrained "small" model
+(its numbers are not physical, but every step of the pipeline runs).
 """
 
 from __future__ import annotations
@@ -20,17 +20,7 @@ from ase.optimize import BFGS
 
 import equiformer_ase as ea
 from equiformer_ase.data import MD17_MOLECULES, md17_molecule
-
-
-def choose_potential(name: str | None) -> ea.Potential:
-    if name:
-        return ea.load_potential(name)
-    shipped = ea.list_potentials()
-    if shipped:
-        print(f"using shipped potential {shipped[0]!r}")
-        return ea.load_potential(shipped[0])
-    print("no shipped potential yet: using an UNTRAINED 'small' model (energies are not physical)")
-    return ea.Potential.from_config(ea.EquiformerConfig.preset("small", elements=["H", "C", "N", "O"]), seed=0)
+from example_potential import choose_potential
 
 
 def main():
@@ -44,7 +34,8 @@ def main():
     args = parser.parse_args()
 
     atoms = md17_molecule(args.molecule)
-    atoms.calc = ea.EquiformerCalculator(choose_potential(args.potential), device=args.device, dtype="float64")
+    potential = choose_potential(args.potential, sorted(set(atoms.get_chemical_symbols())))
+    atoms.calc = ea.EquiformerCalculator(potential, device=args.device, dtype="float64")
 
     BFGS(atoms, logfile="-").run(fmax=0.05, steps=100)
     print(f"relaxed {args.molecule}: E = {atoms.get_potential_energy():.4f} eV, "

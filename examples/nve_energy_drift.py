@@ -17,7 +17,7 @@ from ase.md.velocitydistribution import thermalize_momenta
 
 from equiformer_ase.data import MD17_MOLECULES, md17_molecule
 from equiformer_ase.dynamics import MolecularDynamics
-from md_and_relax import choose_potential
+from example_potential import choose_potential
 
 
 def main():
@@ -36,7 +36,7 @@ def main():
         atoms = md17_molecule(args.molecule)
         thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(k))
         systems.append(atoms)
-    md = MolecularDynamics(systems, choose_potential(args.potential), timestep=args.timestep, device=args.device,
+    md = MolecularDynamics(systems, choose_potential(args.potential, sorted(set(systems[0].get_chemical_symbols()))), timestep=args.timestep, device=args.device,
                            dtype="float64")
     md.run(args.steps, trajectory="nve.traj", logfile="nve.log", interval=10)
 

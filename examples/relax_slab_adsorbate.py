@@ -18,15 +18,9 @@ from ase.optimize import BFGS
 
 import equiformer_ase as ea
 from equiformer_ase.dynamics import relax
+from example_potential import choose_potential
 
 SITES = ("ontop", "bridge", "fcc", "hcp")
-
-
-def choose_potential(name: str | None) -> ea.Potential:
-    if name:
-        return ea.load_potential(name)
-    print("no --potential: using an UNTRAINED 'small' model (energies are not physical)")
-    return ea.Potential.from_config(ea.EquiformerConfig.preset("small", elements=["H", "C", "N", "O", "Cu"]), seed=0)
 
 
 def slab_with_co(site: str):
@@ -44,7 +38,7 @@ def main():
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    potential = choose_potential(args.potential)
+    potential = choose_potential(args.potential, ["C", "O", "Cu"])
 
     start = time.perf_counter()
     calc = ea.EquiformerCalculator(potential, device=args.device, dtype="float64")
