@@ -120,6 +120,52 @@ def _relax(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .training import TrainingConfig, train
+
+    try:
+        config = TrainingConfig(
+            epochs=args.epochs if args.epochs is not None or args.max_time is not None else 100,
+            max_time=args.max_time, batch_size=args.batch_size, lr=args.lr, energy_weight=args.energy_weight,
+            force_weight=args.force_weight, stress_weight=args.stress_weight, validation=args.validation,
+            test=args.test, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, dtype=args.dtype,
+        )
+        elements = args.elements.split(",") if args.elements else None
+        result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
+                       resume=args.resume)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"equiformer-ase train: error: {err}")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; add --resume to continue from {args.out}/checkpoint.pt", file=sys.stderr)
+        return 130
+    if result:
+        test = result["metrics"]["test"]["overall"]
+        print(f"{args.out}/best.safetensors: {result['training']['epochs']} epochs; test energy MAE "
+              f"{test['energy_mae_mev_per_atom']:.2f} meV/atom, forces MAE {test['forces_mae_mev_per_a']:.1f} meV/A")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from .potential import load_potential
+    from .training import format_errors, group_errors, predict, read_structures, to_samples
+
+    try:
+        potential = load_potential(args.potential).to(dtype=torch.float64)
+        samples = to_samples(read_structures(args.data), potential.config.elements)
+        errors = group_errors(samples, predict(potential, samples, args.batch_size, args.device))
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"equiformer-ase evaluate: error: {err}")
+    print(format_errors(errors))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(errors, handle, indent=2)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="equiformer-ase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +209,35 @@ def main(argv: list[str] | None = None) -> int:
     rel.add_argument("--device", default="auto")
     rel.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     rel.set_defaults(func=_relax)
+    tr = sub.add_parser("train", help="train a potential on extxyz / ase.db data (resumable, torchrun for DDP)",
+                        description="Writes OUT/best.safetensors, checkpoint.pt, metrics.csv, metrics.json and "
+                                    "parity plots. Run under torchrun --nproc_per_node N for data parallelism.")
+    tr.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
+    tr.add_argument("--out", required=True, help="output folder")
+    tr.add_argument("--elements", default=None, help="comma-separated, e.g. H,C,N,O (default: those in the data)")
+    tr.add_argument("--preset", default="small", help="model preset (small, paper-md17-l2, paper-md17-l3)")
+    tr.add_argument("--epochs", type=int, default=None, help="epochs (default 100 unless --max-time is given)")
+    tr.add_argument("--max-time", type=float, default=None, help="wall-clock budget, minutes")
+    tr.add_argument("--batch-size", type=int, default=8)
+    tr.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
+    tr.add_argument("--energy-weight", type=float, default=1.0, help="weight of the per-atom energy MSE")
+    tr.add_argument("--force-weight", type=float, default=1.0, help="weight of the force MSE")
+    tr.add_argument("--stress-weight", type=float, default=1.0, help="weight of the stress MSE (frames with stress)")
+    tr.add_argument("--validation", type=float, default=0.1, help="validation fraction (< 1) or count")
+    tr.add_argument("--test", type=float, default=0.1, help="test fraction (< 1) or count")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--checkpoint-minutes", type=float, default=10.0, help="checkpoint interval (also every epoch)")
+    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.set_defaults(func=_train)
+    ev = sub.add_parser("evaluate", help="MAE/RMSE of a potential on labelled data, overall and per subset")
+    ev.add_argument("potential", help="shipped name or .safetensors path")
+    ev.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
+    ev.add_argument("--json", default=None, help="also write the errors to this JSON file")
+    ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--device", default="cpu")
+    ev.set_defaults(func=_evaluate)
     args = parser.parse_args(argv)
     return args.func(args)
 

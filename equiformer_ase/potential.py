@@ -113,10 +113,12 @@ class Potential(nn.Module):
                 if forces:
                     results["forces"] = -grads[0]
                 if stress:
-                    volume = torch.linalg.det(graph.cell).abs()
+                    # Divide by a finite volume everywhere and mark undefined rows afterwards, so a
+                    # NaN never enters the graph that training differentiates.
                     periodic = graph.pbc.all(dim=1)
-                    volume = torch.where(periodic, volume, torch.full_like(volume, torch.nan))
-                    results["stress"] = grads[-1] / volume[:, None, None]
+                    volume = torch.linalg.det(graph.cell).abs()
+                    stress = grads[-1] / torch.where(periodic, volume, torch.ones_like(volume))[:, None, None]
+                    results["stress"] = torch.where(periodic[:, None, None], stress, torch.nan)
         if not create_graph:
             results = {k: v.detach() for k, v in results.items()}
         return results

@@ -6,7 +6,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, copper_with_adsorbate, ethanol, triclinic_copper
+from conftest import ELEMENTS, copper_with_adsorbate, ethanol, tiny_potential, triclinic_copper
 
 
 def test_small_cell_matches_supercell(calc64):
@@ -66,3 +66,15 @@ def test_neighbour_list_independent_of_position():
 def _pairs_beyond(atoms, cutoff):
     d = atoms.get_all_distances()
     return int((np.triu(d, 1) >= cutoff).sum())
+
+
+def test_stress_of_a_mixed_batch_trains_without_nan():
+    """Non-periodic rows are NaN, yet differentiating the periodic rows' stress keeps gradients finite."""
+    potential = tiny_potential().double()
+    graph = ea.build_graph([triclinic_copper(), ethanol()], ELEMENTS, potential.config.cutoff)
+    out = potential.evaluate(graph, forces=True, stress=True, create_graph=True)
+    assert out["stress"][0].isfinite().all() and out["stress"][1].isnan().all()
+    loss = out["stress"][0].pow(2).sum() + out["forces"].pow(2).sum()
+    loss.backward()
+    assert all(p.grad is None or p.grad.isfinite().all() for p in potential.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in potential.parameters())

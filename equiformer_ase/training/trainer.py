@@ -1,0 +1,360 @@
+"""The training loop: AdamW, warm-up + cosine learning rate, clipping, EMA, checkpoints and resume.
+
+``train`` reads and validates the data, splits it by seed, fits reference energies and the
+data-derived scales (``energy_scale``, ``avg_num_neighbors``) on the training set, then trains.
+Each step evaluates ``Potential.evaluate(..., create_graph=True)`` on this process's shard of the
+batch. After every epoch the EMA weights are validated; the best ones are written to
+``best.safetensors``. ``checkpoint.pt`` (model, EMA, optimizer, RNG state, position in the epoch,
+best metric, history) is written every ``checkpoint_minutes`` and at every epoch end, and a run
+started again with ``resume=True`` continues from it: the shuffling of epoch e depends only on
+(seed, e) and the learning rate only on the step (and elapsed time under a time budget), so an
+epoch-limited run resumed from a checkpoint takes the same steps as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..model import EquiformerConfig
+from ..potential import Potential, load_potential
+from .batching import collate, evaluate_batch, predict
+from .dataset import Sample, elements_in, read_structures, split_indices, to_samples
+from .distributed import Distributed, init_distributed
+from .ema import ExponentialMovingAverage
+from .loss import TERMS, LossWeights, error_counts, squared_errors
+from .metrics import error_summary, group_errors
+from .parity import write_parity_plots
+from .references import average_num_neighbors, energy_scale, fit_reference_energies
+
+CHECKPOINT_FORMAT = 1
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class TrainingConfig:
+    """Hyper-parameters. ``epochs`` and/or ``max_time`` (minutes) bound the run; sizes of the
+    validation and test sets are fractions (< 1) or counts (>= 1)."""
+
+    epochs: int | None = 100
+    max_time: float | None = None
+    batch_size: int = 8
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.01
+    warmup_fraction: float = 0.05
+    weight_decay: float = 1e-4
+    clip_norm: float = 10.0
+    ema_decay: float = 0.99
+    energy_weight: float = 1.0
+    force_weight: float = 1.0
+    stress_weight: float = 1.0
+    validation: float = 0.1
+    test: float = 0.1
+    seed: int = 0
+    checkpoint_minutes: float = 10.0
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.epochs is None and self.max_time is None:
+            raise ValueError("give epochs or max_time (minutes), or both")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+
+    @property
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.energy_weight, self.force_weight, self.stress_weight)
+
+
+def learning_rate(config: TrainingConfig, progress: float) -> float:
+    """Linear warm-up over ``warmup_fraction`` of the run, then cosine decay to ``min_lr_ratio * lr``.
+
+    ``progress`` in [0, 1] is the larger of the fraction of steps and of the time budget done.
+    """
+    if progress < config.warmup_fraction:
+        return config.lr * progress / config.warmup_fraction
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, (progress - config.warmup_fraction)
+                                                   / max(1.0 - config.warmup_fraction, 1e-12))))
+    return config.lr * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
+
+
+def compute_gradients(potential: Potential, batch: list[Sample], weights: LossWeights, dist: Distributed,
+                      device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+    """Backpropagate the loss of ``batch`` (this process's shard of it) and all-reduce the gradients.
+
+    Afterwards every process holds the gradient of the whole batch's loss. Returns the batch's
+    ``loss`` and mean squared errors ``energy``, ``forces``, ``stress`` (eV^2/atom^2, eV^2/A^2, eV^2/A^6).
+    """
+    counts = error_counts(batch)
+    totals = {k: torch.zeros((), dtype=dtype, device=device) for k in TERMS}
+    for part in collate(dist.shard(batch), potential.config.elements, potential.config.cutoff, device, dtype):
+        errors = squared_errors(evaluate_batch(potential, part, create_graph=True), part)
+        totals = {k: totals[k] + errors[k] for k in TERMS}
+    if any(t.requires_grad for t in totals.values()):
+        weights.combine(totals, counts).backward()
+    dist.all_reduce_gradients(potential)
+    summed = dist.sum(torch.stack([totals[k].detach() for k in TERMS]))
+    mse = {k: float(summed[j]) / counts[k] if counts[k] else 0.0 for j, k in enumerate(TERMS)}
+    return {"loss": float(weights.combine(mse, {k: 1 for k in TERMS})), **mse}
+
+
+def validation_loss(summary: dict[str, float], weights: LossWeights) -> float:
+    """The training loss recomputed from an :func:`error_summary` (RMSEs in meV units)."""
+    mse = {"energy": (summary["energy_rmse_mev_per_atom"] / 1000) ** 2,
+           "forces": (summary["forces_rmse_mev_per_a"] / 1000) ** 2,
+           "stress": (summary.get("stress_rmse_mev_per_a3", 0.0) / 1000) ** 2}
+    return float(weights.combine(mse, {"energy": 1, "forces": 1, "stress": int("stress_rmse_mev_per_a3" in summary)}))
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hardware_string(device: torch.device, world_size: int) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return f"{world_size} x {device.type} ({name}), {os.cpu_count()} CPU cores, torch {torch.__version__}"
+
+
+def build_potential(samples: list[Sample], elements: list[str], preset: str, seed: int,
+                    model_overrides: dict | None = None) -> Potential:
+    """An untrained potential with reference energies, ``energy_scale`` and ``avg_num_neighbors`` from ``samples``."""
+    cfg = EquiformerConfig.preset(preset, elements=elements, **(model_overrides or {}))
+    references = fit_reference_energies(samples, elements)
+    cfg.energy_scale = energy_scale(samples, references)
+    cfg.avg_num_neighbors = average_num_neighbors(samples, elements, cfg.cutoff)
+    return Potential.from_config(cfg, seed=seed, reference_energies=references)
+
+
+class Trainer:
+    """One training run writing to ``out_dir``; see the module docstring. Use :func:`train`."""
+
+    def __init__(self, data: str | Path, out_dir: str | Path, config: TrainingConfig, *,
+                 elements: list[str] | None = None, preset: str = "small", model_overrides: dict | None = None,
+                 device: str = "cpu", resume: bool = False):
+        self.config, self.data, self.out_dir = config, Path(data), Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.device = _device(device)
+        self.dist = init_distributed(self.device)
+        self.dtype = DTYPES[config.dtype]
+        frames = read_structures(self.data)
+        elements = elements or elements_in(frames)
+        self.samples = to_samples(frames, elements)
+        self.split = split_indices(len(self.samples), config.validation, config.test, config.seed)
+        if len(self.split["validation"]) == 0 or len(self.split["test"]) == 0:
+            raise ValueError(f"{len(self.samples)} structures give an empty validation or test set: "
+                             f"raise validation/test sizes (now {config.validation}, {config.test})")
+        self.subsets = {name: [self.samples[k] for k in index] for name, index in self.split.items()}
+        self.data_sha256 = file_sha256(self.data)
+        self.checkpoint_path = self.out_dir / "checkpoint.pt"
+
+        checkpoint = self._read_checkpoint() if resume else None
+        if checkpoint is None:
+            potential = build_potential(self.subsets["train"], elements, preset,
+                                        config.seed, model_overrides)
+        else:
+            cfg = EquiformerConfig.from_dict(checkpoint["model_config"])
+            potential = Potential.from_config(cfg, seed=config.seed, reference_energies=checkpoint["reference_energies"])
+        self.potential = potential.to(self.device, self.dtype)
+        self.preset = preset
+        self.ema = ExponentialMovingAverage(self.potential, config.ema_decay)
+        self.optimizer = torch.optim.AdamW(self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.epoch = self.batch_in_epoch = self.step = 0
+        self.elapsed = 0.0
+        self.best_metric, self.best_epoch = math.inf, -1
+        self.history: list[dict] = []
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _read_checkpoint(self) -> dict | None:
+        if not self.checkpoint_path.exists():
+            return None
+        checkpoint = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{self.checkpoint_path}: unknown checkpoint format {checkpoint.get('format')!r}")
+        if checkpoint["data_sha256"] != self.data_sha256:
+            raise ValueError(f"cannot resume: {self.data} differs from the data {self.checkpoint_path} was trained on "
+                             "(sha256 mismatch)")
+        return checkpoint
+
+    def _restore(self, checkpoint: dict) -> None:
+        self.potential.load_state_dict(checkpoint["model"])
+        self.ema.load_state_dict(checkpoint["ema"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        self.epoch, self.batch_in_epoch, self.step = checkpoint["epoch"], checkpoint["batch_in_epoch"], checkpoint["step"]
+        self.elapsed = checkpoint["elapsed_s"]
+        self.best_metric, self.best_epoch = checkpoint["best_metric"], checkpoint["best_epoch"]
+        self.history = list(checkpoint["history"])
+
+    def save_checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
+        state = {
+            "format": CHECKPOINT_FORMAT, "data_sha256": self.data_sha256,
+            "model_config": self.potential.config.to_dict(), "reference_energies": self.potential.reference_energies,
+            "model": self.potential.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "step": self.step, "elapsed_s": self.elapsed, "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch, "history": self.history, "training_config": dataclasses.asdict(self.config),
+        }
+        temporary = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, temporary)
+        os.replace(temporary, self.checkpoint_path)
+
+    # ------------------------------------------------------------------ loop
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.subsets["train"]) / self.config.batch_size)
+
+    def _progress(self) -> float:
+        steps = self.step / (self.config.epochs * self.steps_per_epoch()) if self.config.epochs else 0.0
+        time_used = self.elapsed / (60 * self.config.max_time) if self.config.max_time else 0.0
+        return max(steps, time_used)
+
+    def _finished(self) -> bool:
+        return (self.config.epochs is not None and self.epoch >= self.config.epochs) or self._progress() >= 1.0
+
+    def train_step(self, batch: list[Sample]) -> dict[str, float]:
+        """One optimizer step on ``batch``; updates the EMA."""
+        lr = learning_rate(self.config, self._progress())
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        self.potential.train()
+        losses = compute_gradients(self.potential, batch, self.config.loss_weights, self.dist, self.device, self.dtype)
+        torch.nn.utils.clip_grad_norm_(self.potential.parameters(), self.config.clip_norm)
+        self.optimizer.step()
+        self.ema.update(self.potential)
+        self.step += 1
+        return {**losses, "lr": lr}
+
+    def run(self) -> None:
+        """Train until the epochs or the time budget are used up, checkpointing on the way."""
+        config = self.config
+        last_checkpoint = time.monotonic()
+        while not self._finished():
+            train = self.subsets["train"]
+            order = np.random.default_rng([config.seed, self.epoch]).permutation(len(train))
+            batches = [order[k:k + config.batch_size] for k in range(0, len(order), config.batch_size)]
+            losses = []
+            bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}",
+                       unit="batch", disable=not self.dist.is_main, leave=False)
+            while self.batch_in_epoch < len(batches) and not self._finished():
+                started = time.monotonic()
+                result = self.train_step([train[k] for k in batches[self.batch_in_epoch]])
+                self.batch_in_epoch += 1
+                self.elapsed = float(self.dist.sum(torch.tensor(time.monotonic() - started + self.elapsed))
+                                     / self.dist.world_size)
+                losses.append(result["loss"])
+                bar.update()
+                bar.set_postfix(loss=f"{result['loss']:.4g}", lr=f"{result['lr']:.2e}",
+                                best_val=f"{self.best_metric:.4g}")
+                if time.monotonic() - last_checkpoint > 60 * config.checkpoint_minutes:
+                    self.save_checkpoint()
+                    last_checkpoint = time.monotonic()
+            bar.close()
+            if self.batch_in_epoch == len(batches):
+                self._end_epoch(float(np.mean(losses)) if losses else math.nan)
+            last_checkpoint = time.monotonic()
+            self.save_checkpoint()
+            self.dist.barrier()
+
+    def _end_epoch(self, train_loss: float) -> None:
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        if not self.dist.is_main:
+            return
+        summary = error_summary(self.subsets["validation"], self.predict(self.subsets["validation"]))
+        val_loss = validation_loss(summary, self.config.loss_weights)
+        row = {"epoch": self.epoch, "step": self.step, "train_time_s": round(self.elapsed, 2),
+               "lr": learning_rate(self.config, self._progress()), "train_loss": train_loss, "val_loss": val_loss,
+               **{f"val_{k}": v for k, v in summary.items() if k != "structures"}}
+        self.history.append(row)
+        self._write_csv()
+        if val_loss < self.best_metric:
+            self.best_metric, self.best_epoch = val_loss, self.epoch
+            self.save_best({"validation": summary})
+        tqdm.write(f"epoch {self.epoch}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
+                   f"val E MAE {summary['energy_mae_mev_per_atom']:.2f} meV/atom, "
+                   f"val F MAE {summary['forces_mae_mev_per_a']:.1f} meV/A")
+
+    def predict(self, samples: list[Sample]) -> list[dict]:
+        self.ema.module.eval()
+        return predict(self.ema.module, samples, self.config.batch_size, self.device, self.dtype)
+
+    def training_info(self) -> dict:
+        return {
+            "data": str(self.data), "data_sha256": self.data_sha256,
+            "split": {name: len(index) for name, index in self.split.items()}, "seed": self.config.seed,
+            "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config), "epochs": self.epoch,
+            "steps": self.step, "best_epoch": self.best_epoch, "train_time_s": round(self.elapsed, 1),
+            "hardware": hardware_string(self.device, self.dist.world_size),
+        }
+
+    def save_best(self, metrics: dict) -> None:
+        self.ema.module.training_info = self.training_info()
+        self.ema.module.metrics = metrics
+        self.ema.module.save(self.out_dir / "best.safetensors")
+
+    def _write_csv(self) -> None:
+        with open(self.out_dir / "metrics.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(self.history[0]))
+            writer.writeheader()
+            writer.writerows(self.history)
+
+    def finish(self) -> dict:
+        """Test the best potential, write metrics.json and parity plots, store test metrics in the file."""
+        if not self.dist.is_main:
+            return {}
+        best_path = self.out_dir / "best.safetensors"
+        if not best_path.exists():  # the budget ran out before the first epoch ended
+            self.save_best({})
+        best = load_potential(best_path).to(self.device, self.dtype).eval()
+        test = self.subsets["test"]
+        predictions = predict(best, test, self.config.batch_size, self.device, self.dtype)
+        errors = group_errors(test, predictions)
+        best.training_info = {**best.training_info, "epochs": self.epoch, "steps": self.step,
+                              "train_time_s": round(self.elapsed, 1)}
+        best.metrics = {**best.metrics, "test": errors}
+        best.save(best_path)
+        write_parity_plots(test, predictions, self.out_dir)
+        result = {"training": best.training_info, "metrics": best.metrics, "history": self.history}
+        (self.out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def train(data: str | Path, out_dir: str | Path, config: TrainingConfig | None = None, **options) -> dict:
+    """Train on ``data`` (extxyz/xyz or ase.db) into ``out_dir``; returns what metrics.json holds.
+
+    ``options``: ``elements`` (default: those in the data), ``preset``, ``model_overrides`` (fields
+    of :class:`EquiformerConfig`), ``device``, ``resume``.
+    """
+    trainer = Trainer(data, out_dir, config or TrainingConfig(), **options)
+    trainer.run()
+    return trainer.finish()
