@@ -1,9 +1,4 @@
-"""Samples -> batched graphs with label tensors, and the potential's predictions on them.
-
-Frames with a stress label and frames without go into separate graphs: ``Potential.evaluate``
-returns NaN stress rows for non-periodic structures, and a NaN row inside a differentiated
-stress would poison the gradients even where the loss ignores it.
-"""
+"""Samples -> batched graphs with label tensors, and the potential's predictions on them."""
 
 from __future__ import annotations
 
@@ -19,47 +14,43 @@ from .dataset import Sample
 
 @dataclass
 class Batch:
-    """Structures ``indices`` (into the list given to :func:`collate`) as one graph with labels.
+    """The structures given to :func:`collate`, in order, as one graph with labels.
 
-    energy (B,) eV; forces (N, 3) eV/A; num_atoms (B,); stress (B, 3, 3) eV/A^3 or None when
-    the batch holds the frames without stress.
+    energy (B,) eV; forces (N, 3) eV/A; num_atoms (B,); stress (B, 3, 3) eV/A^3, zero where
+    ``has_stress`` (B,) bool is False (frames without a stress label).
     """
 
-    indices: list[int]
     graph: AtomGraph
     energy: torch.Tensor
     forces: torch.Tensor
     num_atoms: torch.Tensor
-    stress: torch.Tensor | None
+    stress: torch.Tensor
+    has_stress: torch.Tensor
 
 
 def collate(samples: list[Sample], elements: list[str], cutoff: float, device: torch.device | str = "cpu",
             dtype: torch.dtype = torch.float64) -> list[Batch]:
-    """At most two batches: the frames with stress labels, then the others (either may be absent)."""
-    with_stress = [k for k, s in enumerate(samples) if s.stress is not None]
-    without_stress = [k for k, s in enumerate(samples) if s.stress is None]
-    batches = []
-    for indices in (with_stress, without_stress):
-        if not indices:
-            continue
-        chosen = [samples[k] for k in indices]
-        def as_tensor(values):
-            return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
+    """All samples as one batch (an empty list for no samples)."""
+    if not samples:
+        return []
 
-        batches.append(Batch(
-            indices=indices,
-            graph=build_graph([s.atoms for s in chosen], elements, cutoff, device=device, dtype=dtype),
-            energy=as_tensor([s.energy for s in chosen]),
-            forces=as_tensor(np.concatenate([s.forces for s in chosen])),
-            num_atoms=as_tensor([len(s.atoms) for s in chosen]),
-            stress=as_tensor(np.stack([s.stress for s in chosen])) if indices is with_stress else None,
-        ))
-    return batches
+    def as_tensor(values, kind=dtype):
+        return torch.as_tensor(np.asarray(values), dtype=kind, device=device)
+
+    no_stress = np.zeros((3, 3))
+    return [Batch(
+        graph=build_graph([s.atoms for s in samples], elements, cutoff, device=device, dtype=dtype),
+        energy=as_tensor([s.energy for s in samples]),
+        forces=as_tensor(np.concatenate([s.forces for s in samples])),
+        num_atoms=as_tensor([len(s.atoms) for s in samples]),
+        stress=as_tensor(np.stack([no_stress if s.stress is None else s.stress for s in samples])),
+        has_stress=as_tensor([s.stress is not None for s in samples], torch.bool),
+    )]
 
 
 def evaluate_batch(potential: Potential, batch: Batch, create_graph: bool = False) -> dict[str, torch.Tensor]:
-    """``Potential.evaluate`` on the batch: energy, forces and, for the stress batch, stress."""
-    return potential.evaluate(batch.graph, forces=True, stress=batch.stress is not None, create_graph=create_graph)
+    """``Potential.evaluate`` on the batch: energy, forces and, when any frame has a stress label, stress."""
+    return potential.evaluate(batch.graph, forces=True, stress=bool(batch.has_stress.any()), create_graph=create_graph)
 
 
 def predict(potential: Potential, samples: list[Sample], batch_size: int, device: torch.device | str = "cpu",
@@ -71,10 +62,9 @@ def predict(potential: Potential, samples: list[Sample], batch_size: int, device
         chunk = samples[start:start + batch_size]
         for batch in collate(chunk, elements, cutoff, device, dtype):
             result = {k: v.cpu().numpy() for k, v in evaluate_batch(potential, batch).items()}
-            counts = [len(chunk[k].atoms) for k in batch.indices]
-            forces = np.split(result["forces"], np.cumsum(counts)[:-1])
-            for row, k in enumerate(batch.indices):
-                predictions[start + k] = {"energy": float(result["energy"][row]), "forces": forces[row]}
-                if "stress" in result:
-                    predictions[start + k]["stress"] = result["stress"][row]
+            forces = np.split(result["forces"], np.cumsum([len(s.atoms) for s in chunk])[:-1])
+            for k, sample in enumerate(chunk):
+                predictions[start + k] = {"energy": float(result["energy"][k]), "forces": forces[k]}
+                if sample.stress is not None:
+                    predictions[start + k]["stress"] = result["stress"][k]
     return predictions

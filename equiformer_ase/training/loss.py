@@ -36,7 +36,10 @@ def squared_errors(prediction: dict[str, torch.Tensor], batch: Batch) -> dict[st
     """Sums of squared errors of one batch: per-atom energy, force components, stress components."""
     energy = ((prediction["energy"] - batch.energy) / batch.num_atoms).square().sum()
     forces = (prediction["forces"] - batch.forces).square().sum()
-    stress = (prediction["stress"] - batch.stress).square().sum() if batch.stress is not None else energy.new_zeros(())
+    if "stress" in prediction:  # rows without a label (NaN for non-periodic frames) are left out, not masked
+        stress = (prediction["stress"][batch.has_stress] - batch.stress[batch.has_stress]).square().sum()
+    else:
+        stress = energy.new_zeros(())
     return {"energy": energy, "forces": forces, "stress": stress}
 
 
