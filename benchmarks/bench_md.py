@@ -27,6 +27,7 @@ from ase.md.verlet import VelocityVerlet
 
 import equiformer_ase as ea
 from equiformer_ase.data import md17_molecule
+from equiformer_ase.devices import resolve_device
 from equiformer_ase.dynamics import MolecularDynamics
 
 ELEMENTS = ["H", "C", "N", "O", "Cu"]
@@ -80,7 +81,7 @@ def main():
     args = parser.parse_args()
 
     potential = ea.Potential.from_config(ea.EquiformerConfig.preset(args.preset, elements=ELEMENTS), seed=0)
-    device = str(ea.calculator.resolve_device(args.device))
+    device = str(resolve_device(args.device))
     print(f"preset {args.preset}, {device}, {args.dtype}, {args.steps} timed steps, torch threads "
           f"{torch.get_num_threads()}")
     header = f"{'system':<16} {'driver':<12} {'steps/s':>9} {'atom-steps/s':>13} {'vs ASE':>7}"

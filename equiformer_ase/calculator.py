@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +10,9 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from .devices import resolve_device, resolve_dtype
 from .graph import NeighbourList
-from .potential import Potential, load_potential
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
-    return device
-
+from .potential import Potential, inference_copy
 
 class EquiformerCalculator(Calculator):
     """Energy, free energy, forces, stress (fully periodic cells only) and per-atom energies.
@@ -42,14 +29,9 @@ class EquiformerCalculator(Calculator):
     def __init__(self, potential: Potential | str | Path, device: str = "auto", dtype: str = "float32",
                  neighbour_backend: str = "auto", skin: float = 0.5, **kwargs):
         super().__init__(**kwargs)
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-        # The calculator owns its copy: casting in place would change the caller's potential.
-        potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
         self.device = resolve_device(device)
-        self.dtype = DTYPES[dtype]
-        self.potential = potential.to(device=self.device, dtype=self.dtype).eval()
-        self.potential.requires_grad_(False)
+        self.dtype = resolve_dtype(dtype)
+        self.potential = inference_copy(potential, self.device, self.dtype)
         cfg = self.potential.config
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
                                             device=self.device, dtype=self.dtype)

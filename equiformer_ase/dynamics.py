@@ -12,7 +12,6 @@ forces and momenta are zero, as in ASE). Cells are fixed; use ASE's cell filters
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -24,11 +23,11 @@ from ase.constraints import FixAtoms
 from ase.io import Trajectory, read
 from tqdm.auto import tqdm
 
-from .calculator import DTYPES, resolve_device
+from .devices import resolve_device, resolve_dtype
 from .graph import NeighbourList
 from .integrators import (FireParameters, MDState, fire_step, init_fire_state, init_md_state,
                           kinetic_energy, langevin_baoab_step, velocity_verlet_step)
-from .potential import Potential, load_potential
+from .potential import Potential, inference_copy
 
 ENSEMBLES = ("nve", "nvt")
 LOG_HEADER = "step,time_fs,system,temperature_K,potential_eV,kinetic_eV,total_eV\n"
@@ -53,11 +52,8 @@ class BatchedSystems:
             atoms_list = [atoms_list]
         if len(atoms_list) == 0:
             raise ValueError("no structures given")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-        self.device, self.dtype = resolve_device(device), DTYPES[dtype]
-        potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
-        self.potential = potential.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
+        self.device, self.dtype = resolve_device(device), resolve_dtype(dtype)
+        self.potential = inference_copy(potential, self.device, self.dtype)
         cfg = self.potential.config
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
                                             device=self.device, dtype=self.dtype)

@@ -12,6 +12,7 @@ Backends (``backend=`` in :func:`build_graph`):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -88,13 +89,20 @@ def validate_atoms(atoms: Atoms, elements: list[str]) -> np.ndarray:
                 f"singular cell (volume {atoms.cell.volume:.3g} A^3) with pbc={atoms.pbc.tolist()}: "
                 "periodic structures need three independent cell vectors"
             )
-    index = {el: k for k, el in enumerate(elements)}
-    numbers = atoms.numbers
-    try:
-        return np.fromiter((index[chemical_symbols[z]] for z in numbers), dtype=np.int64, count=len(numbers))
-    except KeyError:
-        unknown = [chemical_symbols[z] for z in set(numbers.tolist()) if chemical_symbols[z] not in index]
-        raise UnsupportedElementError(unknown, elements) from None
+    species = species_table(tuple(elements))[atoms.numbers]
+    if (species < 0).any():
+        unknown = [chemical_symbols[z] for z in np.unique(atoms.numbers[species < 0])]
+        raise UnsupportedElementError(unknown, elements)
+    return species
+
+
+@functools.lru_cache(maxsize=16)
+def species_table(elements: tuple[str, ...]) -> np.ndarray:
+    """(len(chemical_symbols),) int64: atomic number -> index in ``elements``, -1 if absent."""
+    table = np.full(len(chemical_symbols), -1, dtype=np.int64)
+    for k, element in enumerate(elements):
+        table[chemical_symbols.index(element)] = k
+    return table
 
 
 def _matscipy_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ element), ``cutoff`` (Angstrom), ``training`` (data recipe), ``metrics`` (test e
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from importlib import resources
@@ -203,6 +204,13 @@ def resources_path(name: str) -> Path:
 def list_potentials() -> list[str]:
     """Names of the potentials shipped in ``potentials/``."""
     return sorted(p.name[: -len(".safetensors")] for p in _shipped_dir().iterdir() if p.name.endswith(".safetensors"))
+
+
+def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype) -> Potential:
+    """A frozen copy (eval mode, no parameter gradients) on ``device`` in ``dtype``, of a
+    :class:`Potential` or of the file / shipped name; the caller's potential is never cast in place."""
+    potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
+    return potential.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
 def load_potential(name_or_path: str | Path) -> Potential:

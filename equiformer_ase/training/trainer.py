@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..devices import resolve_device, resolve_dtype
 from ..model import EquiformerConfig
 from ..potential import Potential, load_potential
 from .batching import collate, evaluate_batch, predict
@@ -40,7 +41,6 @@ from .parity import write_parity_plots
 from .references import average_num_neighbors, energy_scale, fit_reference_energies
 
 CHECKPOINT_FORMAT = 1
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass
@@ -71,8 +71,7 @@ class TrainingConfig:
             raise ValueError("give epochs or max_time (minutes), or both")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        resolve_dtype(self.dtype)
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -152,7 +151,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.device = _device(device)
         self.dist = init_distributed(self.device)
-        self.dtype = DTYPES[config.dtype]
+        self.dtype = resolve_dtype(config.dtype)
         frames = read_structures(self.data)
         elements = elements or elements_in(frames)
         self.samples = to_samples(frames, elements)
@@ -341,9 +340,8 @@ class Trainer:
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    """:func:`resolve_device`, with a bare "cuda" meaning this process's GPU under torchrun."""
+    device = resolve_device(name)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return device
