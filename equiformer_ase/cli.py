@@ -179,6 +179,60 @@ def _springs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _screen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .screening import Screening, ScreeningSpec, compare_methods
+    from .screening.report import format_table, summary_rows, write_csv, write_heatmap
+
+    def names(text: str) -> tuple[str, ...]:
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+
+    try:
+        spec = ScreeningSpec(potential=args.potential, metals=names(args.metals), facets=names(args.facets),
+                             adsorbates=names(args.adsorbates), fmax=args.fmax, steps=args.steps,
+                             batch_size=args.batch_size, device=args.device, dtype=args.dtype)
+    except ValueError as err:
+        sys.exit(f"equiformer-ase screen: error: {err}")
+    client = cluster = None
+    if args.scheduler or args.workers > 0:
+        from distributed import Client, LocalCluster
+
+        if args.scheduler:
+            client = Client(args.scheduler)
+        else:
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
+            client = Client(cluster)
+    screening = Screening(spec, args.db, client)
+    try:
+        screening.run(check_with=args.check_with)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; finished structures are in {args.db}: re-run the same command to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    best = screening.best()
+    reference = screening.best(args.check_with) if args.check_with else None
+    rows = summary_rows(best, reference)
+    stem = Path(args.db).with_suffix("") if "://" not in args.db else Path("screening")
+    write_csv(rows, f"{stem}_summary.csv")
+    write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
+    print(format_table(rows))
+    print(f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; "
+          f"{screening.relaxed_count} structures relaxed this run "
+          f"({screening.structures_per_minute():.1f} per minute)")
+    if reference is not None:
+        comparison = compare_methods(best, reference, [a.name for a in spec.adsorbates])
+        print(f"\n{spec.method} vs {args.check_with}, best sites across surfaces:")
+        print(format_table([{"adsorbate": name, **{k: round(v, 4) if isinstance(v, float) else v
+                                                    for k, v in c.items()}} for name, c in comparison.items()]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="equiformer-ase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                          description="Generate reference data with a written recipe; re-running resumes.")
     gen.add_argument("subset", help="surfaces (EMT, fcc metals + H/C/N/O) or molecules (GFN2-xTB, needs tblite)")
     gen.add_argument("--out", required=True, help="output .extxyz/.xyz or .db file; recipe JSON goes next to it")
-    gen.add_argument("--preset", default="full", help="full (default) or tiny")
+    gen.add_argument("--preset", default="full", help="full (default), compact (molecules: 300 frames per molecule) or tiny")
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
     gen.set_defaults(func=_generate)
     md = sub.add_parser("md", help="on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
@@ -251,6 +305,23 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--device", default="cpu")
     ev.set_defaults(func=_evaluate)
+    sc = sub.add_parser("screen", help="adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
+                        description="Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at "
+                                    "every distinct site; rows go to --db as they finish, and re-running skips them.")
+    sc.add_argument("--potential", required=True, help="shipped name or .safetensors path")
+    sc.add_argument("--metals", required=True, help="comma-separated fcc metals, e.g. Cu,Pt")
+    sc.add_argument("--facets", default="111,100", help="comma-separated: 111, 100, 110, 211")
+    sc.add_argument("--adsorbates", required=True, help="comma-separated, e.g. H,O,CO")
+    sc.add_argument("--db", required=True, help="ase.db file (SQLite) or postgresql:// URL")
+    sc.add_argument("--workers", type=int, default=1, help="Dask LocalCluster workers (0: relax in this process)")
+    sc.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (e.g. dask-jobqueue)")
+    sc.add_argument("--fmax", type=float, default=0.05, help="eV/A")
+    sc.add_argument("--steps", type=int, default=300, help="FIRE steps at most per structure")
+    sc.add_argument("--batch-size", type=int, default=8, help="structures relaxed together per Dask task")
+    sc.add_argument("--check-with", choices=["emt"], default=None, help="re-relax every result with EMT and compare")
+    sc.add_argument("--device", default="auto")
+    sc.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    sc.set_defaults(func=_screen)
     sp = sub.add_parser("springs", help="spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
     sp.add_argument("action", choices=["generate"])
     sp.add_argument("--out", required=True, help="output .npz (q, p, m, k, ts)")

@@ -16,6 +16,7 @@ from ase.build import add_adsorbate, bulk, fcc100, fcc111, fcc211, molecule
 from ase.calculators.emt import EMT
 from ase.constraints import FixAtoms
 
+from ..data.adsorbates import adsorbate_geometry
 from .recipes import SurfaceRecipe
 from .sampling import langevin_frames, relaxation_path, snapshot
 from .tasks import Task
@@ -27,19 +28,6 @@ SITE_NAMES = {
     "fcc100": {"top": "ontop", "bridge": "bridge", "hollow": "hollow"},
 }
 SITE_HEIGHTS = {"top": 1.9, "bridge": 1.6, "hollow": 1.3}   # Angstrom, binding atom above the top layer
-# binding atom first at the origin, the rest pointing away from the surface (+z); Angstrom
-ADSORBATE_GEOMETRIES = {
-    "H": [("H", (0, 0, 0))],
-    "C": [("C", (0, 0, 0))],
-    "N": [("N", (0, 0, 0))],
-    "O": [("O", (0, 0, 0))],
-    "OH": [("O", (0, 0, 0)), ("H", (0, 0, 0.97))],
-    "CO": [("C", (0, 0, 0)), ("O", (0, 0, 1.15))],
-    "NH": [("N", (0, 0, 0)), ("H", (0, 0, 1.04))],
-    "CH": [("C", (0, 0, 0)), ("H", (0, 0, 1.10))],
-    "NH2": [("N", (0, 0, 0)), ("H", (0.82, 0, 0.61)), ("H", (-0.82, 0, 0.61))],
-    "CH3": [("C", (0, 0, 0)), ("H", (1.03, 0, 0.36)), ("H", (-0.51, 0.89, 0.36)), ("H", (-0.51, -0.89, 0.36))],
-}
 
 
 def with_emt(atoms: Atoms) -> Atoms:
@@ -64,8 +52,7 @@ def slab(metal: str, facet: str, recipe: SurfaceRecipe) -> Atoms:
 def adsorbate_slab(metal: str, facet: str, adsorbate: str, site: str, recipe: SurfaceRecipe) -> Atoms:
     """``slab`` with ``adsorbate`` bound through its first atom at ``site`` ("top", "bridge", "hollow")."""
     atoms = slab(metal, facet, recipe)
-    symbols, positions = zip(*ADSORBATE_GEOMETRIES[adsorbate])
-    add_adsorbate(atoms, Atoms(symbols, positions=positions), SITE_HEIGHTS[site], SITE_NAMES[facet][site])
+    add_adsorbate(atoms, adsorbate_geometry(adsorbate), SITE_HEIGHTS[site], SITE_NAMES[facet][site])
     return with_emt(atoms)
 
 

@@ -269,28 +269,32 @@ class Trainer:
                     self.save_checkpoint()
                     last_checkpoint = time.monotonic()
             bar.close()
+            train_loss = float(np.mean(losses)) if losses else math.nan
             if self.batch_in_epoch == len(batches):
-                self._end_epoch(float(np.mean(losses)) if losses else math.nan)
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self._validate(train_loss)
+            elif self._finished() and losses:  # the budget ran out mid-epoch: validate the final weights too
+                self._validate(train_loss)
             last_checkpoint = time.monotonic()
             self.save_checkpoint()
             self.dist.barrier()
 
-    def _end_epoch(self, train_loss: float) -> None:
-        self.epoch += 1
-        self.batch_in_epoch = 0
+    def _validate(self, train_loss: float) -> None:
+        """Validate the EMA weights, log a row, and save them as best.safetensors if they are the best so far."""
         if not self.dist.is_main:
             return
         summary = error_summary(self.subsets["validation"], self.predict(self.subsets["validation"]))
         val_loss = validation_loss(summary, self.config.loss_weights)
-        row = {"epoch": self.epoch, "step": self.step, "train_time_s": round(self.elapsed, 2),
+        row = {"epoch": self.epoch + self.batch_in_epoch / self.steps_per_epoch(), "step": self.step, "train_time_s": round(self.elapsed, 2),
                "lr": learning_rate(self.config, self._progress()), "train_loss": train_loss, "val_loss": val_loss,
                **{f"val_{k}": v for k, v in summary.items() if k != "structures"}}
         self.history.append(row)
         self._write_csv()
         if val_loss < self.best_metric:
-            self.best_metric, self.best_epoch = val_loss, self.epoch
+            self.best_metric, self.best_epoch = val_loss, row["epoch"]
             self.save_best({"validation": summary})
-        tqdm.write(f"epoch {self.epoch}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
+        tqdm.write(f"epoch {row['epoch']:.3g}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
                    f"val E MAE {summary['energy_mae_mev_per_atom']:.2f} meV/atom, "
                    f"val F MAE {summary['forces_mae_mev_per_a']:.1f} meV/A")
 

@@ -1,0 +1,49 @@
+"""Relaxation anomalies in the OC20 sense: the result is not the adsorbate bound at a site of the surface.
+
+Bonds are pairs closer than ``BOND_SCALE`` x the sum of covalent radii (ase.neighborlist.natural_cutoffs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.neighborlist import natural_cutoffs, neighbor_list
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+BOND_SCALE = 1.25
+
+
+def _bonds(atoms: Atoms) -> set[tuple[int, int]]:
+    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=BOND_SCALE))
+    return {(int(a), int(b)) for a, b in zip(i, j) if a < b}
+
+
+def _components(count: int, bonds: set[tuple[int, int]]) -> int:
+    if count <= 1:
+        return count
+    rows, cols = zip(*bonds) if bonds else ((), ())
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(count, count))
+    return connected_components(graph, directed=False)[0]
+
+
+def detect_anomaly(initial: Atoms, relaxed: Atoms, slab_atoms: int) -> str:
+    """"" when ``relaxed`` is a normal adsorption result, else "desorbed", "dissociated" or "reconstructed".
+
+    ``initial``/``relaxed``: slab + adsorbate before and after relaxation, the first ``slab_atoms``
+    atoms being the slab. Desorbed: no adsorbate atom is bonded to a slab atom. Dissociated: the
+    adsorbate's bonds no longer join all of it (it started as one molecule). Reconstructed: the
+    bonds among slab atoms changed.
+    """
+    before, after = _bonds(initial), _bonds(relaxed)
+    slab = set(range(slab_atoms))
+    n_adsorbate = len(relaxed) - slab_atoms
+    if not any((a in slab) != (b in slab) for a, b in after):
+        return "desorbed"
+    inside = {(a - slab_atoms, b - slab_atoms) for a, b in after if a >= slab_atoms and b >= slab_atoms}
+    inside_before = {(a - slab_atoms, b - slab_atoms) for a, b in before if a >= slab_atoms and b >= slab_atoms}
+    if _components(n_adsorbate, inside) > _components(n_adsorbate, inside_before):
+        return "dissociated"
+    if {(a, b) for a, b in before if b < slab_atoms} != {(a, b) for a, b in after if b < slab_atoms}:
+        return "reconstructed"
+    return ""

@@ -1,0 +1,241 @@
+"""The screening workflow: relax slabs, gas references and every (surface, adsorbate, site), on Dask.
+
+Results go to an ase.db (SQLite path or PostgreSQL URL), one row per relaxed structure as soon as
+its batch finishes; only the client writes. Every row has ``task`` (a unique key such as
+"adsorbate:Cu111:CO:fcc") and ``method`` (the potential's name, or "emt"), so re-running the same
+screen skips finished work and an interrupted run loses only the batches in flight.
+
+Row key-value pairs: kind ("slab", "gas" or "adsorbate"), task, method, converged; metal and facet
+(slabs and adsorbates; facet as an integer, 111, since ase.db refuses digit strings); molecule (gas);
+adsorbate, site, adsorption_energy (eV) and anomaly ("" when none, see :mod:`.anomalies`) for
+adsorbates. Energies are in the row's calculator results.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.optimize import FIRE
+from tqdm.auto import tqdm
+
+from .adsorbates import Adsorbate, adsorbate, place_adsorbate
+from .anomalies import detect_anomaly
+from .references import GAS_REFERENCES, adsorption_energy, chemical_potentials, gas_molecule
+from .sites import find_sites
+from .surfaces import FACET_BUILDERS, build_surface, fcc_metals, surface_name
+
+REFERENCE_METHOD = "emt"
+
+
+@dataclass(frozen=True)
+class ScreeningSpec:
+    """What to screen and how. ``adsorbates``: built-in names or :class:`Adsorbate` objects;
+    ``fmax`` (eV/A) and ``steps`` stop each FIRE relaxation; ``batch_size`` structures relax together
+    in one batched graph per Dask task; slab ``size``/``vacuum`` as :func:`build_surface`."""
+
+    potential: str
+    metals: tuple[str, ...]
+    facets: tuple[str, ...]
+    adsorbates: tuple[Adsorbate, ...]
+    fmax: float = 0.05
+    steps: int = 300
+    batch_size: int = 8
+    size: tuple[int, int, int] = (3, 3, 4)
+    vacuum: float = 6.0
+    device: str = "auto"
+    dtype: str = "float64"
+    method: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.metals if m not in fcc_metals()]
+        if unknown or not self.metals:
+            raise ValueError(f"unknown or no metals {unknown or list(self.metals)}; fcc metals: {', '.join(fcc_metals())}")
+        unknown = [f for f in self.facets if f not in FACET_BUILDERS]
+        if unknown or not self.facets:
+            raise ValueError(f"unknown or no facets {unknown or list(self.facets)}; choose from {', '.join(FACET_BUILDERS)}")
+        if not self.adsorbates:
+            raise ValueError("no adsorbates to screen")
+        object.__setattr__(self, "adsorbates", tuple(a if isinstance(a, Adsorbate) else adsorbate(a)
+                                                     for a in self.adsorbates))
+        if self.fmax <= 0 or self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"need fmax > 0, steps >= 1 and batch_size >= 1, got {self.fmax}, {self.steps}, "
+                             f"{self.batch_size}")
+        object.__setattr__(self, "method", Path(self.potential).stem if self.potential.endswith(".safetensors")
+                           else self.potential)
+
+
+@dataclass
+class Task:
+    """One structure to relax: ``key`` (unique in the database), ``atoms`` (start), ``labels`` (row keys)."""
+
+    key: str
+    atoms: Atoms
+    labels: dict
+
+
+def relax_structures(structures: list[Atoms], method: str, potential: str, fmax: float, steps: int,
+                     device: str = "cpu", dtype: str = "float64") -> list[tuple[Atoms, bool]]:
+    """Relax ``structures`` (on a Dask worker or in process): ``method`` "emt" uses ASE's FIRE with EMT one by one,
+    anything else the batched FIRE engine with ``potential``. Returns (relaxed copy with energy, converged)."""
+    if method == REFERENCE_METHOD:
+        results = []
+        for atoms in structures:
+            atoms = atoms.copy()
+            atoms.calc = EMT()
+            converged = bool(FIRE(atoms, logfile=None).run(fmax=fmax, steps=steps))
+            atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+            results.append((atoms, converged))
+        return results
+    from ..dynamics import relax   # torch only where the potential runs
+    relaxed, converged = relax(structures, potential, fmax=fmax, steps=steps, device=device, dtype=dtype,
+                               progress=False)
+    return list(zip(relaxed, converged))
+
+
+def reference_tasks(spec: ScreeningSpec) -> list[Task]:
+    """Clean slabs and gas molecules."""
+    tasks = []
+    for metal in spec.metals:
+        for facet in spec.facets:
+            tasks.append(Task(f"slab:{surface_name(metal, facet)}",
+                              build_surface(metal, facet, spec.size, spec.vacuum),
+                              dict(kind="slab", metal=metal, facet=int(facet))))
+    tasks += [Task(f"gas:{name}", gas_molecule(name), dict(kind="gas", molecule=name)) for name in GAS_REFERENCES]
+    return tasks
+
+
+def adsorbate_tasks(spec: ScreeningSpec, slabs: dict[str, Atoms]) -> list[Task]:
+    """Every adsorbate at every distinct site of every relaxed slab (``slabs`` keyed by surface name)."""
+    tasks = []
+    for metal in spec.metals:
+        for facet in spec.facets:
+            slab = slabs[surface_name(metal, facet)]
+            for site in find_sites(slab):
+                for molecule in spec.adsorbates:
+                    key = f"adsorbate:{surface_name(metal, facet)}:{molecule.name}:{site.name}"
+                    tasks.append(Task(key, place_adsorbate(slab, molecule, site),
+                                      dict(kind="adsorbate", metal=metal, facet=int(facet), adsorbate=molecule.name,
+                                           site=site.name)))
+    return tasks
+
+
+class Screening:
+    """Runs a :class:`ScreeningSpec` against ``database``; ``client`` is a dask.distributed Client,
+    or None to relax in this process."""
+
+    def __init__(self, spec: ScreeningSpec, database: str | Path, client=None, progress: bool = True):
+        import ase.db
+        self.spec, self.client, self.progress = spec, client, progress
+        self.db = ase.db.connect(str(database))
+        self.relaxed_count, self.relax_seconds = 0, 0.0
+
+    def done(self, task: Task, method: str) -> bool:
+        return self.db.count(task=task.key, method=method) > 0
+
+    def run(self, check_with: str | None = None) -> None:
+        """Relax what is not in the database yet; with ``check_with="emt"`` re-relax every result with EMT."""
+        methods = [self.spec.method] + ([check_with] if check_with else [])
+        if check_with not in (None, REFERENCE_METHOD):
+            raise ValueError(f"--check-with supports {REFERENCE_METHOD!r} only, got {check_with!r}")
+        for method in methods:
+            self._relax(reference_tasks(self.spec), method)
+        slabs = {surface_name(r.metal, str(r.facet)): r.toatoms() for r in
+                 self.db.select(kind="slab", method=self.spec.method)}
+        self._relax(adsorbate_tasks(self.spec, slabs), self.spec.method)
+        if check_with:   # each result re-relaxed from the potential's minimum
+            names = {a.name for a in self.spec.adsorbates}
+            self._relax([Task(r.task, r.toatoms(), {}) for r in
+                         self.db.select(kind="adsorbate", method=self.spec.method)
+                         if r.metal in self.spec.metals and str(r.facet) in self.spec.facets and r.adsorbate in names],
+                        check_with)
+
+    def _relax(self, tasks: list[Task], method: str) -> None:
+        pending = [t for t in tasks if not self.done(t, method)]
+        if not pending:
+            return
+        spec = self.spec
+        batches = [pending[k:k + spec.batch_size] for k in range(0, len(pending), spec.batch_size)]
+        arguments = (method, spec.potential, spec.fmax, spec.steps, spec.device, spec.dtype)
+        started = time.monotonic()
+        with tqdm(total=len(pending), desc=f"relax ({method})", unit="structure", disable=not self.progress) as bar:
+            if self.client is None:
+                for batch in batches:
+                    self._write(batch, relax_structures([t.atoms for t in batch], *arguments), method)
+                    bar.update(len(batch))
+            else:
+                from distributed import as_completed
+                futures = {self.client.submit(relax_structures, [t.atoms for t in batch], *arguments, pure=False): batch
+                           for batch in batches}
+                for future in as_completed(futures):
+                    self._write(futures[future], future.result(), method)
+                    bar.update(len(futures[future]))
+        self.relaxed_count += len(pending)
+        self.relax_seconds += time.monotonic() - started
+
+    def _write(self, batch: list[Task], results: list[tuple[Atoms, bool]], method: str) -> None:
+        for task, (relaxed, converged) in zip(batch, results):
+            if self.done(task, method):   # a duplicate from a re-submitted batch
+                continue
+            labels = dict(task.labels) or self._labels_of(task.key)
+            pairs = dict(labels, task=task.key, method=method, converged=bool(converged))
+            if labels["kind"] == "adsorbate":
+                pairs.update(self._adsorbate_results(task, relaxed, labels, method))
+            self.db.write(relaxed, key_value_pairs=pairs)
+
+    def _labels_of(self, key: str) -> dict:
+        row = next(self.db.select(task=key, method=self.spec.method))
+        return {k: row.key_value_pairs[k] for k in ("kind", "metal", "facet", "adsorbate", "site", "molecule")
+                if k in row.key_value_pairs}
+
+    def _adsorbate_results(self, task: Task, relaxed: Atoms, labels: dict, method: str) -> dict:
+        slab_row = self.db.get(kind="slab", method=method, metal=labels["metal"], facet=labels["facet"])
+        gas = {row.molecule: row.energy for row in self.db.select(kind="gas", method=method)}
+        slab_atoms = slab_row.natoms
+        symbols = relaxed.get_chemical_symbols()[slab_atoms:]
+        energy = adsorption_energy(relaxed.get_potential_energy(), slab_row.energy, symbols, chemical_potentials(gas))
+        return dict(adsorption_energy=float(energy), anomaly=detect_anomaly(task.atoms, relaxed, slab_atoms))
+
+    def best(self, method: str | None = None) -> dict[tuple[str, str, str], dict]:
+        """:func:`best_sites` of this screen's surfaces and adsorbates, for ``method`` (default the potential)."""
+        names = {a.name for a in self.spec.adsorbates}
+        rows = [r for r in self.db.select(kind="adsorbate", method=method or self.spec.method)
+                if r.metal in self.spec.metals and str(r.facet) in self.spec.facets and r.adsorbate in names]
+        return best_sites(rows)
+
+    def structures_per_minute(self) -> float:
+        return 60.0 * self.relaxed_count / self.relax_seconds if self.relax_seconds else float("nan")
+
+
+def best_sites(rows) -> dict[tuple[str, str, str], dict]:
+    """Lowest adsorption energy among anomaly-free adsorbate ``rows`` (ase.db rows of one method) per
+    (metal, facet, adsorbate): {key: {"site", "adsorption_energy", "converged"}}; where every site is
+    anomalous, site "" and NaN."""
+    best: dict[tuple[str, str, str], dict] = {}
+    for row in rows:
+        key = (row.metal, str(row.facet), row.adsorbate)
+        entry = best.setdefault(key, {"site": "", "adsorption_energy": float("nan"), "converged": False})
+        if row.anomaly == "" and not row.adsorption_energy >= entry["adsorption_energy"]:
+            entry.update(site=row.site, adsorption_energy=row.adsorption_energy, converged=row.converged)
+    return best
+
+
+def compare_methods(best: dict, reference: dict, adsorbates: list[str]) -> dict[str, dict]:
+    """Per adsorbate, over surfaces valid in both: MAE (eV) of adsorption energies and Spearman rank
+    correlation (NaN with fewer than 3 surfaces)."""
+    from scipy.stats import spearmanr
+    out = {}
+    for name in adsorbates:
+        keys = [k for k in best if k[2] == name and k in reference
+                and np.isfinite(best[k]["adsorption_energy"]) and np.isfinite(reference[k]["adsorption_energy"])]
+        ours = np.array([best[k]["adsorption_energy"] for k in keys])
+        theirs = np.array([reference[k]["adsorption_energy"] for k in keys])
+        out[name] = {"surfaces": len(keys),
+                     "mae": float(np.abs(ours - theirs).mean()) if keys else float("nan"),
+                     "spearman": float(spearmanr(ours, theirs)[0]) if len(keys) >= 3 else float("nan")}
+    return out

@@ -1,0 +1,173 @@
+"""Adsorbate screening: sites, placement, references, anomalies, and the Dask/ase.db workflow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import ase.db
+import numpy as np
+import pytest
+from ase.build import molecule
+from ase.geometry import find_mic
+
+from conftest import ELEMENTS, TINY
+import equiformer_ase as ea
+from equiformer_ase.screening import (GAS_REFERENCES, Screening, ScreeningSpec, adsorbate, adsorbate_from_atoms,
+                                      adsorption_energy, build_surface, chemical_potentials, compare_methods,
+                                      detect_anomaly, find_sites, place_adsorbate)
+
+
+@pytest.fixture(scope="module")
+def potential_file(tmp_path_factory) -> str:
+    """An untrained tiny potential for Cu, Pt, H, C, N, O, as a file Dask workers can load."""
+    elements = ELEMENTS + ["Pt"]
+    config = ea.EquiformerConfig(elements=elements, **TINY)
+    path = tmp_path_factory.mktemp("screening") / "tiny.safetensors"
+    ea.Potential.from_config(config, seed=0).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("metal", ["Cu", "Pt", "Al"])
+def test_fcc111_has_exactly_four_site_types(metal):
+    sites = find_sites(build_surface(metal, "111"))
+    assert [s.name for s in sites] == ["top", "bridge", "fcc", "hcp"]
+    assert [len(s.atoms) for s in sites] == [1, 2, 3, 3]
+
+
+def test_fcc100_sites_and_larger_cells():
+    assert [s.name for s in find_sites(build_surface("Cu", "100"))] == ["top", "bridge", "hollow"]
+    # a bigger cell has more atoms but the same distinct sites
+    assert [s.name for s in find_sites(build_surface("Cu", "111", size=(4, 4, 3)))] == ["top", "bridge", "fcc", "hcp"]
+
+
+def test_fcc_and_hcp_are_told_apart_by_the_atom_below():
+    slab = build_surface("Cu", "111")
+    fcc, hcp = [s for s in find_sites(slab) if s.kind in ("fcc", "hcp")]
+    def depth_of_atom_below(site):
+        offsets = slab.positions - np.array([*site.position[:2], 0.0])
+        offsets[:, 2] = 0.0
+        lateral = np.linalg.norm(find_mic(offsets, slab.cell, slab.pbc)[0], axis=1)
+        below = slab.positions[lateral < 0.3, 2]
+        return site.position[2] - below.max()
+    spacing = slab.positions[:, 2].max() - np.unique(slab.positions[:, 2].round(3))[-2]
+    assert depth_of_atom_below(hcp) == pytest.approx(spacing, abs=2e-3)       # second layer
+    assert depth_of_atom_below(fcc) == pytest.approx(2 * spacing, abs=4e-3)   # third layer
+
+
+@pytest.mark.parametrize("facet", ["111", "100", "110", "211"])
+def test_placement_puts_the_binding_atom_at_bond_length(facet):
+    slab = build_surface("Pt", facet)
+    for site in find_sites(slab):
+        system = place_adsorbate(slab, adsorbate("OH"), site)
+        binding = system.info["binding_atom"]
+        distances = system.get_distances(binding, range(len(slab)), mic=True)
+        bond = 1.36 + 0.66                                                   # covalent radii of Pt and O
+        assert bond - 1e-9 <= distances.min() <= bond + 0.01                 # at most 0.5 A above a wide hollow
+        assert system.positions[binding + 1, 2] > system.positions[binding, 2]  # H points away from the surface
+        assert len(system.constraints[0].index) == len(slab.constraints[0].index)
+
+
+def test_user_adsorbate_needs_a_binding_atom():
+    water = molecule("H2O")
+    assert adsorbate_from_atoms("H2O", water, "O").binding_index == 0
+    with pytest.raises(ValueError, match="give the binding atom"):
+        adsorbate_from_atoms("H2O", water, None)
+    with pytest.raises(ValueError, match="occurs 2 times"):
+        adsorbate_from_atoms("H2O", water, "H")
+    with pytest.raises(ValueError, match="not an atom index"):
+        adsorbate_from_atoms("H2O", water, 7)
+    with pytest.raises(ValueError, match="unknown adsorbate 'XY'"):
+        adsorbate("XY")
+
+
+def test_gas_references_follow_the_oc20_formula():
+    energies = {"H2": -6.0, "H2O": -14.0, "CO": -15.0, "N2": -16.0}
+    mu = chemical_potentials(energies)
+    assert mu == {"H": -3.0, "O": -8.0, "C": -7.0, "N": -8.0}
+    # OH: E - E_slab - (E(H2O) - E(H2)/2)
+    assert adsorption_energy(-120.0, -100.0, ["O", "H"], mu) == pytest.approx(-120 + 100 + 14 - 3)
+    with pytest.raises(ValueError, match="no gas reference for S"):
+        adsorption_energy(-1.0, 0.0, ["S"], mu)
+    with pytest.raises(ValueError, match="gas references missing: N2"):
+        chemical_potentials({k: v for k, v in energies.items() if k != "N2"})
+
+
+def test_anomalies_are_detected():
+    slab = build_surface("Cu", "111")
+    start = place_adsorbate(slab, adsorbate("OH"), find_sites(slab)[2])
+    n = len(slab)
+    assert detect_anomaly(start, start, n) == ""
+    moved = start.copy(); moved.positions[n:, 2] += 4.0
+    assert detect_anomaly(start, moved, n) == "desorbed"
+    moved = start.copy(); moved.positions[n + 1, 2] += 2.0
+    assert detect_anomaly(start, moved, n) == "dissociated"
+    moved = start.copy(); moved.positions[n - 1, 2] += 1.5
+    assert detect_anomaly(start, moved, n) == "reconstructed"
+
+
+def test_bad_screen_inputs_are_refused(potential_file):
+    with pytest.raises(ValueError, match="unknown or no metals \\['Xx'\\]"):
+        ScreeningSpec(potential_file, ("Xx",), ("111",), ("O",))
+    with pytest.raises(ValueError, match="unknown or no facets \\['311'\\]"):
+        ScreeningSpec(potential_file, ("Cu",), ("311",), ("O",))
+    with pytest.raises(ValueError, match="unknown adsorbate 'Q'"):
+        ScreeningSpec(potential_file, ("Cu",), ("111",), ("Q",))
+
+
+def _tasks(db_path) -> list[str]:
+    return [row.task for row in ase.db.connect(str(db_path)).select()]
+
+
+def test_screen_on_a_local_cluster_writes_rows_once(potential_file, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = ScreeningSpec(potential_file, ("Cu", "Pt"), ("111",), ("O", "CO"), steps=3, batch_size=4, device="cpu")
+    db_path = tmp_path / "screen.db"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        first = Screening(spec, db_path, client, progress=False)
+        first.run()
+        second = Screening(spec, db_path, client, progress=False)
+        second.run()
+    db = ase.db.connect(str(db_path))
+    assert first.relaxed_count == 2 + len(GAS_REFERENCES) + 2 * 4 * 2 and second.relaxed_count == 0
+    assert db.count(kind="slab") == 2 and db.count(kind="gas") == 4 and db.count(kind="adsorbate") == 16
+    tasks = _tasks(db_path)
+    assert len(tasks) == len(set(tasks))
+    row = db.get(task="adsorbate:Cu111:CO:fcc")
+    assert (row.metal, row.facet, row.adsorbate, row.site, row.method) == ("Cu", 111, "CO", "fcc", "tiny")
+    slab, gas = db.get(task="slab:Cu111"), {r.molecule: r.energy for r in db.select(kind="gas")}
+    assert row.adsorption_energy == pytest.approx(
+        adsorption_energy(row.energy, slab.energy, ["C", "O"], chemical_potentials(gas)), abs=1e-10)
+    best = second.best()
+    assert set(best) == {(m, "111", a) for m in ("Cu", "Pt") for a in ("O", "CO")}
+
+
+def test_check_with_emt_compares_best_sites(potential_file, tmp_path):
+    spec = ScreeningSpec(potential_file, ("Cu", "Pt"), ("111",), ("O",), steps=2, device="cpu")
+    screening = Screening(spec, tmp_path / "check.db", progress=False)
+    screening.run(check_with="emt")
+    assert ase.db.connect(str(tmp_path / "check.db")).count(method="emt", kind="adsorbate") == 8
+    comparison = compare_methods(screening.best(), screening.best("emt"), ["O"])
+    assert comparison["O"]["surfaces"] == 2 and np.isfinite(comparison["O"]["mae"])
+
+
+def test_killed_screen_resumes_without_duplicates(potential_file, tmp_path):
+    db_path = tmp_path / "killed.db"
+    command = [sys.executable, "-m", "equiformer_ase.cli", "screen", "--potential", potential_file,
+               "--metals", "Cu,Pt", "--facets", "111", "--adsorbates", "O,CO", "--db", str(db_path),
+               "--workers", "0", "--steps", "3", "--batch-size", "1", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not db_path.exists() or len(_tasks(db_path)) < 9):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    written = len(_tasks(db_path))
+    assert 9 <= written < 22, "the run should have been killed midway"
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tasks = _tasks(db_path)
+    assert len(tasks) == 22 and len(set(tasks)) == 22
