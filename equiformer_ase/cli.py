@@ -152,10 +152,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from .potential import load_potential
     from .training import format_errors, group_errors, predict, read_structures, to_samples
+    from .training.card import held_out
 
     try:
         potential = load_potential(args.potential).to(dtype=torch.float64)
-        samples = to_samples(read_structures(args.data), potential.config.elements)
+        if args.split == "all":
+            samples = to_samples(read_structures(args.data), potential.config.elements)
+        else:
+            samples = held_out(potential, args.data, args.split)
         errors = group_errors(samples, predict(potential, samples, args.batch_size, args.device))
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"equiformer-ase evaluate: error: {err}")
@@ -163,6 +167,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(errors, handle, indent=2)
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .training.card import ship
+
+    try:
+        path = ship(args.run, args.data, args.name, args.out, Path(args.limits).read_text(), args.device)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"equiformer-ase ship: error: {err}")
+    print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
 
@@ -301,10 +318,22 @@ def main(argv: list[str] | None = None) -> int:
     ev = sub.add_parser("evaluate", help="MAE/RMSE of a potential on labelled data, overall and per subset")
     ev.add_argument("potential", help="shipped name or .safetensors path")
     ev.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
+    ev.add_argument("--split", choices=["all", "train", "validation", "test"], default="all",
+                    help="evaluate the whole file, or the potential's own training split of it (same data only)")
     ev.add_argument("--json", default=None, help="also write the errors to this JSON file")
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--device", default="cpu")
     ev.set_defaults(func=_evaluate)
+    sh = sub.add_parser("ship", help="turn a training run into potentials/NAME.safetensors + NAME.md (model card)",
+                        description="Adds the data recipe, frame counts, learning curve and limits to the header, "
+                                    "measures float64 test errors, and writes the file and its card.")
+    sh.add_argument("run", help="training output folder (best.safetensors, metrics.csv)")
+    sh.add_argument("--data", required=True, help="the data file the run trained on (its recipe JSON beside it)")
+    sh.add_argument("--name", required=True, help="potential name, e.g. emt-surfaces")
+    sh.add_argument("--limits", required=True, help="markdown file: what the potential has not seen")
+    sh.add_argument("--out", default="potentials", help="folder (default: potentials)")
+    sh.add_argument("--device", default="cpu")
+    sh.set_defaults(func=_ship)
     sc = sub.add_parser("screen", help="adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
                         description="Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at "
                                     "every distinct site; rows go to --db as they finish, and re-running skips them.")

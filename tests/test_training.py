@@ -21,6 +21,7 @@ from equiformer_ase.training import (
     Distributed, LossWeights, Trainer, TrainingConfig, compute_gradients, generate, predict, read_frames,
     to_samples, train,
 )
+from equiformer_ase.training.card import held_out, render_card
 from equiformer_ase.training.trainer import build_potential
 
 
@@ -74,6 +75,21 @@ def test_training_lowers_the_loss_and_writes_a_loadable_potential(surfaces, tmp_
     assert potential.config.avg_num_neighbors == trainer.potential.config.avg_num_neighbors > 1
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"] == result["metrics"]
 
+    # shipping: the card is rendered from the header, and evaluate --split test reproduces its test errors
+    (tmp_path / "limits.md").write_text("Seen only Cu, C and O.")
+    assert main(["ship", str(tmp_path / "run"), "--data", str(surfaces), "--name", "tiny-cu",
+                 "--limits", str(tmp_path / "limits.md"), "--out", str(tmp_path / "shipped")]) == 0
+    shipped = ea.load_potential(tmp_path / "shipped" / "tiny-cu.safetensors")
+    card = (tmp_path / "shipped" / "tiny-cu.md").read_text()
+    assert card == render_card(shipped.metadata) and "Seen only Cu, C and O." in card
+    assert shipped.metadata["training"]["frames"] == {"bulk": 6, "slab": 10, "adsorbate": 16, "gas": 5}
+    assert main(["evaluate", str(tmp_path / "shipped" / "tiny-cu.safetensors"), str(surfaces), "--split", "test",
+                 "--json", str(tmp_path / "test.json")]) == 0
+    assert json.loads((tmp_path / "test.json").read_text()) == shipped.metadata["metrics"]["test"]
+    write(tmp_path / "other.extxyz", read_frames(surfaces)[:-1])
+    with pytest.raises(ValueError, match="not the data this potential was trained on"):
+        held_out(shipped, tmp_path / "other.extxyz")
+
 
 def test_resume_continues_exactly(surfaces, tmp_path, monkeypatch):
     config = fast_config(epochs=2, checkpoint_minutes=0.0)
@@ -125,6 +141,7 @@ import sys, torch
 sys.path.insert(0, {tests!r})
 from conftest import TINY
 from equiformer_ase.training import LossWeights, compute_gradients, init_distributed, read_frames, to_samples
+from equiformer_ase.training.card import held_out, render_card
 from equiformer_ase.training.trainer import build_potential
 torch.set_num_threads(1)
 all_samples = to_samples(read_frames({data!r}), ["C", "O", "Cu"])

@@ -1,0 +1,111 @@
+"""Shipping a trained potential: the file in ``potentials/`` and its model card, both from one header.
+
+``ship`` takes a training run's best potential, adds the data recipe, frame counts, learning curve
+and known limits to its header, measures the held-out test errors in float64 (exactly what
+``equiformer-ase evaluate NAME DATA --split test`` prints), and writes ``NAME.safetensors`` and
+``NAME.md``. ``render_card`` turns a header into the card, so a test can check that every number in
+a shipped card is the one in the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+
+from ..potential import Potential, load_potential
+from .dataset import read_structures, split_indices, to_samples
+from .generation import frame_counts, recipe_path
+from .metrics import group_errors
+from .trainer import file_sha256, predict
+
+
+def held_out(potential: Potential, data: str | Path, subset: str = "test") -> list:
+    """The ``subset`` ("train", "validation" or "test") of ``data`` that ``potential`` was trained with
+    (same sizes and seed); refuses data whose sha256 differs from the training data's."""
+    info = potential.training_info
+    if "split" not in info:
+        raise ValueError("this potential has no training record (split sizes and seed); evaluate the whole file")
+    if file_sha256(data) != info["data_sha256"]:
+        raise ValueError(f"{data} is not the data this potential was trained on (sha256 differs); regenerate it "
+                         "from the recipe in the model card")
+    samples = to_samples(read_structures(data), potential.config.elements)
+    hyper = info["hyperparameters"]
+    index = split_indices(len(samples), hyper["validation"], hyper["test"], info["seed"])[subset]
+    return [samples[k] for k in index]
+
+
+def learning_curve(run_dir: str | Path) -> list[dict]:
+    """Validation rows of a run's metrics.csv: epoch, train_time_s, val energy / force MAE."""
+    with open(Path(run_dir) / "metrics.csv") as handle:
+        return [{"epoch": round(float(r["epoch"]), 3), "train_time_s": float(r["train_time_s"]),
+                 "val_energy_mae_mev_per_atom": round(float(r["val_energy_mae_mev_per_atom"]), 3),
+                 "val_forces_mae_mev_per_a": round(float(r["val_forces_mae_mev_per_a"]), 2)}
+                for r in csv.DictReader(handle)]
+
+
+def ship(run_dir: str | Path, data: str | Path, name: str, out_dir: str | Path, limits: str,
+         device: str = "cpu") -> Path:
+    """Write ``out_dir/NAME.safetensors`` and ``out_dir/NAME.md`` from ``run_dir/best.safetensors``."""
+    potential = load_potential(Path(run_dir) / "best.safetensors")
+    recipe_file = recipe_path(data)
+    potential.training_info = {
+        **potential.training_info, "name": name, "recipe": json.loads(recipe_file.read_text()),
+        "frames": frame_counts(data), "learning_curve": learning_curve(run_dir), "limits": limits.strip(),
+        "parameters": sum(p.numel() for p in potential.model.parameters()),
+    }
+    potential = potential.to(dtype=torch.float64)
+    test = held_out(potential, data)
+    potential.metrics = {**potential.metrics, "test": group_errors(test, predict(potential, test, 16, device))}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.safetensors"
+    potential.save(path)
+    (out_dir / f"{name}.md").write_text(render_card(load_potential(path).metadata))
+    return path
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
+           ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+
+
+def _parameters(values: dict) -> list[str]:
+    return _table(["parameter", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in values.items()])
+
+
+def render_card(metadata: dict) -> str:
+    """The model card (markdown) of a shipped potential, entirely from its header ``metadata``."""
+    info, test = metadata["training"], metadata["metrics"]["test"]
+    recipe = info["recipe"]
+    config = metadata["config"]
+    lines = [f"# {info['name']}", "",
+             f"Equiformer potential, preset `{config['preset_name']}` ({info['parameters']} parameters), "
+             f"elements {', '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A. "
+             f"Trained on {recipe['recipe']['reference']} reference data.", "",
+             "## Data", "",
+             f"Recipe `{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']} "
+             f"(regenerate: `equiformer-ase generate {recipe['recipe']['subset']} --preset {recipe['preset']} "
+             f"--out DATA.extxyz`). Frames: " + ", ".join(f"{k} {v}" for k, v in info["frames"].items()) + ".",
+             f"Split (seed {info['seed']}): train {info['split']['train']}, validation {info['split']['validation']}, "
+             f"test {info['split']['test']}. Data sha256 `{info['data_sha256']}`.", "",
+             "Recipe parameters:", "", *_parameters(recipe["recipe"]), "",
+             "## Training", "",
+             f"{info['epochs']} epochs ({info['steps']} optimizer steps, best at epoch {info['best_epoch']}) in "
+             f"{info['train_time_s'] / 3600:.2f} h on {info['hardware']}. Hyper-parameters:", "",
+             *_parameters(info["hyperparameters"]), "",
+             "Learning curve (validation, EMA weights):", ""]
+    lines += _table(["epoch", "hours", "E MAE (meV/atom)", "F MAE (meV/A)"],
+                    [[r["epoch"], f"{r['train_time_s'] / 3600:.2f}", r["val_energy_mae_mev_per_atom"],
+                      r["val_forces_mae_mev_per_a"]] for r in info["learning_curve"]])
+    lines += ["", "## Held-out test errors", "",
+              f"Float64, reproduced by `equiformer-ase evaluate {info['name']} DATA.extxyz --split test`:", ""]
+    lines += _table(["group", "structures", "E MAE (meV/atom)", "E RMSE (meV/atom)", "F MAE (meV/A)",
+                     "F RMSE (meV/A)"],
+                    [[group, e["structures"], f"{e['energy_mae_mev_per_atom']:.3f}",
+                      f"{e['energy_rmse_mev_per_atom']:.3f}", f"{e['forces_mae_mev_per_a']:.2f}",
+                      f"{e['forces_rmse_mev_per_a']:.2f}"] for group, e in test.items()])
+    lines += ["", "## Known limits", "", info["limits"], ""]
+    return "\n".join(lines)
