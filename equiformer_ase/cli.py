@@ -184,15 +184,49 @@ def _ship(args: argparse.Namespace) -> int:
 
 
 def _springs(args: argparse.Namespace) -> int:
-    from .lie.springs import generate_springs
+    import json
+
+    import torch
+
+    from .lie.fitting import FitConfig, HamiltonianFit, evaluate_hamiltonian, mean_kinetic_energy
+    from .lie.hamiltonian import LearnedHamiltonian
+    from .lie.hamiltonian_files import load_hamiltonian
+    from .lie.springs import SpringData, generate_springs
 
     try:
-        data = generate_springs(args.systems, seed=args.seed)
-    except ValueError as err:
+        if args.action == "generate":
+            data = generate_springs(args.systems, seed=args.seed)
+            data.save(args.out)
+            print(f"{args.out}: {data.q.shape[0]} systems x {data.q.shape[1]} times x {data.q.shape[2]} particles "
+                  f"(seed {args.seed}, float64 RK4 ground truth)")
+        elif args.action == "train":
+            data = SpringData.load(args.data)
+            total = data.q.shape[0]
+            if args.train + args.validation > total:
+                raise ValueError(f"{args.data} has {total} trajectories, fewer than --train {args.train} + "
+                                 f"--validation {args.validation}")
+            pick = lambda rows: SpringData(*(getattr(data, f)[rows] for f in ("q", "p", "m", "k")), data.ts)  # noqa: E731
+            train = pick(slice(0, args.train))
+            model = LearnedHamiltonian(model=args.model, group=args.group, dim=data.q.shape[-1],
+                                       num_particles=data.q.shape[2], width=args.width, depth=args.depth,
+                                       heads=args.heads, separable=not args.full,
+                                       energy_scale=mean_kinetic_energy(train), seed=args.seed).double()
+            config = FitConfig(epochs=args.epochs, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr,
+                               seed=args.seed)
+            fit = HamiltonianFit(model, train, pick(slice(total - args.validation, total)),
+                                 config, args.out, resume=args.resume, training_info={"data": str(args.data)})
+            history = fit.run()
+            print(f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best:.4g} "
+                  f"after {history[-1]['epoch'] if history else 0} epochs")
+        else:
+            model = load_hamiltonian(args.model_file, dtype=torch.float64)
+            metrics = evaluate_hamiltonian(model, SpringData.load(args.data), rollout_steps=args.rollout_steps)
+            print(json.dumps(metrics, indent=1))
+    except (ValueError, FileNotFoundError) as err:
         sys.exit(f"equiformer-ase springs: error: {err}")
-    data.save(args.out)
-    print(f"{args.out}: {data.q.shape[0]} systems x {data.q.shape[1]} times x {data.q.shape[2]} particles "
-          f"(seed {args.seed}, float64 RK4 ground truth)")
+    except KeyboardInterrupt:
+        print("\ninterrupted: re-run with --resume to continue from the checkpoint", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -352,10 +386,26 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     sc.set_defaults(func=_screen)
     sp = sub.add_parser("springs", help="spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
-    sp.add_argument("action", choices=["generate"])
-    sp.add_argument("--out", required=True, help="output .npz (q, p, m, k, ts)")
-    sp.add_argument("--systems", type=int, default=3000)
+    sp.add_argument("action", choices=["generate", "train", "evaluate"])
+    sp.add_argument("data", nargs="?", help="train / evaluate: spring data .npz")
+    sp.add_argument("model_file", nargs="?", help="evaluate: learned Hamiltonian (.safetensors or shipped name)")
+    sp.add_argument("--out", help="generate: output .npz (q, p, m, k, ts); train: output folder")
+    sp.add_argument("--systems", type=int, default=3000, help="generate: trajectories")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--model", choices=["lie", "mlp"], default="lie", help="train: LieTransformer or HNN baseline")
+    sp.add_argument("--group", default="T(2)", help="train: LieTransformer group, e.g. T(2), SE(2)")
+    sp.add_argument("--full", action="store_true", help="train: learn the kinetic term too (non-separable H)")
+    sp.add_argument("--train", type=int, default=3000, help="train: the first N trajectories")
+    sp.add_argument("--validation", type=int, default=200, help="train: the last N trajectories")
+    sp.add_argument("--epochs", type=int, default=100)
+    sp.add_argument("--max-time", type=float, default=None, help="train: wall-clock budget, minutes")
+    sp.add_argument("--batch-size", type=int, default=200)
+    sp.add_argument("--lr", type=float, default=3e-3)
+    sp.add_argument("--width", type=int, default=64)
+    sp.add_argument("--depth", type=int, default=2)
+    sp.add_argument("--heads", type=int, default=4)
+    sp.add_argument("--rollout-steps", type=int, default=100, help="evaluate: rollout length in grid steps")
+    sp.add_argument("--resume", action="store_true", help="train: continue from OUT/checkpoint.pt")
     sp.set_defaults(func=_springs)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
+from .shipped import shipped_names, shipped_path
 
 FORMAT_VERSION = 1
 HEADER_KEY = "equiformer_ase"
@@ -192,18 +192,14 @@ def _load_file(path: Path) -> Potential:
     return potential
 
 
-def _shipped_dir():
-    return resources.files("equiformer_ase.potentials")
-
-
 def resources_path(name: str) -> Path:
-    """Path of the shipped potential ``name`` (the installed package keeps it on disk)."""
-    return Path(str(_shipped_dir() / f"{name}.safetensors"))
+    """Path of the shipped potential ``name``."""
+    return shipped_path(name)
 
 
 def list_potentials() -> list[str]:
-    """Names of the potentials shipped in ``potentials/``."""
-    return sorted(p.name[: -len(".safetensors")] for p in _shipped_dir().iterdir() if p.name.endswith(".safetensors"))
+    """Names of the Equiformer potentials shipped in ``potentials/``."""
+    return shipped_names(HEADER_KEY)
 
 
 def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype) -> Potential:

@@ -1,0 +1,205 @@
+"""Fitting a learned Hamiltonian to trajectories, and the metrics of the LieConv dynamics benchmark.
+
+Training follows LieConv / LieTransformer: each epoch draws one chunk of ``chunk_len`` consecutive
+grid points from every training trajectory, rolls the model out from the chunk's first state with
+RK4, and minimises the MSE between predicted and true states (q and p together, the exact initial
+state included in the mean, as LieConv computes it); Adam with a cosine learning-rate schedule.
+Checkpoints every few minutes and at each epoch end; ``resume`` continues exactly.
+
+Metrics (:func:`evaluate_hamiltonian`): the ``chunk_len``-step MSE on one fixed chunk per
+trajectory, the MSE of a ``rollout_steps`` rollout from t = 0, and the relative drift of the TRUE
+energy along predicted rollouts, for RK4 and for leapfrog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .hamiltonian import LearnedHamiltonian
+from .hamiltonian_files import save_hamiltonian
+from .springs import SpringData, spring_hamiltonian
+
+TrueEnergy = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class FitConfig:
+    """``epochs`` and/or ``max_time`` (minutes) bound the run; ``substeps`` RK4 steps per grid interval."""
+
+    epochs: int = 100
+    max_time: float | None = None
+    batch_size: int = 200
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.01
+    chunk_len: int = 5
+    substeps: int = 1
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.chunk_len < 2 or self.substeps < 1 or self.lr <= 0:
+            raise ValueError(f"need epochs, batch_size, substeps >= 1, chunk_len >= 2 and lr > 0, got {self}")
+
+
+def mean_kinetic_energy(data: SpringData) -> float:
+    """Mean over systems and times of sum_i |p_i|^2 / (2 m_i): a natural ``energy_scale``."""
+    return float(((data.p ** 2).sum(-1) / (2 * data.m[:, None])).sum(-1).mean())
+
+
+def _tensors(data: SpringData, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {name: torch.as_tensor(getattr(data, name), dtype=dtype) for name in ("q", "p", "m", "k", "ts")}
+
+
+def sample_chunks(data: dict[str, torch.Tensor], chunk_len: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """One random chunk per trajectory: q, p (B, L, n, d), m, k (B, n), ts (L,) starting at 0 (uniform grids)."""
+    steps = data["ts"].shape[0]
+    if steps < chunk_len:
+        raise ValueError(f"trajectories have {steps} time points, fewer than chunk_len={chunk_len}")
+    spacing = torch.diff(data["ts"])
+    if not torch.allclose(spacing, spacing[0].expand_as(spacing), rtol=1e-6, atol=0):
+        raise ValueError("chunks need a uniform time grid")
+    starts = torch.as_tensor(rng.integers(0, steps - chunk_len + 1, size=data["q"].shape[0]))
+    index = starts[:, None] + torch.arange(chunk_len)
+    rows = torch.arange(data["q"].shape[0])[:, None]
+    return {"q": data["q"][rows, index], "p": data["p"][rows, index], "m": data["m"], "k": data["k"],
+            "ts": data["ts"][:chunk_len] - data["ts"][0]}
+
+
+def state_mse(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor], substeps: int = 1,
+              create_graph: bool = False, method: str = "rk4") -> torch.Tensor:
+    """Mean squared error of the rolled-out (q, p) against ``chunk`` over all its time points."""
+    q, p = model.integrate(chunk["q"][:, 0], chunk["p"][:, 0], chunk["ts"], chunk["m"], _features(model, chunk),
+                           method, substeps, create_graph)
+    return 0.5 * ((q - chunk["q"]).pow(2).mean() + (p - chunk["p"]).pow(2).mean())
+
+
+def _features(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    return chunk["k"][..., None] if model.config["in_features"] else None
+
+
+def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len: int = 5, rollout_steps: int = 100,
+                         seed: int = 0, true_energy: TrueEnergy = spring_hamiltonian) -> dict[str, float]:
+    """``mse_chunk`` (``chunk_len`` points), ``mse_rollout`` (``rollout_steps`` steps from t = 0) and
+    ``energy_drift_rk4`` / ``energy_drift_leapfrog``: mean over systems of max_t |H(t) - H(0)| / |H(0)|
+    of ``true_energy`` along the predicted rollouts."""
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    tensors = _tensors(data, dtype)
+    metrics = {"trajectories": int(data.q.shape[0]),
+               "mse_chunk": float(state_mse(model, sample_chunks(tensors, chunk_len, np.random.default_rng(seed))))}
+    steps = min(rollout_steps, data.q.shape[1] - 1)
+    truth = {name: tensors[name][:, : steps + 1] if name in ("q", "p") else tensors[name] for name in tensors}
+    truth["ts"] = tensors["ts"][: steps + 1]
+    metrics["rollout_steps"] = steps
+    for method in ("rk4", "leapfrog"):
+        if method == "leapfrog" and not model.config["separable"]:
+            continue
+        q, p = model.integrate(truth["q"][:, 0], truth["p"][:, 0], truth["ts"], truth["m"], _features(model, truth),
+                               method)
+        if method == "rk4":
+            metrics["mse_rollout"] = float(0.5 * ((q - truth["q"]).pow(2).mean() + (p - truth["p"]).pow(2).mean()))
+        energy = true_energy(q, p, truth["m"][:, None], truth["k"][:, None])   # (B, T)
+        drift = (energy - energy[:, :1]).abs().amax(1) / energy[:, 0].abs()
+        metrics[f"energy_drift_{method}"] = float(drift.mean())
+    return metrics
+
+
+class HamiltonianFit:
+    """Trains ``model`` on ``train`` trajectories, validating on ``validation``, writing into ``out_dir``:
+    ``best.safetensors`` (best validation chunk MSE), ``checkpoint.pt``, ``metrics.csv``."""
+
+    def __init__(self, model: LearnedHamiltonian, train: SpringData, validation: SpringData, config: FitConfig,
+                 out_dir: str | Path, resume: bool = False, training_info: dict | None = None):
+        self.model, self.config, self.out_dir = model, config, Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.dtype = next(model.parameters()).dtype
+        self.train, self.validation = _tensors(train, self.dtype), validation
+        self.training_info = dict(training_info or {}, trajectories=int(train.q.shape[0]),
+                                  hyperparameters=dataclasses.asdict(config))
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.epoch, self.elapsed, self.best, self.history = 0, 0.0, math.inf, []
+        self.checkpoint_path = self.out_dir / "checkpoint.pt"
+        if resume and self.checkpoint_path.exists():
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+            if state["config"] != model.config:
+                raise ValueError(f"cannot resume: {self.checkpoint_path} holds a different model config")
+            model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.epoch, self.elapsed, self.best = state["epoch"], state["elapsed"], state["best"]
+            self.history = list(state["history"])
+
+    def batches_per_epoch(self) -> int:
+        return math.ceil(self.train["q"].shape[0] / self.config.batch_size)
+
+    def _progress(self) -> float:
+        by_epochs = self.epoch / self.config.epochs
+        by_time = self.elapsed / (60 * self.config.max_time) if self.config.max_time else 0.0
+        return min(1.0, max(by_epochs, by_time))
+
+    def learning_rate(self) -> float:
+        c = self.config
+        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * self._progress())))
+
+    def run(self, progress: bool = True) -> list[dict]:
+        """Train until the epochs or the time budget are used up; returns the per-epoch history."""
+        c = self.config
+        last_checkpoint = time.monotonic()
+        with tqdm(total=c.epochs, initial=self.epoch, desc="epochs", disable=not progress) as bar:
+            while self._progress() < 1.0:
+                started = time.monotonic()
+                rng = np.random.default_rng([c.seed, self.epoch])
+                chunks = sample_chunks(self.train, c.chunk_len, rng)
+                order = torch.as_tensor(rng.permutation(chunks["q"].shape[0]))
+                losses = []
+                self.model.train()
+                for start in range(0, len(order), c.batch_size):
+                    rows = order[start:start + c.batch_size]
+                    batch = {k: v[rows] if k != "ts" else v for k, v in chunks.items()}
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = self.learning_rate()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss = state_mse(self.model, batch, c.substeps, create_graph=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    losses.append(loss.item())
+                self.epoch += 1
+                self.elapsed += time.monotonic() - started
+                self._validate(float(np.mean(losses)))
+                bar.update()
+                bar.set_postfix(train=f"{losses[-1]:.3g}", best_val=f"{self.best:.3g}")
+                if time.monotonic() - last_checkpoint > 60 * c.checkpoint_minutes or self._progress() >= 1.0:
+                    self.save_checkpoint()
+                    last_checkpoint = time.monotonic()
+        return self.history
+
+    def _validate(self, train_loss: float) -> None:
+        mse = float(state_mse(self.model.eval(), sample_chunks(_tensors(self.validation, self.dtype),
+                                                                 self.config.chunk_len, np.random.default_rng(0))))
+        self.history.append({"epoch": self.epoch, "train_time_s": round(self.elapsed, 2), "lr": self.learning_rate(),
+                             "train_mse": train_loss, "val_mse_chunk": mse})
+        with open(self.out_dir / "metrics.csv", "w") as handle:
+            handle.write(",".join(self.history[0]) + "\n")
+            handle.writelines(",".join(str(v) for v in row.values()) + "\n" for row in self.history)
+        if mse < self.best:
+            self.best = mse
+            info = dict(self.training_info, epochs=self.epoch, best_epoch=self.epoch,
+                        train_time_s=round(self.elapsed, 1))
+            save_hamiltonian(self.model, self.out_dir / "best.safetensors", info, {"validation_mse_chunk": mse})
+
+    def save_checkpoint(self) -> None:
+        state = {"config": self.model.config, "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
+                 "best": self.best, "history": self.history}
+        temporary = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, temporary)
+        os.replace(temporary, self.checkpoint_path)
