@@ -1,20 +1,22 @@
-"""Which potential the examples use: the one asked for, else a shipped one, else an untrained model."""
+"""Which potential the examples use: the one asked for if it exists, else an untrained model."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import equiformer_ase as ea
 
 
-def choose_potential(name: str | None, elements: list[str]) -> ea.Potential:
-    """``name`` (shipped name or path) if given; else the first shipped potential covering ``elements``;
-    else an UNTRAINED "small" model for ``elements`` (every step runs, the numbers are not physical)."""
-    if name:
-        return ea.load_potential(name)
-    for shipped in ea.list_potentials():
-        potential = ea.load_potential(shipped)
-        if set(elements) <= set(potential.metadata["elements"]):
-            print(f"using shipped potential {shipped!r}")
-            return potential
-    print(f"no shipped potential covers {', '.join(elements)}: using an UNTRAINED 'small' model "
+def choose_potential(name: str, elements: list[str]) -> ea.Potential:
+    """``name`` (a shipped name or a path) when it exists and covers ``elements``; otherwise an UNTRAINED
+    "small" model for ``elements`` (every step runs, the numbers are not physical), said loudly."""
+    if Path(name).exists() or name in ea.list_potentials():
+        potential = ea.load_potential(name)
+        missing = set(elements) - set(potential.metadata["elements"])
+        if missing:
+            raise SystemExit(f"potential {name!r} does not cover {', '.join(sorted(missing))}")
+        print(f"using potential {name!r}")
+        return potential
+    print(f"potential {name!r} is not shipped in this checkout: using an UNTRAINED 'small' model "
           "(energies are not physical)")
     return ea.Potential.from_config(ea.EquiformerConfig.preset("small", elements=list(elements)), seed=0)

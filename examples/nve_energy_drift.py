@@ -22,7 +22,7 @@ from example_potential import choose_potential
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--potential", help="shipped name or .safetensors path")
+    parser.add_argument("--potential", default="gfn2-md17", help="shipped name or .safetensors path")
     parser.add_argument("--molecule", default="aspirin", choices=MD17_MOLECULES)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--timestep", type=float, default=0.5, help="fs")

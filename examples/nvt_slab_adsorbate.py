@@ -28,7 +28,7 @@ def slab_with_oxygen():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--potential", help="shipped name or .safetensors path")
+    parser.add_argument("--potential", default="emt-surfaces", help="shipped name or .safetensors path")
     parser.add_argument("--temperature", type=float, default=500.0, help="K")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--timestep", type=float, default=1.0, help="fs")

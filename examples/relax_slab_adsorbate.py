@@ -33,7 +33,7 @@ def slab_with_co(site: str):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--potential", help="shipped name or .safetensors path")
+    parser.add_argument("--potential", default="emt-surfaces", help="shipped name or .safetensors path")
     parser.add_argument("--fmax", type=float, default=0.05, help="eV/A")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--device", default="auto")
