@@ -12,7 +12,8 @@ def _info(args: argparse.Namespace) -> int:
     import torch
 
     from . import __version__
-    from .potential import list_potentials, read_header, resources_path
+    from .potential import list_potentials, read_header
+    from .shipped import shipped_path
 
     print(f"equiformer-ase {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, e3nn {e3nn.__version__}")
@@ -27,9 +28,12 @@ def _info(args: argparse.Namespace) -> int:
     names = list_potentials()
     print(f"shipped potentials ({len(names)}):")
     for name in names:
-        header = read_header(resources_path(name))
+        header = read_header(shipped_path(name))
         print(f"  {name}: elements {','.join(header['elements'])}, cutoff {header['cutoff']} A, "
               f"preset {header['config']['preset_name']}")
+    from .lie import list_hamiltonians
+
+    print(f"shipped learned Hamiltonians ({len(list_hamiltonians())}): {', '.join(list_hamiltonians())}")
     return 0
 
 

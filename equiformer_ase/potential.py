@@ -192,11 +192,6 @@ def _load_file(path: Path) -> Potential:
     return potential
 
 
-def resources_path(name: str) -> Path:
-    """Path of the shipped potential ``name``."""
-    return shipped_path(name)
-
-
 def list_potentials() -> list[str]:
     """Names of the Equiformer potentials shipped in ``potentials/``."""
     return shipped_names(HEADER_KEY)
@@ -219,4 +214,4 @@ def load_potential(name_or_path: str | Path) -> Potential:
         raise PotentialFileError(
             f"{name_or_path!r} is neither a file nor a shipped potential (shipped: {', '.join(shipped) or 'none'})"
         )
-    return _load_file(resources_path(str(name_or_path)))
+    return _load_file(shipped_path(str(name_or_path)))

@@ -286,7 +286,8 @@ class Trainer:
             return
         summary = error_summary(self.subsets["validation"], self.predict(self.subsets["validation"]))
         val_loss = validation_loss(summary, self.config.loss_weights)
-        row = {"epoch": self.epoch + self.batch_in_epoch / self.steps_per_epoch(), "step": self.step, "train_time_s": round(self.elapsed, 2),
+        epoch = self.epoch + self.batch_in_epoch / self.steps_per_epoch()   # fractional after a mid-epoch stop
+        row = {"epoch": epoch, "step": self.step, "train_time_s": round(self.elapsed, 2),
                "lr": learning_rate(self.config, self._progress()), "train_loss": train_loss, "val_loss": val_loss,
                **{f"val_{k}": v for k, v in summary.items() if k != "structures"}}
         self.history.append(row)
