@@ -1,6 +1,10 @@
 """Relaxation anomalies in the OC20 sense: the result is not the adsorbate bound at a site of the surface.
 
-Bonds are pairs closer than ``BOND_SCALE`` x the sum of covalent radii (ase.neighborlist.natural_cutoffs).
+Adsorbate bonds (within the adsorbate and to the surface) are pairs closer than ``BOND_SCALE`` x
+the sum of covalent radii (ase.neighborlist.natural_cutoffs). Metal-metal bonds use
+``METAL_BOND_SCALE`` x the slab's shortest initial distance instead, midway between the first and
+second neighbour shells of fcc (1 and 1.41), so ordinary relaxation never looks like reconstruction
+(covalent radii would put Al's cutoff only 6 % above its bond length).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 BOND_SCALE = 1.25
+METAL_BOND_SCALE = 1.2
 
 
 def _bonds(atoms: Atoms) -> set[tuple[int, int]]:
@@ -44,6 +49,10 @@ def detect_anomaly(initial: Atoms, relaxed: Atoms, slab_atoms: int) -> str:
     inside_before = {(a - slab_atoms, b - slab_atoms) for a, b in before if a >= slab_atoms and b >= slab_atoms}
     if _components(n_adsorbate, inside) > _components(n_adsorbate, inside_before):
         return "dissociated"
-    if {(a, b) for a, b in before if b < slab_atoms} != {(a, b) for a, b in after if b < slab_atoms}:
+    slab_before, slab_after = initial[:slab_atoms], relaxed[:slab_atoms]
+    cutoff = METAL_BOND_SCALE * neighbor_list("d", slab_before, 4.0).min()
+    bonds = [{(int(a), int(b)) for a, b in zip(*neighbor_list("ij", s, cutoff)) if a < b}
+             for s in (slab_before, slab_after)]
+    if bonds[0] != bonds[1]:
         return "reconstructed"
     return ""
