@@ -36,8 +36,8 @@ def main():
         atoms = md17_molecule(args.molecule)
         thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(k))
         systems.append(atoms)
-    md = MolecularDynamics(systems, choose_potential(args.potential, sorted(set(systems[0].get_chemical_symbols()))), timestep=args.timestep, device=args.device,
-                           dtype="float64")
+    potential = choose_potential(args.potential, sorted(set(systems[0].get_chemical_symbols())))
+    md = MolecularDynamics(systems, potential, timestep=args.timestep, device=args.device, dtype="float64")
     md.run(args.steps, trajectory="nve.traj", logfile="nve.log", interval=10)
 
     log = np.genfromtxt("nve.log", delimiter=",", names=True)

@@ -140,9 +140,9 @@ class Screening:
 
     def run(self, check_with: str | None = None) -> None:
         """Relax what is not in the database yet; with ``check_with="emt"`` re-relax every result with EMT."""
-        methods = [self.spec.method] + ([check_with] if check_with else [])
         if check_with not in (None, REFERENCE_METHOD):
             raise ValueError(f"--check-with supports {REFERENCE_METHOD!r} only, got {check_with!r}")
+        methods = [self.spec.method] + ([check_with] if check_with else [])
         for method in methods:
             self._relax(reference_tasks(self.spec), method)
         slabs = {surface_name(r.metal, str(r.facet)): r.toatoms() for r in
