@@ -93,7 +93,7 @@ def render_card(metadata: dict) -> str:
              f"test {info['split']['test']}. Data sha256 `{info['data_sha256']}`.", "",
              "Recipe parameters:", "", *_parameters(recipe["recipe"]), "",
              "## Training", "",
-             f"{info['epochs']} epochs ({info['steps']} optimizer steps, best at epoch {info['best_epoch']}) in "
+             f"{info['epochs']} full epochs ({info['steps']} optimizer steps, best at epoch {info['best_epoch']:.2f}) in "
              f"{info['train_time_s'] / 3600:.2f} h on {info['hardware']}. Hyper-parameters:", "",
              *_parameters(info["hyperparameters"]), "",
              "Learning curve (validation, EMA weights):", ""]
