@@ -12,11 +12,9 @@ element), ``cutoff`` (Angstrom), ``training`` (data recipe), ``metrics`` (test e
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +23,7 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import shipped_names, shipped_path
+from .shipped import shipped_names, shipped_path, weights_sha256
 
 FORMAT_VERSION = 1
 HEADER_KEY = "equiformer_ase"
@@ -130,22 +128,12 @@ class Potential(nn.Module):
         from safetensors.torch import save_file
 
         tensors = _state_tensors(self)
-        header = {**self.metadata, "weights_sha256": _weights_sha256(tensors)}
+        header = {**self.metadata, "weights_sha256": weights_sha256(tensors)}
         save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
 
 
 def _state_tensors(potential: Potential) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in potential.state_dict().items()}
-
-
-def _weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        array = tensors[name].numpy()
-        digest.update(name.encode())
-        digest.update(str(array.dtype).encode() + str(array.shape).encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 def read_header(path: str | Path) -> dict:
@@ -181,7 +169,7 @@ def _load_file(path: Path) -> Potential:
         tensors = load_file(str(path))
     except Exception as exc:
         raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
-    if _weights_sha256(tensors) != header.get("weights_sha256"):
+    if weights_sha256(tensors) != header.get("weights_sha256"):
         raise PotentialFileError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
     cfg = EquiformerConfig.from_dict(header["config"])
     potential = Potential(Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics"))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..schedules import warmup_cosine
 from .hamiltonian import LearnedHamiltonian
 from .hamiltonian_files import save_hamiltonian
 from .springs import SpringData, spring_hamiltonian
@@ -147,8 +148,7 @@ class HamiltonianFit:
         return min(1.0, max(by_epochs, by_time))
 
     def learning_rate(self) -> float:
-        c = self.config
-        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * self._progress())))
+        return warmup_cosine(self.config.lr, self._progress(), min_lr_ratio=self.config.min_lr_ratio)
 
     def run(self, progress: bool = True) -> list[dict]:
         """Train until the epochs or the time budget are used up; returns the per-epoch history."""

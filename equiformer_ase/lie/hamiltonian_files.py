@@ -6,24 +6,16 @@ by their header key; loading never unpickles anything.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 
-from ..shipped import shipped_names, shipped_path
+from ..shipped import shipped_names, shipped_path, weights_sha256
 from .hamiltonian import LearnedHamiltonian
 
 HEADER_KEY = "equiformer_ase.lie_hamiltonian"
 FORMAT_VERSION = 1
-
-
-def _weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        digest.update(name.encode() + tensors[name].numpy().tobytes())
-    return digest.hexdigest()
 
 
 def save_hamiltonian(model: LearnedHamiltonian, path: str | Path, training: dict | None = None,
@@ -32,7 +24,7 @@ def save_hamiltonian(model: LearnedHamiltonian, path: str | Path, training: dict
     from safetensors.torch import save_file
     tensors = {k: v.detach().cpu().to(torch.float64).contiguous() for k, v in model.state_dict().items()}
     header = {"format_version": FORMAT_VERSION, "config": model.config, "training": training or {},
-              "metrics": metrics or {}, "weights_sha256": _weights_sha256(tensors)}
+              "metrics": metrics or {}, "weights_sha256": weights_sha256(tensors)}
     save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
 
 
@@ -52,7 +44,7 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     header = json.loads(raw)
     if header.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: Hamiltonian format {header.get('format_version')!r} is not supported")
-    if _weights_sha256(tensors) != header["weights_sha256"]:
+    if weights_sha256(tensors) != header["weights_sha256"]:
         raise ValueError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
     return header, tensors
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from ..devices import resolve_device, resolve_dtype
 from ..model import EquiformerConfig
 from ..potential import Potential, load_potential
+from ..schedules import warmup_cosine
 from .batching import collate, evaluate_batch, predict
 from .dataset import Sample, elements_in, read_structures, split_indices, to_samples
 from .distributed import Distributed, init_distributed
@@ -83,11 +84,7 @@ def learning_rate(config: TrainingConfig, progress: float) -> float:
 
     ``progress`` in [0, 1] is the larger of the fraction of steps and of the time budget done.
     """
-    if progress < config.warmup_fraction:
-        return config.lr * progress / config.warmup_fraction
-    cosine = 0.5 * (1.0 + math.cos(math.pi * min(1.0, (progress - config.warmup_fraction)
-                                                   / max(1.0 - config.warmup_fraction, 1e-12))))
-    return config.lr * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
+    return warmup_cosine(config.lr, progress, config.warmup_fraction, config.min_lr_ratio)
 
 
 def compute_gradients(potential: Potential, batch: list[Sample], weights: LossWeights, dist: Distributed,
