@@ -9,7 +9,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 
 from ..data.adsorbates import ADSORBATE_GEOMETRIES, adsorbate_geometry
-from .sites import Site
+from .sites import Site, periodic_images
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,7 @@ def adsorbate_from_atoms(name: str, atoms: Atoms, binding_atom: int | str | None
 def binding_height(slab: Atoms, site: Site, bond: float) -> float:
     """z (Angstrom) that puts a binding atom above ``site`` at distance ``bond`` from the nearest slab atom
     (periodic images in the plane included), never below the site's highest atom."""
-    shifts = np.array([(a, b, 0) for a in (-1, 0, 1) for b in (-1, 0, 1)], dtype=float) @ slab.cell.array
-    positions = (slab.positions[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+    positions, _ = periodic_images(slab, np.arange(len(slab)))
     lateral = np.linalg.norm(positions[:, :2] - np.asarray(site.position[:2]), axis=1)
     close = lateral < bond
     heights = positions[close, 2] + np.sqrt(bond ** 2 - lateral[close] ** 2)

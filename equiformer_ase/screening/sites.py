@@ -55,7 +55,8 @@ def surface_atoms(slab: Atoms) -> np.ndarray:
     shadow = SHADOW_RADIUS * nearest_neighbour_distance(slab)
     z = slab.positions[:, 2]
     upper = np.flatnonzero(z > 0.5 * (z.min() + z.max()))
-    images, owner = _periodic_images(slab, np.arange(len(slab)))
+    images, owner = periodic_images(slab, np.arange(len(slab)))
+    images = images[:, :2]
     exposed = []
     for k in upper:
         near = np.linalg.norm(images - slab.positions[k, :2], axis=1) < shadow
@@ -64,11 +65,11 @@ def surface_atoms(slab: Atoms) -> np.ndarray:
     return np.array(exposed, dtype=int)
 
 
-def _periodic_images(slab: Atoms, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """xy of ``indices`` and their 8 in-plane periodic images: (9k, 2) positions and (9k,) atom indices."""
-    shifts = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], dtype=float) @ slab.cell[:2, :2]
-    xy = slab.positions[indices, :2]
-    return (xy[None, :, :] + shifts[:, None, :]).reshape(-1, 2), np.tile(indices, len(shifts))
+def periodic_images(slab: Atoms, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Atoms ``indices`` and their 8 in-plane periodic images: (9k, 3) positions and (9k,) atom indices."""
+    shifts = np.array([(a, b, 0) for a in (-1, 0, 1) for b in (-1, 0, 1)], dtype=float) @ slab.cell.array
+    positions = slab.positions[indices]
+    return (positions[None] + shifts[:, None, :]).reshape(-1, 3), np.tile(indices, len(shifts))
 
 
 def _inside_cell(slab: Atoms, xy: np.ndarray) -> bool:
@@ -86,7 +87,8 @@ def _circumcentre(points: np.ndarray) -> np.ndarray:
 
 def _candidates(slab: Atoms, surface: np.ndarray, nn: float) -> list[tuple[str, np.ndarray]]:
     """(kind, xy) of every top, bridge and hollow candidate inside the cell, duplicates included."""
-    xy, owner = _periodic_images(slab, surface)
+    images, owner = periodic_images(slab, surface)
+    xy = images[:, :2]
     z = slab.positions[owner, 2]
     points3d = np.column_stack([xy, z])
     triangulation = Delaunay(xy)
@@ -109,8 +111,8 @@ def _candidates(slab: Atoms, surface: np.ndarray, nn: float) -> list[tuple[str, 
 
 def _site_atoms(slab: Atoms, surface: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Surface atoms at the smallest in-plane distance from ``xy`` (within 0.1 A of it), periodic."""
-    images, owner = _periodic_images(slab, surface)
-    distance = np.linalg.norm(images - xy, axis=1)
+    images, owner = periodic_images(slab, surface)
+    distance = np.linalg.norm(images[:, :2] - xy, axis=1)
     return np.unique(owner[distance < distance.min() + 0.1])
 
 
@@ -118,8 +120,8 @@ def _hollow_kind(slab: Atoms, site_atoms: np.ndarray, xy: np.ndarray) -> str:
     if len(site_atoms) >= 4:
         return "hollow"
     below = np.setdiff1d(np.arange(len(slab)), site_atoms)
-    images, owner = _periodic_images(slab, below)
-    under = np.linalg.norm(images - xy, axis=1) < 0.3
+    images, owner = periodic_images(slab, below)
+    under = np.linalg.norm(images[:, :2] - xy, axis=1) < 0.3
     top = slab.positions[site_atoms, 2].min()
     depth = top - slab.positions[owner[under], 2]      # an atom in the layer right below makes it hcp
     return "hcp" if np.any((depth > 0.5) & (depth < 1.2 * nearest_neighbour_distance(slab))) else "fcc"
