@@ -189,11 +189,13 @@ def _ship(args: argparse.Namespace) -> int:
 
 def _springs(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     import torch
 
     from .lie.fitting import FitConfig, HamiltonianFit, evaluate_hamiltonian, mean_kinetic_energy
     from .lie.hamiltonian import LearnedHamiltonian
+    from .lie.hamiltonian_card import ship_hamiltonian
     from .lie.hamiltonian_files import load_hamiltonian
     from .lie.springs import SpringData, generate_springs
 
@@ -206,22 +208,40 @@ def _springs(args: argparse.Namespace) -> int:
         elif args.action == "train":
             data = SpringData.load(args.data)
             total = data.q.shape[0]
-            if args.train + args.validation > total:
+            held_out = SpringData.load(args.validation_data) if args.validation_data else data
+            if args.validation_data is None and args.train + args.validation > total:
                 raise ValueError(f"{args.data} has {total} trajectories, fewer than --train {args.train} + "
                                  f"--validation {args.validation}")
-            pick = lambda rows: SpringData(*(getattr(data, f)[rows] for f in ("q", "p", "m", "k")), data.ts)  # noqa: E731
-            train = pick(slice(0, args.train))
+            if args.train > total or args.validation > held_out.q.shape[0]:
+                raise ValueError(f"--train {args.train} / --validation {args.validation} exceed the trajectories in "
+                                 f"{args.data} ({total}) / {args.validation_data} ({held_out.q.shape[0]})")
+            pick = lambda d, rows: SpringData(*(getattr(d, f)[rows] for f in ("q", "p", "m", "k")), d.ts)  # noqa: E731
+            train = pick(data, slice(0, args.train))
+            count = held_out.q.shape[0]
+            validation = pick(held_out, slice(count - args.validation, count))
             model = LearnedHamiltonian(model=args.model, group=args.group, dim=data.q.shape[-1],
                                        num_particles=data.q.shape[2], width=args.width, depth=args.depth,
                                        heads=args.heads, separable=not args.full,
                                        energy_scale=mean_kinetic_energy(train), seed=args.seed).double()
             config = FitConfig(epochs=args.epochs, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr,
-                               seed=args.seed)
-            fit = HamiltonianFit(model, train, pick(slice(total - args.validation, total)),
-                                 config, args.out, resume=args.resume, training_info={"data": str(args.data)})
+                               seed=args.seed, validate_every=args.validate_every)
+            fit = HamiltonianFit(model, train, validation, config, args.out, resume=args.resume,
+                                 training_info={"data": f"{args.data} (first {args.train})",
+                                                "validation": f"{args.validation_data or args.data} "
+                                                              f"(last {args.validation})"})
             history = fit.run()
             print(f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best:.4g} "
                   f"after {history[-1]['epoch'] if history else 0} epochs")
+        elif args.action == "ship":
+            if not (args.out and args.name and args.limits):
+                raise ValueError("ship needs RUN (as data), --out FOLDER, --name NAME and --limits FILE; "
+                                 "pass the test .npz as model_file")
+            baselines = dict(item.split("=", 1) for item in args.baseline)
+            descriptions = {key: value for key, value in (("data", args.describe_train),
+                            ("validation", args.describe_validation), ("test_data", args.describe_test)) if value}
+            path = ship_hamiltonian(args.data, args.model_file, args.name, args.out, Path(args.limits).read_text(),
+                                    descriptions, baselines)
+            print(f"wrote {path} and {path.with_suffix('.md')}")
         else:
             model = load_hamiltonian(args.model_file, dtype=torch.float64)
             metrics = evaluate_hamiltonian(model, SpringData.load(args.data), rollout_steps=args.rollout_steps)
@@ -390,17 +410,29 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     sc.set_defaults(func=_screen)
     sp = sub.add_parser("springs", help="spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
-    sp.add_argument("action", choices=["generate", "train", "evaluate"])
-    sp.add_argument("data", nargs="?", help="train / evaluate: spring data .npz")
-    sp.add_argument("model_file", nargs="?", help="evaluate: learned Hamiltonian (.safetensors or shipped name)")
-    sp.add_argument("--out", help="generate: output .npz (q, p, m, k, ts); train: output folder")
+    sp.add_argument("action", choices=["generate", "train", "evaluate", "ship"])
+    sp.add_argument("data", nargs="?", help="train / evaluate: spring data .npz; ship: the training run folder")
+    sp.add_argument("model_file", nargs="?",
+                    help="evaluate: learned Hamiltonian (.safetensors or shipped name); ship: the test data .npz")
+    sp.add_argument("--out", help="generate: output .npz (q, p, m, k, ts); train: output folder; "
+                                  "ship: folder for NAME.safetensors and NAME.md (potentials/)")
+    sp.add_argument("--name", help="ship: name of the shipped Hamiltonian")
+    sp.add_argument("--limits", help="ship: Markdown file with the known limits for the card")
+    sp.add_argument("--baseline", action="append", default=[], metavar="LABEL=FILE",
+                    help="ship: a Hamiltonian file to evaluate on the same test data for the card (repeatable)")
+    sp.add_argument("--describe-train", help="ship: how to regenerate the training data, for the card")
+    sp.add_argument("--describe-validation", help="ship: how to regenerate the validation data")
+    sp.add_argument("--describe-test", help="ship: how to regenerate the test data")
     sp.add_argument("--systems", type=int, default=3000, help="generate: trajectories")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--model", choices=["lie", "mlp"], default="lie", help="train: LieTransformer or HNN baseline")
     sp.add_argument("--group", default="T(2)", help="train: LieTransformer group, e.g. T(2), SE(2)")
     sp.add_argument("--full", action="store_true", help="train: learn the kinetic term too (non-separable H)")
     sp.add_argument("--train", type=int, default=3000, help="train: the first N trajectories")
-    sp.add_argument("--validation", type=int, default=200, help="train: the last N trajectories")
+    sp.add_argument("--validation", type=int, default=200,
+                    help="train: validate on the last N trajectories (of --validation-data if given)")
+    sp.add_argument("--validation-data", help="train: a separate .npz to validate on (default: DATA itself)")
+    sp.add_argument("--validate-every", type=int, default=1, help="train: epochs between validations")
     sp.add_argument("--epochs", type=int, default=100)
     sp.add_argument("--max-time", type=float, default=None, help="train: wall-clock budget, minutes")
     sp.add_argument("--batch-size", type=int, default=200)

@@ -14,6 +14,7 @@ from equiformer_ase.lie import (FitConfig, HamiltonianFit, LearnedHamiltonian, S
                                 generate_lj_clusters, generate_springs, lj_hamiltonian, load_hamiltonian,
                                 propagate_atoms, save_hamiltonian, spring_hamiltonian)
 from equiformer_ase.lie.fitting import _tensors, mean_kinetic_energy, sample_chunks, state_mse
+from equiformer_ase.lie.hamiltonian_card import render_hamiltonian_card
 from equiformer_ase.lie.springs import spring_potential
 
 
@@ -176,5 +177,34 @@ def test_cli_springs_train_and_evaluate(tmp_path, capsys):
         main(["springs", "train", str(tmp_path / "s.npz"), "--out", str(tmp_path / "x"), "--train", "9",
               "--validation", "2"])
     metrics = evaluate_hamiltonian(load_hamiltonian(tmp_path / "run" / "best.safetensors"), data, rollout_steps=20)
-    assert set(metrics) >= {"mse_chunk", "mse_rollout", "energy_drift_rk4", "energy_drift_leapfrog"}
+    assert set(metrics) >= {"mse_chunk", "mse_chunk_median", "mse_rollout", "energy_drift_rk4", "energy_drift_leapfrog"}
     assert isinstance(SpringData.load(tmp_path / "s.npz"), SpringData)
+
+
+def test_cli_separate_validation_data_and_ship_with_card(tmp_path, capsys):
+    springs(10, seed=0, points=30).save(tmp_path / "train.npz")
+    springs(3, seed=2, points=30).save(tmp_path / "val.npz")
+    springs(4, seed=1, points=30).save(tmp_path / "test.npz")
+    common = ["--model", "mlp", "--batch-size", "4", "--width", "16", "--validation-data", str(tmp_path / "val.npz")]
+    assert main(["springs", "train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "run"), "--train", "10",
+                 "--validation", "3", "--epochs", "4", "--validate-every", "3", *common]) == 0
+    history = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["3", "4"]       # every 3 epochs and after the last
+    with pytest.raises(SystemExit, match="exceed the trajectories"):
+        main(["springs", "train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "x"), "--train", "10",
+              "--validation", "4", *common])
+    (tmp_path / "limits.md").write_text("- A test model.")
+    assert main(["springs", "ship", str(tmp_path / "run"), str(tmp_path / "test.npz"), "--out", str(tmp_path / "pot"),
+                 "--name", "tiny", "--limits", str(tmp_path / "limits.md"),
+                 "--baseline", f"itself={tmp_path / 'run' / 'best.safetensors'}",
+                 "--describe-test", "springs(4, seed=1)"]) == 0
+    shipped = load_hamiltonian(tmp_path / "pot" / "tiny.safetensors")
+    header = shipped.header
+    assert (tmp_path / "pot" / "tiny.md").read_text() == render_hamiltonian_card(header)
+    test = SpringData.load(tmp_path / "test.npz")
+    assert header["metrics"]["test"] == evaluate_hamiltonian(shipped, test)
+    assert header["metrics"]["baselines"]["itself"] == header["metrics"]["test"]
+    assert header["training"]["test_data"] == "springs(4, seed=1)"
+    assert "val.npz (last 3)" in header["training"]["validation"]
+    card = render_hamiltonian_card(header)
+    assert f"{header['metrics']['test']['mse_chunk_median']:.3g}" in card and "- A test model." in card

@@ -109,6 +109,20 @@ def test_anomalies_are_detected():
     assert detect_anomaly(start, moved, n) == "reconstructed"
 
 
+def test_hydrogen_in_a_hollow_is_adsorbed_not_desorbed():
+    """EMT relaxes H in Pt(111) hollows to ~1.7 A above the surface, 2.4 A from three Pt atoms."""
+    slab = build_surface("Pt", "111")
+    hollow = next(site for site in find_sites(slab) if site.kind == "fcc")
+    placed = place_adsorbate(slab, adsorbate("H"), hollow)
+    n = len(slab)
+    top = slab.positions[:, 2].max()
+    relaxed = placed.copy(); relaxed.positions[n, 2] = top + 1.75
+    assert np.sort(relaxed.get_distances(n, range(n), mic=True))[:3] == pytest.approx(2.38, abs=0.05)
+    assert detect_anomaly(placed, relaxed, n) == ""
+    relaxed.positions[n, 2] = top + 3.5
+    assert detect_anomaly(placed, relaxed, n) == "desorbed"
+
+
 def test_bad_screen_inputs_are_refused(potential_file):
     with pytest.raises(ValueError, match="unknown or no metals \\['Xx'\\]"):
         ScreeningSpec(potential_file, ("Xx",), ("111",), ("O",))

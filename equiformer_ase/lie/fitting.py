@@ -35,7 +35,8 @@ TrueEnergy = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], 
 
 @dataclass
 class FitConfig:
-    """``epochs`` and/or ``max_time`` (minutes) bound the run; ``substeps`` RK4 steps per grid interval."""
+    """``epochs`` and/or ``max_time`` (minutes) bound the run; ``substeps`` RK4 steps per grid interval;
+    validation every ``validate_every`` epochs and after the last (small training sets have one-step epochs)."""
 
     epochs: int = 100
     max_time: float | None = None
@@ -46,10 +47,13 @@ class FitConfig:
     substeps: int = 1
     seed: int = 0
     checkpoint_minutes: float = 5.0
+    validate_every: int = 1
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.chunk_len < 2 or self.substeps < 1 or self.lr <= 0:
-            raise ValueError(f"need epochs, batch_size, substeps >= 1, chunk_len >= 2 and lr > 0, got {self}")
+        counts = (self.epochs, self.batch_size, self.substeps, self.validate_every)
+        if min(counts) < 1 or self.chunk_len < 2 or self.lr <= 0:
+            raise ValueError("need epochs, batch_size, substeps, validate_every >= 1, chunk_len >= 2 and lr > 0, "
+                             f"got {self}")
 
 
 def mean_kinetic_energy(data: SpringData) -> float:
@@ -77,11 +81,14 @@ def sample_chunks(data: dict[str, torch.Tensor], chunk_len: int, rng: np.random.
 
 
 def state_mse(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor], substeps: int = 1,
-              create_graph: bool = False, method: str = "rk4") -> torch.Tensor:
-    """Mean squared error of the rolled-out (q, p) against ``chunk`` over all its time points."""
+              create_graph: bool = False, method: str = "rk4", per_system: bool = False) -> torch.Tensor:
+    """Mean squared error of the rolled-out (q, p) against ``chunk`` over all its time points: a scalar,
+    or (B,) with ``per_system`` (the scalar is their mean)."""
     q, p = model.integrate(chunk["q"][:, 0], chunk["p"][:, 0], chunk["ts"], chunk["m"], _features(model, chunk),
                            method, substeps, create_graph)
-    return 0.5 * ((q - chunk["q"]).pow(2).mean() + (p - chunk["p"]).pow(2).mean())
+    dims = tuple(range(1, q.dim()))
+    mse = 0.5 * ((q - chunk["q"]).pow(2).mean(dims) + (p - chunk["p"]).pow(2).mean(dims))
+    return mse if per_system else mse.mean()
 
 
 def _features(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -90,14 +97,16 @@ def _features(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor]) -> torc
 
 def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len: int = 5, rollout_steps: int = 100,
                          seed: int = 0, true_energy: TrueEnergy = spring_hamiltonian) -> dict[str, float]:
-    """``mse_chunk`` (``chunk_len`` points), ``mse_rollout`` (``rollout_steps`` steps from t = 0) and
-    ``energy_drift_rk4`` / ``energy_drift_leapfrog``: mean over systems of max_t |H(t) - H(0)| / |H(0)|
-    of ``true_energy`` along the predicted rollouts."""
+    """``mse_chunk`` (``chunk_len`` points; ``mse_chunk_median``: the median over systems, since a few
+    systems outside the training distribution can dominate the mean), ``mse_rollout`` (``rollout_steps``
+    steps from t = 0) and ``energy_drift_rk4`` / ``energy_drift_leapfrog``: mean over systems of
+    max_t |H(t) - H(0)| / |H(0)| of ``true_energy`` along the predicted rollouts."""
     model.eval()
     dtype = next(model.parameters()).dtype
     tensors = _tensors(data, dtype)
-    metrics = {"trajectories": int(data.q.shape[0]),
-               "mse_chunk": float(state_mse(model, sample_chunks(tensors, chunk_len, np.random.default_rng(seed))))}
+    per_system = state_mse(model, sample_chunks(tensors, chunk_len, np.random.default_rng(seed)), per_system=True)
+    metrics = {"trajectories": int(data.q.shape[0]), "mse_chunk": float(per_system.mean()),
+               "mse_chunk_median": float(per_system.median())}
     steps = min(rollout_steps, data.q.shape[1] - 1)
     truth = {name: tensors[name][:, : steps + 1] if name in ("q", "p") else tensors[name] for name in tensors}
     truth["ts"] = tensors["ts"][: steps + 1]
@@ -174,7 +183,8 @@ class HamiltonianFit:
                     losses.append(loss.item())
                 self.epoch += 1
                 self.elapsed += time.monotonic() - started
-                self._validate(float(np.mean(losses)))
+                if self.epoch % c.validate_every == 0 or self._progress() >= 1.0:
+                    self._validate(float(np.mean(losses)))
                 bar.update()
                 bar.set_postfix(train=f"{losses[-1]:.3g}", best_val=f"{self.best:.3g}")
                 if time.monotonic() - last_checkpoint > 60 * c.checkpoint_minutes or self._progress() >= 1.0:
