@@ -25,15 +25,14 @@ METRIC_ROWS = (("mse_chunk", "5-point MSE (mean over systems)"), ("mse_chunk_med
 
 
 def validation_curve(run_dir: str | Path, points: int = 8) -> list[dict]:
-    """About ``points`` rows of the run's metrics.csv (always the last): epoch, train_time_s, val_mse_chunk."""
+    """At most ``points`` rows of the run's metrics.csv, spread evenly from the first to the last:
+    epoch, train_time_s, val_mse_chunk."""
     with open(Path(run_dir) / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
-    stride = max(1, len(rows) // points)
-    picked = rows[stride - 1::stride][-points:]
-    if picked[-1] is not rows[-1]:
-        picked.append(rows[-1])
+    if len(rows) > points:
+        rows = [rows[round(i * (len(rows) - 1) / (points - 1))] for i in range(points)]
     return [{"epoch": int(r["epoch"]), "train_time_s": float(r["train_time_s"]),
-             "val_mse_chunk": float(r["val_mse_chunk"])} for r in picked]
+             "val_mse_chunk": float(r["val_mse_chunk"])} for r in rows]
 
 
 def ship_hamiltonian(run_dir: str | Path, test_data: str | Path, name: str, out_dir: str | Path, limits: str,
