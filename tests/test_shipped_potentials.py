@@ -58,3 +58,29 @@ def test_gfn2_md17_reproduces_gfn2_xtb_on_a_fresh_structure():
     energy_error, force_mae = _errors(ethanol, tblite.TBLite(method="GFN2-xTB", verbosity=0), "gfn2-md17")
     print(f"ethanol vs GFN2-xTB: energy {energy_error:.2f} meV/atom, forces MAE {force_mae:.1f} meV/A")
     assert energy_error < 20 and force_mae < 120
+
+
+
+@pytest.mark.parametrize("name", ["lie-springs-t2"])
+def test_shipped_hamiltonian_card_reproduces_the_header(name):
+    from equiformer_ase import lie
+    from equiformer_ase.lie.hamiltonian_card import render_hamiltonian_card
+
+    assert name in lie.list_hamiltonians()
+    header = lie.load_hamiltonian(name).header
+    assert Path(shipped_path(name)).with_suffix(".md").read_text() == render_hamiltonian_card(header)
+
+
+def test_shipped_t2_hamiltonian_test_error_reproduces():
+    """The header's test 5-point MSE, on spring systems regenerated from the card's recipe (seed 1)."""
+    import torch
+
+    from equiformer_ase import lie
+    from equiformer_ase.lie.fitting import _tensors, sample_chunks, state_mse
+
+    model = lie.load_hamiltonian("lie-springs-t2")
+    test = model.header["metrics"]["test"]
+    chunks = sample_chunks(_tensors(lie.generate_springs(test["trajectories"], seed=1), torch.float64), 5,
+                           np.random.default_rng(0))
+    assert float(state_mse(model, chunks)) == pytest.approx(test["mse_chunk"], rel=1e-9)
+    assert test["mse_chunk"] < 1e-4
