@@ -236,6 +236,9 @@ def _springs(args: argparse.Namespace) -> int:
             if not (args.out and args.name and args.limits):
                 raise ValueError("ship needs RUN (as data), --out FOLDER, --name NAME and --limits FILE; "
                                  "pass the test .npz as model_file")
+            malformed = [item for item in args.baseline if "=" not in item]
+            if malformed:
+                raise ValueError(f"--baseline takes LABEL=FILE, got {malformed}")
             baselines = dict(item.split("=", 1) for item in args.baseline)
             descriptions = {key: value for key, value in (("data", args.describe_train),
                             ("validation", args.describe_validation), ("test_data", args.describe_test)) if value}
