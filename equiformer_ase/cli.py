@@ -215,10 +215,9 @@ def _springs(args: argparse.Namespace) -> int:
             if args.train > total or args.validation > held_out.q.shape[0]:
                 raise ValueError(f"--train {args.train} / --validation {args.validation} exceed the trajectories in "
                                  f"{args.data} ({total}) / {args.validation_data} ({held_out.q.shape[0]})")
-            pick = lambda d, rows: SpringData(*(getattr(d, f)[rows] for f in ("q", "p", "m", "k")), d.ts)  # noqa: E731
-            train = pick(data, slice(0, args.train))
+            train = data.systems(slice(0, args.train))
             count = held_out.q.shape[0]
-            validation = pick(held_out, slice(count - args.validation, count))
+            validation = held_out.systems(slice(count - args.validation, count))
             model = LearnedHamiltonian(model=args.model, group=args.group, dim=data.q.shape[-1],
                                        num_particles=data.q.shape[2], width=args.width, depth=args.depth,
                                        heads=args.heads, separable=not args.full,

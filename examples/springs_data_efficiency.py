@@ -35,17 +35,13 @@ COLUMNS = ("run", "model", "trajectories", "budget_min", "epochs", "train_time_s
            "mse_chunk", "mse_chunk_median", "mse_rollout", "energy_drift_rk4", "energy_drift_leapfrog")
 
 
-def subset(data: lie.SpringData, count: int) -> lie.SpringData:
-    return lie.SpringData(data.q[:count], data.p[:count], data.m[:count], data.k[:count], data.ts)
-
-
 def run_one(name: str, count: int, minutes: float, train: lie.SpringData, validation: lie.SpringData,
             test: lie.SpringData, out: Path) -> dict:
     """Train (or resume) one run and evaluate its best weights; cached in ``out/eval.json``."""
     result_path = out / "eval.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
-    data = subset(train, count)
+    data = train.systems(slice(0, count))
     model = lie.LearnedHamiltonian(**MODELS[name], energy_scale=mean_kinetic_energy(data), seed=0).double()
     config = lie.FitConfig(epochs=100_000, max_time=minutes, batch_size=25, lr=3e-3,
                            validate_every=max(1, math.ceil(100 / count)))

@@ -62,6 +62,10 @@ class SpringData:
                 raise ValueError(f"spring data field {name!r} has shape {np.shape(getattr(self, name))}, "
                                  f"expected {shape} for q of shape {np.shape(self.q)}")
 
+    def systems(self, rows: slice) -> "SpringData":
+        """The systems ``rows`` (a slice over B), sharing ``ts``."""
+        return SpringData(self.q[rows], self.p[rows], self.m[rows], self.k[rows], self.ts)
+
     def save(self, path: str | Path) -> None:
         np.savez(path, **{name: getattr(self, name) for name in FIELDS})
 
