@@ -1,6 +1,6 @@
 """SO(2) and SO(3): rotations of R^2 and R^3, and the closed-form SO(3) exp and log.
 
-SO(2): ``exp(theta) = [[cos, -sin], [sin, cos]]``, ``log(R) = atan2(R_10, R_00)``.
+SO(2): ``exp(theta) = [[cos, -sin], [sin, cos]]``, ``log(R) = atan2(R_10, R_00)`` (a half turn is +pi).
 
 SO(3) (Rodrigues), with ``W = hat(omega)`` and ``t = |omega|``:
 
@@ -48,8 +48,15 @@ def so2_matrix(theta: Tensor) -> Tensor:
 
 
 def so2_angle(rotation: Tensor) -> Tensor:
-    """Angle ``(...)`` in (-pi, pi] of ``(..., 2, 2)`` rotation matrices."""
-    return torch.atan2(rotation[..., 1, 0], rotation[..., 0, 0])
+    """Angle ``(...)`` in (-pi, pi] of ``(..., 2, 2)`` rotation matrices.
+
+    A half turn comes out as +pi even when rounding leaves sin(theta) a tiny negative number: lifted
+    elements on a stabiliser grid of even size differ by exactly pi, and a log that flipped between
+    -pi and +pi with the rounding would make the LieTransformer's output depend on the frame.
+    """
+    angle = torch.atan2(rotation[..., 1, 0], rotation[..., 0, 0])
+    half_turn_rounding = 64 * torch.finfo(angle.dtype).eps
+    return torch.where(angle < -math.pi + half_turn_rounding, angle + 2 * math.pi, angle)
 
 
 def so3_hat(omega: Tensor) -> Tensor:
