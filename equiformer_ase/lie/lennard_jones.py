@@ -65,16 +65,25 @@ def generate_lj_clusters(num_systems: int, num_atoms: int = 7, temperature: floa
     return SpringData(np.array(qs), np.array(ps), masses, np.ones((num_systems, num_atoms)), ts)
 
 
+def _lj_clusters(q: np.ndarray):
+    """ase.Atoms with ``lj_calculator`` for each configuration of positions q (B, n, 3)."""
+    calculator = lj_calculator()
+    for positions in q:
+        atoms = Atoms(f"Ar{len(positions)}", positions=positions)
+        atoms.calc = calculator
+        yield atoms
+
+
+def lj_forces(q: np.ndarray) -> np.ndarray:
+    """Forces (eV/Angstrom) on positions q (B, n, 3) -> (B, n, 3)."""
+    return np.array([atoms.get_forces() for atoms in _lj_clusters(q)])
+
+
 def lj_hamiltonian(q, p, m, k=None):
     """True H (eV) of LJ cluster states: q, p (..., n, 3) torch tensors, m (..., n) -> (...)."""
     import torch
     shape = q.shape[:-2]
     flat_q = q.reshape(-1, *q.shape[-2:]).detach().cpu().numpy()
-    calculator = lj_calculator()
-    potential = []
-    for positions in flat_q:
-        atoms = Atoms(f"Ar{len(positions)}", positions=positions)
-        atoms.calc = calculator
-        potential.append(atoms.get_potential_energy())
+    potential = [atoms.get_potential_energy() for atoms in _lj_clusters(flat_q)]
     kinetic = (p.pow(2).sum(-1) / (2 * m)).sum(-1)
     return kinetic + torch.as_tensor(np.array(potential), dtype=q.dtype).reshape(shape)
