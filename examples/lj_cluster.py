@@ -1,9 +1,9 @@
 """Learn the Hamiltonian of a 7-atom argon Lennard-Jones cluster with a T(3) LieTransformer.
 
-    python examples/lj_cluster.py [--trajectories 200] [--max-time 20] [--batch-size 10] [--out runs/lj]
+    python examples/lj_cluster.py [--trajectories 200] [--max-time 20] [--batch-size 25] [--out runs/lj]
 
 ASE's LennardJones + VelocityVerlet make the ground truth (ASE units); a learned H = kinetic +
-V_LieTransformer(q / sigma) is trained on 5-point chunks (validated on separate trajectories, seed 2), then
+V_LieTransformer(q) is trained on 5-point chunks (validated on separate trajectories, seed 2), then
 compared with the truth on held-out trajectories (seed 1): rollout MSE and the drift of the true
 energy along RK4 and leapfrog rollouts. The floor of those figures is RK4 with the exact forces on
 the same frame grid (one step per frame), printed alongside. Finally an
@@ -54,7 +54,7 @@ def main():
     parser.add_argument("--trajectories", type=int, default=200)
     parser.add_argument("--atoms", type=int, default=7)
     parser.add_argument("--max-time", type=float, default=20.0, help="training budget, minutes")
-    parser.add_argument("--batch-size", type=int, default=10, help="small batches: more optimizer steps per minute")
+    parser.add_argument("--batch-size", type=int, default=25)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--out", default="runs/lj")
     args = parser.parse_args()
@@ -66,7 +66,7 @@ def main():
                                  frames=100, seed=2)
     test = cached_clusters(out / f"test_20x{args.atoms}.npz", num_systems=20, num_atoms=args.atoms, frames=101, seed=1)
     model = lie.LearnedHamiltonian(group="T(3)", dim=3, num_particles=args.atoms, in_features=0,
-                                   energy_scale=mean_kinetic_energy(train), length_scale=ARGON["sigma"]).double()
+                                   energy_scale=mean_kinetic_energy(train)).double()
     fit = lie.HamiltonianFit(model, train, validation,
                              lie.FitConfig(epochs=100_000, max_time=args.max_time, batch_size=args.batch_size,
                                            lr=args.lr), out, resume=True,

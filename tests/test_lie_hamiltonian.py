@@ -50,17 +50,6 @@ def test_learned_energy_is_invariant_under_the_group():
                                           f[:, permutation]), energy, rtol=1e-10)
 
 
-def test_length_scale_only_changes_the_units_of_the_positions():
-    data = generate_lj_clusters(2, num_atoms=4, frames=2, seed=3)
-    q, p, m = data.q[:, 0], data.p[:, 0], data.m
-    in_sigma = LearnedHamiltonian(group="T(3)", dim=3, in_features=0, length_scale=3.4).double()
-    unit = LearnedHamiltonian(group="T(3)", dim=3, in_features=0).double()
-    np.testing.assert_allclose(in_sigma.energy(q, p, m), unit.energy(q / 3.4, p, m), rtol=1e-12)
-    assert np.abs(unit.energy(q, p, m) - unit.energy(q / 3.4, p, m)).max() > 1e-6
-    with pytest.raises(ValueError, match="length_scale must be positive"):
-        LearnedHamiltonian(length_scale=0.0)
-
-
 def test_rk4_rollout_of_the_true_hamiltonian_matches_the_generator():
     data = generate_springs(2, seed=4, ts=np.linspace(0, 1, 11))
     model = with_true_springs(LearnedHamiltonian().double())

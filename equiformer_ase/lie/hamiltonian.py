@@ -47,24 +47,19 @@ class LearnedHamiltonian(nn.Module):
             the test of training).
         energy_scale: the network's output is multiplied by it (energy units), so an O(1) network
             starts at the data's energy scale (``fit`` uses the mean kinetic energy per system).
-        length_scale: positions are divided by it (length units) before the network, so its inputs
-            are O(1) whatever the units (e.g. sigma for a Lennard-Jones cluster in Angstrom).
         seed: parameter initialisation.
     """
 
     def __init__(self, model: str = "lie", group: str = "T(2)", dim: int = 2, num_particles: int = 6,
                  in_features: int = 1, separable: bool = True, width: int = 64, depth: int = 2, heads: int = 4,
                  nsamples: int | None = None, normalisation: str = "dot_product", energy_scale: float = 1.0,
-                 length_scale: float = 1.0, seed: int = 0):
+                 seed: int = 0):
         super().__init__()
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        if not length_scale > 0:
-            raise ValueError(f"length_scale must be positive, got {length_scale}")
         self.config = dict(model=model, group=group, dim=dim, num_particles=num_particles, in_features=in_features,
                            separable=separable, width=width, depth=depth, heads=heads, nsamples=nsamples,
-                           normalisation=normalisation, energy_scale=energy_scale, length_scale=length_scale,
-                           seed=seed)
+                           normalisation=normalisation, energy_scale=energy_scale, seed=seed)
         extra = 0 if separable else dim + 1   # a full H also reads p and m per particle
         if model == "lie":
             self.net = LieTransformer(group, in_features + extra, 1, width=width, depth=depth, heads=heads,
@@ -78,7 +73,6 @@ class LearnedHamiltonian(nn.Module):
 
     # ------------------------------------------------------------------ energies
     def _scalar_net(self, q: Tensor, inputs: Tensor | None) -> Tensor:
-        q = q / self.config["length_scale"]
         if self.config["model"] == "lie":
             return self.config["energy_scale"] * self.net(q, inputs).squeeze(-1)
         flat = [q.flatten(1)] + ([inputs.flatten(1)] if inputs is not None else [])
