@@ -61,7 +61,7 @@ def test_gfn2_md17_reproduces_gfn2_xtb_on_a_fresh_structure():
 
 
 
-@pytest.mark.parametrize("name", ["lie-springs-t2"])
+@pytest.mark.parametrize("name", ["lie-springs-t2", "lie-springs-se2"])
 def test_shipped_hamiltonian_card_reproduces_the_header(name):
     from equiformer_ase import lie
     from equiformer_ase.lie.hamiltonian_card import render_hamiltonian_card
@@ -84,3 +84,16 @@ def test_shipped_t2_hamiltonian_test_error_reproduces():
                            np.random.default_rng(0))
     assert float(state_mse(model, chunks)) == pytest.approx(test["mse_chunk"], rel=1e-9)
     assert test["mse_chunk"] < 1e-4
+
+
+def test_shipped_se2_hamiltonian_is_exactly_invariant_under_grid_rotations():
+    """Quarter turns map its 4-sample stabiliser grid onto itself, so V must not change at all."""
+    from equiformer_ase import lie
+
+    model = lie.load_hamiltonian("lie-springs-se2")
+    data = lie.generate_springs(4, seed=5, ts=np.linspace(0, 0.01, 2))
+    q, p, m, k = data.q[:, 0], data.p[:, 0], data.m, data.k[..., None]
+    quarter_turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    moved = q @ quarter_turn.T + np.array([0.3, -1.1])
+    np.testing.assert_allclose(model.energy(moved, p @ quarter_turn.T, m, k), model.energy(q, p, m, k), rtol=1e-12)
+
