@@ -1,6 +1,5 @@
 """The ASE calculator: caching, properties, CLI."""
 
-import numpy as np
 from ase.build import molecule
 from ase.optimize import BFGS
 
