@@ -96,4 +96,3 @@ def test_shipped_se2_hamiltonian_is_exactly_invariant_under_grid_rotations():
     quarter_turn = np.array([[0.0, -1.0], [1.0, 0.0]])
     moved = q @ quarter_turn.T + np.array([0.3, -1.1])
     np.testing.assert_allclose(model.energy(moved, p @ quarter_turn.T, m, k), model.energy(q, p, m, k), rtol=1e-12)
-
