@@ -116,6 +116,18 @@ def test_resume_continues_exactly(surfaces, tmp_path, monkeypatch):
     assert resumed.optimizer.param_groups[0]["lr"] == uninterrupted.optimizer.param_groups[0]["lr"]
 
 
+def test_resuming_with_other_loss_weights_tracks_the_best_under_the_new_loss(surfaces, tmp_path):
+    Trainer(surfaces, tmp_path, fast_config(epochs=1), model_overrides=TINY).run()
+    same = Trainer(surfaces, tmp_path, fast_config(epochs=2), model_overrides=TINY, resume=True)
+    assert same.best_epoch == 1
+    fine_tune = Trainer(surfaces, tmp_path, fast_config(epochs=2, energy_weight=100.0), model_overrides=TINY,
+                        resume=True)
+    assert fine_tune.best_epoch == -1
+    fine_tune.run()
+    assert fine_tune.best_epoch == 2
+    assert ea.load_potential(tmp_path / "best.safetensors").metadata["training"]["best_epoch"] == 2
+
+
 def test_bad_data_is_refused_naming_the_frame(surfaces, tmp_path):
     frames = read_frames(surfaces)[:3]
     good = [labelled(f, f.get_potential_energy(), f.get_forces()) for f in frames]

@@ -199,6 +199,11 @@ class Trainer:
         self.elapsed = checkpoint["elapsed_s"]
         self.best_metric, self.best_epoch = checkpoint["best_metric"], checkpoint["best_epoch"]
         self.history = list(checkpoint["history"])
+        trained_with = checkpoint["training_config"]
+        if any(trained_with[k] != getattr(self.config, k) for k in ("energy_weight", "force_weight", "stress_weight")):
+            # fine-tuning with other loss weights: losses under the old weights are not comparable,
+            # so the first validation of this leg sets the new best
+            self.best_metric, self.best_epoch = math.inf, -1
 
     def save_checkpoint(self) -> None:
         if not self.dist.is_main:
