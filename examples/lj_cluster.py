@@ -21,8 +21,8 @@ import torch
 from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 
 from equiformer_ase import lie
-from equiformer_ase.lie.fitting import mean_kinetic_energy
 from equiformer_ase.integrators import rk4_step
+from equiformer_ase.lie.fitting import energy_drift, mean_kinetic_energy, trajectory_mse
 from equiformer_ase.lie.lennard_jones import ARGON, lj_cluster_start, lj_forces
 
 
@@ -43,10 +43,10 @@ def exact_rk4_rollout(test) -> dict[str, float]:
         q, p = rk4_step(lambda _t, state: (state[1] / masses, lj_forces(state[0])), 0.0, (q, p), float(dt))
         qs.append(q)
         ps.append(p)
-    q, p = np.stack(qs, 1), np.stack(ps, 1)
-    energy = lie.lj_hamiltonian(torch.as_tensor(q), torch.as_tensor(p), torch.as_tensor(test.m)[:, None]).numpy()
-    return {"mse_rollout": float(0.5 * (((q - test.q) ** 2).mean() + ((p - test.p) ** 2).mean())),
-            "energy_drift_rk4": float((np.abs(energy - energy[:, :1]).max(1) / np.abs(energy[:, 0])).mean())}
+    q, p = torch.as_tensor(np.stack(qs, 1)), torch.as_tensor(np.stack(ps, 1))
+    energy = lie.lj_hamiltonian(q, p, torch.as_tensor(test.m)[:, None])
+    return {"mse_rollout": float(trajectory_mse(q, p, torch.as_tensor(test.q), torch.as_tensor(test.p)).mean()),
+            "energy_drift_rk4": float(energy_drift(energy).mean())}
 
 
 def main():

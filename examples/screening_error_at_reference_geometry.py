@@ -48,8 +48,7 @@ def main():
             continue
         row = by_site[(*key, best["site"])]
         slab_energy, slab_atoms = slabs[key[:2]]
-        symbols = row.toatoms().get_chemical_symbols()[slab_atoms:]
-        ours[key] = {"adsorption_energy": adsorption_energy(energy(row), slab_energy, symbols, mu)}
+        ours[key] = {"adsorption_energy": adsorption_energy(energy(row), slab_energy, row.symbols[slab_atoms:], mu)}
     names = sorted({key[2] for key in ours})
     comparison = compare_methods(ours, reference, names)
     signed = {name: np.mean([ours[k]["adsorption_energy"] - reference[k]["adsorption_energy"]

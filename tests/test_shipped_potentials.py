@@ -60,7 +60,6 @@ def test_gfn2_md17_reproduces_gfn2_xtb_on_a_fresh_structure():
     assert energy_error < 20 and force_mae < 120
 
 
-
 @pytest.mark.parametrize("name", ["lie-springs-t2", "lie-springs-se2"])
 def test_shipped_hamiltonian_card_reproduces_the_header(name):
     from equiformer_ase import lie

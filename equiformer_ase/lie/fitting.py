@@ -86,9 +86,19 @@ def state_mse(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor], substep
     or (B,) with ``per_system`` (the scalar is their mean)."""
     q, p = model.integrate(chunk["q"][:, 0], chunk["p"][:, 0], chunk["ts"], chunk["m"], _features(model, chunk),
                            method, substeps, create_graph)
-    dims = tuple(range(1, q.dim()))
-    mse = 0.5 * ((q - chunk["q"]).pow(2).mean(dims) + (p - chunk["p"]).pow(2).mean(dims))
+    mse = trajectory_mse(q, p, chunk["q"], chunk["p"])
     return mse if per_system else mse.mean()
+
+
+def trajectory_mse(q: torch.Tensor, p: torch.Tensor, q_true: torch.Tensor, p_true: torch.Tensor) -> torch.Tensor:
+    """Per-system MSE (B,) of predicted states q, p (B, T, n, d) against the true ones, q and p weighted equally."""
+    dims = tuple(range(1, q.dim()))
+    return 0.5 * ((q - q_true).pow(2).mean(dims) + (p - p_true).pow(2).mean(dims))
+
+
+def energy_drift(energy: torch.Tensor) -> torch.Tensor:
+    """max_t |H(t) - H(0)| / |H(0)| per system (B,) of energies (B, T)."""
+    return (energy - energy[:, :1]).abs().amax(1) / energy[:, 0].abs()
 
 
 def _features(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -117,10 +127,9 @@ def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len:
         q, p = model.integrate(truth["q"][:, 0], truth["p"][:, 0], truth["ts"], truth["m"], _features(model, truth),
                                method)
         if method == "rk4":
-            metrics["mse_rollout"] = float(0.5 * ((q - truth["q"]).pow(2).mean() + (p - truth["p"]).pow(2).mean()))
+            metrics["mse_rollout"] = float(trajectory_mse(q, p, truth["q"], truth["p"]).mean())
         energy = true_energy(q, p, truth["m"][:, None], truth["k"][:, None])   # (B, T)
-        drift = (energy - energy[:, :1]).abs().amax(1) / energy[:, 0].abs()
-        metrics[f"energy_drift_{method}"] = float(drift.mean())
+        metrics[f"energy_drift_{method}"] = float(energy_drift(energy).mean())
     return metrics
 
 

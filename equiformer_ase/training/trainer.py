@@ -199,8 +199,7 @@ class Trainer:
         self.elapsed = checkpoint["elapsed_s"]
         self.best_metric, self.best_epoch = checkpoint["best_metric"], checkpoint["best_epoch"]
         self.history = list(checkpoint["history"])
-        trained_with = checkpoint["training_config"]
-        if any(trained_with[k] != getattr(self.config, k) for k in ("energy_weight", "force_weight", "stress_weight")):
+        if TrainingConfig(**checkpoint["training_config"]).loss_weights != self.config.loss_weights:
             # fine-tuning with other loss weights: losses under the old weights are not comparable,
             # so the first validation of this leg sets the new best
             self.best_metric, self.best_epoch = math.inf, -1
