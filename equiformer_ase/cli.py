@@ -260,7 +260,7 @@ def _screen(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .screening import Screening, ScreeningSpec, compare_methods
-    from .screening.report import format_table, summary_rows, write_csv, write_heatmap
+    from .screening.report import comparison_rows, format_table, summary_rows, write_csv, write_heatmap
 
     def names(text: str) -> tuple[str, ...]:
         return tuple(item.strip() for item in text.split(",") if item.strip())
@@ -305,8 +305,7 @@ def _screen(args: argparse.Namespace) -> int:
     if reference is not None:
         comparison = compare_methods(best, reference, [a.name for a in spec.adsorbates])
         print(f"\n{spec.method} vs {args.check_with}, best sites across surfaces:")
-        print(format_table([{"adsorbate": name, **{k: round(v, 4) if isinstance(v, float) else v
-                                                    for k, v in c.items()}} for name, c in comparison.items()]))
+        print(format_table(comparison_rows(comparison, digits=4)))
     return 0
 
 

@@ -17,7 +17,7 @@ import time
 from distributed import Client, LocalCluster
 
 from equiformer_ase.screening import Screening, ScreeningSpec, compare_methods
-from equiformer_ase.screening.report import format_table, summary_rows, write_csv, write_heatmap
+from equiformer_ase.screening.report import comparison_rows, format_table, summary_rows, write_csv, write_heatmap
 
 EMT_METALS = "Al,Ni,Cu,Pd,Ag,Pt,Au"
 
@@ -51,8 +51,7 @@ def main():
     print(format_table(rows))
     comparison = compare_methods(best, emt, [a.name for a in spec.adsorbates])
     print(f"\n{spec.method} vs EMT (best site per surface; targets: MAE <= 0.1 eV, Spearman >= 0.9):")
-    print(format_table([{"adsorbate": name, "surfaces": c["surfaces"], "mae_eV": round(c["mae"], 3),
-                         "spearman": round(c["spearman"], 3)} for name, c in comparison.items()]))
+    print(format_table(comparison_rows(comparison)))
     print(f"\n{screening.relaxed_count} relaxations this run in {time.monotonic() - started:.0f} s "
           f"({screening.structures_per_minute():.1f} structures per minute, {args.workers} workers)")
 

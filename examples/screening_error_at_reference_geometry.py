@@ -5,21 +5,20 @@
 Takes the reference (EMT) relaxed geometries from a screening database made with ``--check-with
 emt`` (for instance by ``examples/screen_emt_metals.py``): the gas molecules, the clean slabs and,
 per (surface, adsorbate), the best anomaly-free site. It recomputes every energy there with the
-potential, single points only, and prints the adsorption-energy MAE, the mean signed error and the
-Spearman correlation against EMT per adsorbate. Error that remains at the reference geometries
-comes from the potential's energies, not from where its relaxations end.
+potential, single points only, and prints per adsorbate the MAE, the mean signed error, EMT's
+spread across surfaces and the Spearman correlation against EMT. Error that remains at the reference
+geometries comes from the potential's energies, not from where its relaxations end.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import numpy as np
 from ase.db import connect
 
 import equiformer_ase as ea
 from equiformer_ase.screening import adsorption_energy, best_sites, chemical_potentials, compare_methods
-from equiformer_ase.screening.report import format_table
+from equiformer_ase.screening.report import comparison_rows, format_table
 
 
 def main():
@@ -50,14 +49,5 @@ def main():
         slab_energy, slab_atoms = slabs[key[:2]]
         ours[key] = {"adsorption_energy": adsorption_energy(energy(row), slab_energy, row.symbols[slab_atoms:], mu)}
     names = sorted({key[2] for key in ours})
-    comparison = compare_methods(ours, reference, names)
-    signed = {name: np.mean([ours[k]["adsorption_energy"] - reference[k]["adsorption_energy"]
-                             for k in ours if k[2] == name]) for name in names}
     print(f"{args.potential} single points at the {args.reference}-relaxed geometries vs {args.reference}:")
-    print(format_table([{"adsorbate": name, "surfaces": c["surfaces"], "mae_eV": round(c["mae"], 3),
-                         "mean_signed_eV": round(float(signed[name]), 3), "spearman": round(c["spearman"], 3)}
-                        for name, c in comparison.items()]))
-
-
-if __name__ == "__main__":
-    main()
+    print(format_table(comparison_rows(compare_methods(ours, reference, names))))

@@ -169,6 +169,21 @@ def test_check_with_emt_compares_best_sites(potential_file, tmp_path):
     assert comparison["O"]["surfaces"] == 2 and np.isfinite(comparison["O"]["mae"])
 
 
+def test_compare_methods_reports_error_spread_and_rank_correlation():
+    reference = {("M", "111", "O"): -1.0, ("N", "111", "O"): -0.5, ("P", "111", "O"): 0.0, ("Q", "111", "O"): 0.5}
+    ours = {("M", "111", "O"): -0.8, ("N", "111", "O"): -0.6, ("P", "111", "O"): 0.3, ("Q", "111", "O"): 0.2,
+            ("R", "111", "O"): float("nan")}   # NaN (no valid site) and missing surfaces are left out
+    comparison = compare_methods({k: {"adsorption_energy": v} for k, v in ours.items()},
+                                 {k: {"adsorption_energy": v} for k, v in reference.items()}, ["O", "CO"])
+    o = comparison["O"]
+    assert o["surfaces"] == 4
+    assert o["mae"] == pytest.approx((0.2 + 0.1 + 0.3 + 0.3) / 4)
+    assert o["mean_signed"] == pytest.approx((0.2 - 0.1 + 0.3 - 0.3) / 4)
+    assert o["reference_std"] == pytest.approx(np.sqrt(0.3125))
+    assert o["spearman"] == pytest.approx(0.8)   # one swapped pair among four: 1 - 6 * 2 / (4 * 15)
+    assert comparison["CO"]["surfaces"] == 0 and np.isnan(comparison["CO"]["mae"])
+
+
 def test_killed_screen_resumes_without_duplicates(potential_file, tmp_path):
     db_path = tmp_path / "killed.db"
     command = [sys.executable, "-m", "equiformer_ase.cli", "screen", "--potential", potential_file,

@@ -24,6 +24,12 @@ def summary_rows(best: dict, reference: dict | None = None) -> list[dict]:
     return rows
 
 
+def comparison_rows(comparison: dict[str, dict], digits: int = 3) -> list[dict]:
+    """Rows of a :func:`compare_methods` result for :func:`format_table`: one per adsorbate, floats rounded."""
+    return [{"adsorbate": name, **{k: round(v, digits) if isinstance(v, float) else v for k, v in entry.items()}}
+            for name, entry in comparison.items()]
+
+
 def format_table(rows: list[dict]) -> str:
     """Fixed-width text table of ``rows`` (all with the same keys)."""
     if not rows:
