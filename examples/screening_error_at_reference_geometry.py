@@ -51,3 +51,7 @@ def main():
     names = sorted({key[2] for key in ours})
     print(f"{args.potential} single points at the {args.reference}-relaxed geometries vs {args.reference}:")
     print(format_table(comparison_rows(compare_methods(ours, reference, names))))
+
+
+if __name__ == "__main__":
+    main()
