@@ -236,10 +236,10 @@ def compare_methods(best: dict, reference: dict, adsorbates: list[str]) -> dict[
                 and np.isfinite(best[k]["adsorption_energy"]) and np.isfinite(reference[k]["adsorption_energy"])]
         ours = np.array([best[k]["adsorption_energy"] for k in keys])
         theirs = np.array([reference[k]["adsorption_energy"] for k in keys])
-        nan = float("nan")
+        error, nan = ours - theirs, float("nan")
         out[name] = {"surfaces": len(keys),
-                     "mae": float(np.abs(ours - theirs).mean()) if keys else nan,
-                     "mean_signed": float((ours - theirs).mean()) if keys else nan,
+                     "mae": float(np.abs(error).mean()) if keys else nan,
+                     "mean_signed": float(error.mean()) if keys else nan,
                      "reference_std": float(theirs.std()) if keys else nan,
                      "spearman": float(spearmanr(ours, theirs)[0]) if len(keys) >= 3 else nan}
     return out
