@@ -105,6 +105,12 @@ def test_anomalies_are_detected():
     assert detect_anomaly(start, moved, n) == "desorbed"
     moved = start.copy(); moved.positions[n + 1, 2] += 2.0
     assert detect_anomaly(start, moved, n) == "dissociated"
+    # EMT's own O-H bond (1.2-1.26 A) is a bond; 1.5 A is past the 1.5 x (0.66 + 0.31) A cutoff
+    for length, anomaly in ((1.26, ""), (1.5, "dissociated")):
+        stretched = start.copy()
+        direction = start.positions[n + 1] - start.positions[n]
+        stretched.positions[n + 1] = start.positions[n] + length * direction / np.linalg.norm(direction)
+        assert detect_anomaly(start, stretched, n) == anomaly
     moved = start.copy(); moved.positions[n - 1, 2] += 1.5
     assert detect_anomaly(start, moved, n) == "reconstructed"
 
