@@ -299,9 +299,7 @@ def _screen(args: argparse.Namespace) -> int:
     write_csv(rows, f"{stem}_summary.csv")
     write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
     print(format_table(rows))
-    print(f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; "
-          f"{screening.relaxed_count} structures relaxed this run "
-          f"({screening.structures_per_minute():.1f} per minute)")
+    print(f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; {screening.throughput()}")
     if reference is not None:
         comparison = compare_methods(best, reference, [a.name for a in spec.adsorbates])
         print(f"\n{spec.method} vs {args.check_with}, best sites across surfaces:")

@@ -52,8 +52,7 @@ def main():
     comparison = compare_methods(best, emt, [a.name for a in spec.adsorbates])
     print(f"\n{spec.method} vs EMT (best site per surface; targets: MAE <= 0.1 eV, Spearman >= 0.9):")
     print(format_table(comparison_rows(comparison)))
-    print(f"\n{screening.relaxed_count} relaxations this run in {time.monotonic() - started:.0f} s "
-          f"({screening.structures_per_minute():.1f} structures per minute, {args.workers} workers)")
+    print(f"\n{screening.throughput()}, {args.workers} workers; {time.monotonic() - started:.0f} s in all")
 
 
 if __name__ == "__main__":

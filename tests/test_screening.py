@@ -154,6 +154,8 @@ def test_screen_on_a_local_cluster_writes_rows_once(potential_file, tmp_path):
         second.run()
     db = ase.db.connect(str(db_path))
     assert first.relaxed_count == 2 + len(GAS_REFERENCES) + 2 * 4 * 2 and second.relaxed_count == 0
+    assert first.throughput().startswith("22 structures relaxed this run")
+    assert second.throughput() == "nothing left to relax: every result was already in the database"
     assert db.count(kind="slab") == 2 and db.count(kind="gas") == 4 and db.count(kind="adsorbate") == 16
     tasks = _tasks(db_path)
     assert len(tasks) == len(set(tasks))
@@ -185,6 +187,7 @@ def test_compare_methods_reports_error_spread_and_rank_correlation():
     assert o["surfaces"] == 4
     assert o["mae"] == pytest.approx((0.2 + 0.1 + 0.3 + 0.3) / 4)
     assert o["mean_signed"] == pytest.approx((0.2 - 0.1 + 0.3 - 0.3) / 4)
+    assert o["error_std"] == pytest.approx(np.sqrt((0.175**2 + 0.125**2 + 0.275**2 + 0.325**2) / 4))
     assert o["reference_std"] == pytest.approx(np.sqrt(0.3125))
     assert o["spearman"] == pytest.approx(0.8)   # one swapped pair among four: 1 - 6 * 2 / (4 * 15)
     assert comparison["CO"]["surfaces"] == 0 and np.isnan(comparison["CO"]["mae"])

@@ -72,7 +72,9 @@ class DepthwiseTensorProduct(nn.Module):
         ):
             table = coefficients(sh)
             coupling = (sh @ table).view(num_edges, d1, table.shape[1] // d1)
-            products = torch.bmm(x_block.reshape(num_edges, mul, d1), coupling)  # (E, mul, D_out)
+            x_block = x_block.reshape(num_edges, mul, d1)
+            # (E, mul, D_out); for scalars (d1 = 1) an outer product, which is faster than a bmm with K = 1
+            products = x_block * coupling if d1 == 1 else torch.bmm(x_block, coupling)
             grouped.append(products.split([n * ir.dim for ir, n in groups], dim=2))
         weights = weights.split([channels for channels, _ in self.piece_shapes], dim=1)
         out = []

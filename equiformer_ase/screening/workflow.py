@@ -211,6 +211,12 @@ class Screening:
     def structures_per_minute(self) -> float:
         return 60.0 * self.relaxed_count / self.relax_seconds if self.relax_seconds else float("nan")
 
+    def throughput(self) -> str:
+        """What this run relaxed, for the user: count and rate, or that everything was already done."""
+        if not self.relaxed_count:
+            return "nothing left to relax: every result was already in the database"
+        return f"{self.relaxed_count} structures relaxed this run ({self.structures_per_minute():.1f} per minute)"
+
 
 def best_sites(rows) -> dict[tuple[str, str, str], dict]:
     """Lowest adsorption energy among anomaly-free adsorbate ``rows`` (ase.db rows of one method) per
@@ -226,9 +232,10 @@ def best_sites(rows) -> dict[tuple[str, str, str], dict]:
 
 
 def compare_methods(best: dict, reference: dict, adsorbates: list[str]) -> dict[str, dict]:
-    """Per adsorbate, over surfaces valid in both: MAE and mean signed error (ours - reference) of the
-    adsorption energies, the reference's spread across surfaces (population std), all in eV, and the
-    Spearman rank correlation (NaN with fewer than 3 surfaces). Ranking needs errors well below the spread."""
+    """Per adsorbate, over surfaces valid in both: MAE, mean signed error (ours - reference) and the
+    error's spread across surfaces of the adsorption energies, the reference's own spread (population
+    stds), all in eV, and the Spearman rank correlation (NaN with fewer than 3 surfaces). A constant
+    offset does not change ranks: ranking needs the error's spread well below the reference's."""
     from scipy.stats import spearmanr
     out = {}
     for name in adsorbates:
@@ -240,6 +247,7 @@ def compare_methods(best: dict, reference: dict, adsorbates: list[str]) -> dict[
         out[name] = {"surfaces": len(keys),
                      "mae": float(np.abs(error).mean()) if keys else nan,
                      "mean_signed": float(error.mean()) if keys else nan,
+                     "error_std": float(error.std()) if keys else nan,
                      "reference_std": float(theirs.std()) if keys else nan,
                      "spearman": float(spearmanr(ours, theirs)[0]) if len(keys) >= 3 else nan}
     return out
