@@ -53,8 +53,10 @@ class IrrepsLinear(nn.Module):
             elif dim == 1:
                 blocks.append(inputs[k] @ (self.weights[w] * scale))
             else:
-                field = inputs[k].reshape(*batch, mul_in, dim).transpose(-1, -2)
-                blocks.append((field @ (self.weights[w] * scale)).transpose(-1, -2).reshape(*batch, mul_out * dim))
+                # (mul_out, mul_in) @ (..., mul_in, dim): no transposed operand, which would turn the
+                # matmul into a bmm over an expanded weight (1.4x slower model on CPU)
+                field = inputs[k].reshape(*batch, mul_in, dim)
+                blocks.append(((self.weights[w] * scale).t() @ field).reshape(*batch, mul_out * dim))
         if self.bias is not None:
             blocks[0] = blocks[0] + self.bias
         return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
