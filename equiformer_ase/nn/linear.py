@@ -53,10 +53,11 @@ class IrrepsLinear(nn.Module):
             elif dim == 1:
                 blocks.append(inputs[k] @ (self.weights[w] * scale))
             else:
-                # (mul_out, mul_in) @ (..., mul_in, dim): no transposed operand, which would turn the
-                # matmul into a bmm over an expanded weight (1.4x slower model on CPU)
-                field = inputs[k].reshape(*batch, mul_in, dim)
-                blocks.append(((self.weights[w] * scale).t() @ field).reshape(*batch, mul_out * dim))
+                # one 2-D matmul over (rows x m, mul_in): a transposed 3-D operand would make PyTorch
+                # run a bmm over an expanded weight (CPU model 1.3x slower)
+                field = inputs[k].reshape(-1, mul_in, dim).transpose(1, 2).reshape(-1, mul_in)
+                mixed = (field @ (self.weights[w] * scale)).view(-1, dim, mul_out).transpose(1, 2)
+                blocks.append(mixed.reshape(*batch, mul_out * dim))
         if self.bias is not None:
             blocks[0] = blocks[0] + self.bias
         return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
