@@ -5,9 +5,9 @@
 Takes the reference (EMT) relaxed geometries from a screening database made with ``--check-with
 emt`` (for instance by ``examples/screen_emt_metals.py``): the gas molecules, the clean slabs and,
 per (surface, adsorbate), the best anomaly-free site. It recomputes every energy there with the
-potential, single points only, and prints per adsorbate the MAE, the mean signed error, EMT's
-spread across surfaces and the Spearman correlation against EMT. Error that remains at the reference
-geometries comes from the potential's energies, not from where its relaxations end.
+potential, single points only, and prints per adsorbate the MAE, the mean signed error, the error's
+and EMT's spread across surfaces and the Spearman correlation against EMT. Error that remains at the
+reference geometries comes from the potential's energies, not from where its relaxations end.
 """
 
 from __future__ import annotations
