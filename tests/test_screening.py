@@ -115,15 +115,19 @@ def test_anomalies_are_detected():
     assert detect_anomaly(start, moved, n) == "reconstructed"
 
 
-def test_hydrogen_in_a_hollow_is_adsorbed_not_desorbed():
-    """EMT relaxes H in Pt(111) hollows to ~1.7 A above the surface, 2.4 A from three Pt atoms."""
-    slab = build_surface("Pt", "111")
-    hollow = next(site for site in find_sites(slab) if site.kind == "fcc")
+@pytest.mark.parametrize("metal, facet, kind, height, neighbours, distance", [
+    ("Pt", "111", "fcc", 1.75, 3, 2.38),      # EMT: H in Pt(111) hollows, 2.4 A from three Pt atoms
+    ("Pt", "100", "hollow", 1.57, 4, 2.52),   # EMT: Pt(100) hollow, 1.51 x the covalent-radii sum
+    ("Al", "100", "hollow", 1.38, 4, 2.46),   # EMT: Al(100) hollow, 1.62 x
+])
+def test_hydrogen_in_a_hollow_is_adsorbed_not_desorbed(metal, facet, kind, height, neighbours, distance):
+    slab = build_surface(metal, facet)
+    hollow = next(site for site in find_sites(slab) if site.kind == kind)
     placed = place_adsorbate(slab, adsorbate("H"), hollow)
     n = len(slab)
     top = slab.positions[:, 2].max()
-    relaxed = placed.copy(); relaxed.positions[n, 2] = top + 1.75
-    assert np.sort(relaxed.get_distances(n, range(n), mic=True))[:3] == pytest.approx(2.38, abs=0.05)
+    relaxed = placed.copy(); relaxed.positions[n, 2] = top + height
+    assert np.sort(relaxed.get_distances(n, range(n), mic=True))[:neighbours] == pytest.approx(distance, abs=0.05)
     assert detect_anomaly(placed, relaxed, n) == ""
     relaxed.positions[n, 2] = top + 3.5
     assert detect_anomaly(placed, relaxed, n) == "desorbed"
