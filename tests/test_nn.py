@@ -90,3 +90,14 @@ def test_envelope_is_smooth_and_non_negative():
     assert u[0] == 1 and (u >= 0).all() and (u[r >= 5.0] == 0).all()
     near = (r > 4.99) & (r < 5.0)
     assert u[near].max() < 1e-6 and du[near].abs().max() < 1e-3 and d2u[near].abs().max() < 5e-2
+
+
+def test_concat_has_the_derivatives_of_torch_cat_to_second_order():
+    """``concat`` only changes how its backward is built (split instead of slices)."""
+    from equiformer_ase.nn.concat import concat
+
+    torch.manual_seed(0)
+    pieces = [torch.randn(4, k, dtype=torch.float64, requires_grad=True) for k in (1, 3, 5)]
+    assert torch.equal(concat(pieces, dim=1), torch.cat(pieces, dim=1))
+    assert torch.autograd.gradcheck(lambda *p: concat(list(p), dim=1) ** 2, pieces)
+    assert torch.autograd.gradgradcheck(lambda *p: concat(list(p), dim=1) ** 3, pieces)

@@ -8,6 +8,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .concat import concat
 from .gate import Gate
 from .linear import IrrepsLinear
 from .radial import RadialMLP
@@ -101,4 +102,4 @@ class EquivariantGraphAttention(nn.Module):
         for block, (mul, dim) in zip(value.split([mul * dim for mul, dim in self.value_blocks], dim=1), self.value_blocks):
             block = block.reshape(num_edges, self.num_heads, mul * dim // self.num_heads)
             out.append((block * alpha[:, :, None]).view(num_edges, mul * dim))
-        return torch.cat(out, dim=1)
+        return concat(out, dim=1)

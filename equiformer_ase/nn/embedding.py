@@ -6,6 +6,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .concat import concat
 from .radial import RadialMLP
 from .scatter import scatter_sum
 
@@ -27,7 +28,7 @@ class AtomEmbedding(nn.Module):
 
     def forward(self, species: torch.Tensor) -> torch.Tensor:
         scalars = self.embedding(species)
-        return torch.cat([scalars, scalars.new_zeros(len(species), self.num_rest)], dim=1)
+        return concat([scalars, scalars.new_zeros(len(species), self.num_rest)], dim=1)
 
 
 class EdgeDegreeEmbedding(nn.Module):
@@ -61,4 +62,4 @@ class EdgeDegreeEmbedding(nn.Module):
             (w[:, :, None] * y[:, None, :]).flatten(1)
             for w, y in zip(weights, sh.split(self.sh_dims, dim=1))
         ]
-        return scatter_sum(torch.cat(blocks, dim=1), dst, num_nodes) * self.inv_avg_num_neighbors
+        return scatter_sum(concat(blocks, dim=1), dst, num_nodes) * self.inv_avg_num_neighbors

@@ -6,6 +6,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .concat import concat
 from .linear import check_simplified
 
 
@@ -38,4 +39,4 @@ class Gate(nn.Module):
         n = x.shape[0]
         for field, gate, (mul, dim) in zip(fields, gates, self.gated_blocks):
             out.append((field.reshape(n, mul, dim) * gate[:, :, None]).view(n, mul * dim))
-        return torch.cat(out, dim=1)
+        return concat(out, dim=1)

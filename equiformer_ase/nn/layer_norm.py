@@ -6,6 +6,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .concat import concat
+
 
 class EquivariantLayerNorm(nn.Module):
     r"""Layer norm that commutes with rotations.
@@ -43,4 +45,4 @@ class EquivariantLayerNorm(nn.Module):
         inv_rms = torch.rsqrt((scalars.pow(2).sum(1, keepdim=True) + rest.pow(2).sum(1, keepdim=True)) / x.shape[1] + self.eps)
         scale = self.weight.repeat_interleave(self.channel_dims, output_size=x.shape[1]) * inv_rms
         scalar_scale, rest_scale = scale.split([self.num_scalars, x.shape[1] - self.num_scalars], dim=1)
-        return torch.cat([scalars * scalar_scale + self.bias, rest * rest_scale], dim=1)
+        return concat([scalars * scalar_scale + self.bias, rest * rest_scale], dim=1)

@@ -8,6 +8,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .concat import concat
+
 
 def check_simplified(irreps: o3.Irreps, what: str) -> o3.Irreps:
     """``irreps`` must have one block per irrep, sorted (e3nn's ``sort().irreps.simplify()``)."""
@@ -60,4 +62,4 @@ class IrrepsLinear(nn.Module):
                 blocks.append(mixed.reshape(*batch, mul_out * dim))
         if self.bias is not None:
             blocks[0] = blocks[0] + self.bias
-        return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
+        return concat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]

@@ -8,6 +8,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .concat import concat
 from .constants import ExactConstant
 from .linear import check_simplified
 
@@ -81,4 +82,4 @@ class DepthwiseTensorProduct(nn.Module):
         for (b, g), (channels, d3), w in zip(self.pieces, self.piece_shapes, weights):
             piece = grouped[b][g].reshape(num_edges, channels, d3) * w[:, :, None]
             out.append(piece.view(num_edges, channels * d3))
-        return torch.cat(out, dim=1)
+        return concat(out, dim=1)
