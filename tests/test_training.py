@@ -163,6 +163,7 @@ dist = init_distributed(torch.device("cpu"))
 loss = compute_gradients(potential, samples, LossWeights(1.0, 1.0, 1.0), dist, torch.device("cpu"), torch.float64)
 if dist.is_main:
     torch.save({{"loss": loss["loss"], **{{n: p.grad for n, p in potential.named_parameters()}}}}, {out!r})
+dist.close()
 """
 
 

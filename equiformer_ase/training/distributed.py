@@ -53,6 +53,12 @@ class Distributed:
         if self.world_size > 1:
             dist.barrier()
 
+    def close(self) -> None:
+        """Leave the process group. A process that exits still in a gloo group can abort at exit
+        ("terminate called without an active exception"), which seen from torchrun is a failed run."""
+        if self.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
 
 def init_distributed(device: torch.device) -> Distributed:
     """Join the process group ``torchrun`` describes in the environment (gloo on CPU, NCCL on CUDA).

@@ -360,5 +360,8 @@ def train(data: str | Path, out_dir: str | Path, config: TrainingConfig | None =
     of :class:`EquiformerConfig`), ``device``, ``resume``.
     """
     trainer = Trainer(data, out_dir, config or TrainingConfig(), **options)
-    trainer.run()
-    return trainer.finish()
+    try:
+        trainer.run()
+        return trainer.finish()
+    finally:
+        trainer.dist.close()
