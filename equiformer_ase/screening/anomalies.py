@@ -9,10 +9,9 @@ H in a hollow sits far out for its small radius, at up to 1.62 x the covalent-ra
 (2.46 A from four Al atoms in Al(100); 2.52 A in Pt(100)), and 1.5 called it desorbed. In a screen
 of 7 metals x (111), (100) x H, O, N, C, OH, CO (588 relaxed results, EMT and emt-surfaces) every
 other adsorbate stayed within 1.26 x; at 2.0 H is desorbed beyond 3.0-3.4 A from every metal atom.
-Metal-metal bonds use ``METAL_BOND_SCALE`` x the slab's shortest initial
-distance instead, midway between the first and second neighbour shells of fcc (1 and 1.41), so
-ordinary relaxation never looks like reconstruction (covalent radii would put Al's cutoff only 6 %
-above its bond length).
+Metal-metal bonds use ``METAL_BOND_SCALE`` x the slab's shortest initial distance instead, midway
+between the first and second neighbour shells of fcc (1 and 1.41), so ordinary relaxation never
+looks like reconstruction (covalent radii would put Al's cutoff only 6 % above its bond length).
 """
 
 from __future__ import annotations

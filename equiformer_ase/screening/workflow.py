@@ -208,14 +208,12 @@ class Screening:
                 if r.metal in self.spec.metals and str(r.facet) in self.spec.facets and r.adsorbate in names]
         return best_sites(rows)
 
-    def structures_per_minute(self) -> float:
-        return 60.0 * self.relaxed_count / self.relax_seconds if self.relax_seconds else float("nan")
-
     def throughput(self) -> str:
         """What this run relaxed, for the user: count and rate, or that everything was already done."""
         if not self.relaxed_count:
             return "nothing left to relax: every result was already in the database"
-        return f"{self.relaxed_count} structures relaxed this run ({self.structures_per_minute():.1f} per minute)"
+        per_minute = 60.0 * self.relaxed_count / self.relax_seconds
+        return f"{self.relaxed_count} structures relaxed this run ({per_minute:.1f} per minute)"
 
 
 def best_sites(rows) -> dict[tuple[str, str, str], dict]:
