@@ -34,6 +34,7 @@ def systems(max_atoms: int):
         "Cu bulk (108)": bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3),
         "Cu bulk (500)": bulk("Cu", "fcc", a=3.61, cubic=True).repeat(5),
         "Cu bulk (2000)": bulk("Cu", "fcc", a=3.61, cubic=True).repeat((5, 5, 20)),
+        "Cu bulk (10000)": bulk("Cu", "fcc", a=3.61, cubic=True).repeat((10, 10, 25)),
     }
     for atoms in cases.values():
         atoms.rattle(0.05, seed=0)
@@ -106,6 +107,20 @@ def bench(preset: str, atoms, device: str, dtype: str, repeats: int) -> dict:
     }
 
 
+COLUMNS = (f"{'preset':<14} {'system':<24} {'atoms':>6} {'edges':>7} {'ms/call':>9} {'atom-steps/s':>13} "
+           f"{'ms model':>9} {'ms nlist':>9} {'ms wrapper':>10} {'overhead':>9}")
+HEADER = COLUMNS + "\n" + "-" * len(COLUMNS)
+
+
+def format_row(preset: str, name: str, r: dict) -> str:
+    """One table row of :func:`bench`'s result (or its ``error``)."""
+    if "error" in r:
+        return f"{preset:<14} {name:<24} {r['atoms']:>6} {r['error']}"
+    return (f"{preset:<14} {name:<24} {r['atoms']:>6} {r['edges']:>7} {r['ms_call']:>9.1f} "
+            f"{r['atom_steps_s']:>13.0f} {r['ms_model']:>9.1f} {r['ms_graph']:>9.2f} {r['ms_wrapper']:>10.2f} "
+            f"{100 * r['overhead']:>8.2f}%")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["small", "paper-md17-l2"])
@@ -115,17 +130,10 @@ def main():
     parser.add_argument("--max-atoms", type=int, default=2000)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}")
-    header = f"{'preset':<14} {'system':<24} {'atoms':>6} {'edges':>7} {'ms/call':>9} {'atom-steps/s':>13} " \
-             f"{'ms model':>9} {'ms nlist':>9} {'ms wrapper':>10} {'overhead':>9}"
-    print(header)
-    print("-" * len(header))
+    print(HEADER)
     for preset in args.presets:
         for name, atoms in systems(args.max_atoms).items():
-            r = bench(preset, atoms, args.device, args.dtype, args.repeats)
-            print(f"{preset:<14} {name:<24} {r['atoms']:>6} {r['edges']:>7} {r['ms_call']:>9.1f} "
-                  f"{r['atom_steps_s']:>13.0f} {r['ms_model']:>9.1f} {r['ms_graph']:>9.2f} {r['ms_wrapper']:>10.2f} "
-                  f"{100 * r['overhead']:>8.2f}%",
-                  flush=True)
+            print(format_row(preset, name, bench(preset, atoms, args.device, args.dtype, args.repeats)), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,9 @@ from ase.build import bulk, molecule
 import equiformer_ase as ea
 
 ELEMENTS = ["H", "C", "N", "O", "Cu"]
+
+# The physics tests' device: "cpu" here; benchmarks/gpu_check.py reruns them with "cuda".
+TEST_DEVICE = os.environ.get("EQUIFORMER_TEST_DEVICE", "cpu")
 
 TINY = dict(
     node_channels=(16, 8, 4), head_channels=(4, 2, 1), ffn_channels=(32, 8, 4), num_blocks=2,
@@ -27,7 +32,7 @@ def tiny_potential(seed: int = 0, **overrides) -> ea.Potential:
 
 
 def tiny_calculator(dtype: str = "float64", **overrides) -> ea.EquiformerCalculator:
-    return ea.EquiformerCalculator(tiny_potential(**overrides), device="cpu", dtype=dtype)
+    return ea.EquiformerCalculator(tiny_potential(**overrides), device=TEST_DEVICE, dtype=dtype)
 
 
 def random_rotation(seed: int) -> np.ndarray:
