@@ -2,6 +2,7 @@
 
 from . import lie
 from .calculator import EquiformerCalculator
+from .committee import Committee, load_committee
 from .errors import PotentialFileError, UnsupportedElementError
 from .graph import AtomGraph, build_graph
 from .model import Equiformer, EquiformerConfig
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AtomGraph",
+    "Committee",
     "Equiformer",
     "EquiformerCalculator",
     "EquiformerConfig",
@@ -20,5 +22,6 @@ __all__ = [
     "build_graph",
     "lie",
     "list_potentials",
+    "load_committee",
     "load_potential",
 ]

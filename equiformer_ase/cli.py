@@ -12,6 +12,7 @@ def _info(args: argparse.Namespace) -> int:
     import torch
 
     from . import __version__
+    from .committee import is_committee_file, load_committee
     from .potential import list_potentials, read_header
     from .shipped import shipped_path
 
@@ -28,6 +29,12 @@ def _info(args: argparse.Namespace) -> int:
     names = list_potentials()
     print(f"shipped potentials ({len(names)}):")
     for name in names:
+        if is_committee_file(name):
+            members = load_committee(name).members
+            header = members[0].metadata
+            print(f"  {name}: committee of {len(members)}, elements {','.join(header['elements'])}, "
+                  f"cutoff {header['cutoff']} A")
+            continue
         header = read_header(shipped_path(name))
         print(f"  {name}: elements {','.join(header['elements'])}, cutoff {header['cutoff']} A, "
               f"preset {header['config']['preset_name']}")
@@ -136,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
         )
         elements = args.elements.split(",") if args.elements else None
         result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
-                       resume=args.resume)
+                       resume=args.resume, init_from=args.init_from, refit_references=args.refit_references)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"equiformer-ase train: error: {err}")
     except KeyboardInterrupt:
@@ -371,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--init-from", metavar="NAME|PATH", default=None,
+                    help="fine-tune this potential (shipped name or file): keeps its config, elements and "
+                         "reference energies, fresh learning-rate schedule; the new file names it as parent")
+    tr.add_argument("--refit-references", action="store_true",
+                    help="with --init-from: refit the per-element reference energies on this data")
     tr.set_defaults(func=_train)
     ev = sub.add_parser("evaluate", help="MAE/RMSE of a potential on labelled data, overall and per subset")
     ev.add_argument("potential", help="shipped name or .safetensors path")

@@ -27,6 +27,7 @@ from .shipped import shipped_names, shipped_path, weights_sha256
 
 FORMAT_VERSION = 1
 HEADER_KEY = "equiformer_ase"
+COMMITTEE_HEADER_KEY = "equiformer_ase_committee"   # committee files: see committee.py
 
 
 class Potential(nn.Module):
@@ -43,13 +44,7 @@ class Potential(nn.Module):
                  training: dict | None = None, metrics: dict | None = None):
         super().__init__()
         self.model = model
-        elements = model.cfg.elements
-        reference_energies = reference_energies or {el: 0.0 for el in elements}
-        missing = set(elements) - set(reference_energies)
-        if missing:
-            raise ValueError(f"reference energies missing for {sorted(missing)}")
-        self.reference_energies = {el: float(reference_energies[el]) for el in elements}
-        self._reference_table = ExactConstant(torch.tensor([self.reference_energies[el] for el in elements]))
+        self.set_reference_energies(reference_energies or {el: 0.0 for el in model.cfg.elements})
         self.training_info = dict(training or {})
         self.metrics = dict(metrics or {})
 
@@ -61,9 +56,22 @@ class Potential(nn.Module):
             model = Equiformer(cfg)
         return cls(model, **kwargs)
 
+    def set_reference_energies(self, reference_energies: dict[str, float]) -> None:
+        """Replace the per-element reference energies (eV); every element of the model needs one."""
+        elements = self.model.cfg.elements
+        missing = set(elements) - set(reference_energies)
+        if missing:
+            raise ValueError(f"reference energies missing for {sorted(missing)}")
+        self.reference_energies = {el: float(reference_energies[el]) for el in elements}
+        self._reference_table = ExactConstant(torch.tensor([self.reference_energies[el] for el in elements]))
+
     @property
     def config(self) -> EquiformerConfig:
         return self.model.cfg
+
+    def weights_hash(self) -> str:
+        """sha256 of the weights, as stored in the file header (``weights_sha256``)."""
+        return weights_sha256(_state_tensors(self))
 
     @property
     def metadata(self) -> dict:
@@ -181,8 +189,8 @@ def _load_file(path: Path) -> Potential:
 
 
 def list_potentials() -> list[str]:
-    """Names of the Equiformer potentials shipped in ``potentials/``."""
-    return shipped_names(HEADER_KEY)
+    """Names of the Equiformer potentials and committees shipped in ``potentials/``."""
+    return sorted(shipped_names(HEADER_KEY) + shipped_names(COMMITTEE_HEADER_KEY))
 
 
 def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype) -> Potential:
@@ -197,7 +205,10 @@ def load_potential(name_or_path: str | Path) -> Potential:
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.exists():
         return _load_file(path)
-    shipped = list_potentials()
+    shipped = shipped_names(HEADER_KEY)
+    if str(name_or_path) in shipped_names(COMMITTEE_HEADER_KEY):
+        raise PotentialFileError(f"{name_or_path!r} is a committee: pass it to EquiformerCalculator or load it "
+                                 "with equiformer_ase.load_committee")
     if str(name_or_path) not in shipped:
         raise PotentialFileError(
             f"{name_or_path!r} is neither a file nor a shipped potential (shipped: {', '.join(shipped) or 'none'})"
