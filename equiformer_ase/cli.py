@@ -164,11 +164,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .potential import load_potential
     from .training import format_errors, group_errors, predict, read_structures, to_samples
     from .training.card import held_out
+    from .training.dataset import GROUP_KEYS
 
     try:
         potential = load_potential(args.potential).to(dtype=torch.float64)
         if args.split == "all":
-            samples = to_samples(read_structures(args.data), potential.config.elements)
+            samples = to_samples(read_structures(args.data), potential.config.elements,
+                                 GROUP_KEYS + tuple(args.group_by))
         else:
             samples = held_out(potential, args.data, args.split)
         errors = group_errors(samples, predict(potential, samples, args.batch_size, args.device))
@@ -390,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--split", choices=["all", "train", "validation", "test"], default="all",
                     help="evaluate the whole file, or the potential's own training split of it (same data only)")
     ev.add_argument("--json", default=None, help="also write the errors to this JSON file")
+    ev.add_argument("--group-by", action="append", default=[], metavar="KEY",
+                    help="also group errors by this frame info key (repeatable), e.g. source or cell")
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--device", default="cpu")
     ev.set_defaults(func=_evaluate)
