@@ -58,6 +58,12 @@ def test_fine_tuning_lowers_the_loss_and_chains_the_lineage(data, parent, tmp_pa
     before, after = loss(ea.load_potential(parent), samples), loss(child, samples)
     print(f"loss on 16 frames: parent {before:.4g}, fine-tuned {after:.4g}")
     assert after < before
+    # the shipped card names the parent
+    (tmp_path / "limits.md").write_text("Tiny.")
+    assert main(["ship", str(tmp_path / "a"), "--data", str(data), "--name", "tiny-ft", "--limits",
+                 str(tmp_path / "limits.md"), "--out", str(tmp_path / "shipped")]) == 0
+    card = (tmp_path / "shipped" / "tiny-ft.md").read_text()
+    assert "## Lineage" in card and ea.load_potential(parent).weights_hash() in card
     # a grandchild keeps the chain back to the first run
     train(data, tmp_path / "b", TrainingConfig(**{**config.__dict__, "epochs": 0}),
           init_from=tmp_path / "a" / "best.safetensors")
