@@ -78,9 +78,10 @@ def _md(args: argparse.Namespace) -> int:
             thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed + k))
     logfile = args.log or Path(args.traj).with_suffix(".log")
     try:
-        md = MolecularDynamics(systems, args.potential, timestep=args.timestep, ensemble=args.ensemble,
-                               temperature=args.temperature, friction=args.friction, seed=args.seed,
-                               device=args.device, dtype=args.dtype, max_force=args.max_force)
+        md = MolecularDynamics(systems, _potential_argument(args.potential), timestep=args.timestep,
+                               ensemble=args.ensemble, temperature=args.temperature, friction=args.friction,
+                               seed=args.seed, device=args.device, dtype=args.dtype, max_force=args.max_force,
+                               max_uncertainty=args.max_uncertainty)
         remaining = args.steps - md.step_count
         md.run(remaining, trajectory=args.traj, logfile=logfile, interval=args.interval)
     except (ValueError, NotImplementedError, BlowUpError) as err:
@@ -91,7 +92,14 @@ def _md(args: argparse.Namespace) -> int:
     energies = md.energies()
     print(f"{len(systems)} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
           f"final T {np.round(energies['temperature'], 1).tolist()} K; log {logfile}")
+    if md.systems.is_committee:
+        print(f"final max_forces_dev {np.round(md.systems.max_forces_dev.tolist(), 4).tolist()} eV/A")
     return 0
+
+
+def _potential_argument(names: list[str]):
+    """``--potential NAME [NAME ...]``: one potential (or committee file), or several as a committee."""
+    return names[0] if len(names) == 1 else names
 
 
 def _relax(args: argparse.Namespace) -> int:
@@ -107,7 +115,7 @@ def _relax(args: argparse.Namespace) -> int:
     structures = read(args.structure, index=":")
     try:
         if args.cell:
-            calc = EquiformerCalculator(args.potential, device=args.device, dtype=args.dtype)
+            calc = EquiformerCalculator(_potential_argument(args.potential), device=args.device, dtype=args.dtype)
             optimizer = {"fire": FIRE, "bfgs": BFGS}[args.optimizer]
             relaxed, converged = [], []
             for atoms in structures:
@@ -116,17 +124,20 @@ def _relax(args: argparse.Namespace) -> int:
                                                                                               steps=args.steps)))
                 atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(),
                                                    forces=atoms.get_forces(), stress=atoms.get_stress())
+                if "max_forces_dev" in calc.results:
+                    atoms.info["max_forces_dev"] = calc.results["max_forces_dev"]
                 relaxed.append(atoms)
         else:
-            relaxed, converged = relax(structures, args.potential, fmax=args.fmax, steps=args.steps,
-                                       device=args.device, dtype=args.dtype)
+            relaxed, converged = relax(structures, _potential_argument(args.potential), fmax=args.fmax,
+                                       steps=args.steps, device=args.device, dtype=args.dtype)
     except (ValueError, NotImplementedError) as err:
         sys.exit(f"equiformer-ase relax: error: {err}")
     write(args.out, relaxed)
     for k, (atoms, done) in enumerate(zip(relaxed, converged)):
         fmax = np.linalg.norm(atoms.get_forces(), axis=1).max()
+        deviation = f", max_forces_dev {atoms.info['max_forces_dev']:.4f} eV/A" if "max_forces_dev" in atoms.info else ""
         print(f"structure {k} ({atoms.get_chemical_formula()}): E = {atoms.get_potential_energy():.6f} eV, "
-              f"fmax = {fmax:.4f} eV/A, {'converged' if done else 'NOT converged'}")
+              f"fmax = {fmax:.4f} eV/A{deviation}, {'converged' if done else 'NOT converged'}")
     print(f"{sum(converged)}/{len(converged)} converged; written to {args.out}")
     return 0
 
@@ -330,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     md = sub.add_parser("md", help="on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
                         description="All frames of STRUCTURE (x --replicas) advance together on the device.")
     md.add_argument("structure", help="any file ASE reads; every frame is a system")
-    md.add_argument("--potential", required=True, help="shipped name or .safetensors path")
+    md.add_argument("--potential", required=True, nargs="+",
+                    help="shipped name or .safetensors path; several (or a committee file): a committee")
+    md.add_argument("--max-uncertainty", type=float, default=float("inf"), metavar="EV_PER_A",
+                    help="committee only: stop when a system's max_forces_dev exceeds this (last good frame kept)")
     md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve")
     md.add_argument("--temperature", type=float, default=None,
                     help="K: initial Maxwell-Boltzmann momenta, and the NVT target (default: the file's momenta)")
@@ -350,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     rel = sub.add_parser("relax", help="relax every frame: batched on-device FIRE, or ASE with --cell",
                          description="Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.")
     rel.add_argument("structure", help="any file ASE reads; every frame is a system")
-    rel.add_argument("--potential", required=True, help="shipped name or .safetensors path")
+    rel.add_argument("--potential", required=True, nargs="+",
+                     help="shipped name or .safetensors path; several (or a committee file): a committee")
     rel.add_argument("--cell", action="store_true", help="also relax the cell (ASE FrechetCellFilter)")
     rel.add_argument("--optimizer", choices=["fire", "bfgs"], default="fire", help="ASE optimizer for --cell")
     rel.add_argument("--fmax", type=float, required=True, help="eV/A")

@@ -23,18 +23,24 @@ from ase.constraints import FixAtoms
 from ase.io import Trajectory, read
 from tqdm.auto import tqdm
 
+from .committee import Committee, committee_statistics, inference_model
 from .devices import resolve_device, resolve_dtype
 from .graph import NeighbourList
 from .integrators import (FireParameters, MDState, fire_step, init_fire_state, init_md_state,
                           kinetic_energy, langevin_baoab_step, velocity_verlet_step)
-from .potential import Potential, inference_copy
+from .potential import Potential
 
 ENSEMBLES = ("nve", "nvt")
 LOG_HEADER = "step,time_fs,system,temperature_K,potential_eV,kinetic_eV,total_eV\n"
+COMMITTEE_LOG_HEADER = LOG_HEADER.replace("\n", ",max_forces_dev_eV_per_A\n")
 
 
 class BlowUpError(RuntimeError):
     """The simulation became unphysical: non-finite energies or positions, or forces above the threshold."""
+
+
+class UncertaintyError(BlowUpError):
+    """A committee's force deviation went above the limit: the structure left the potential's data."""
 
 
 class BatchedSystems:
@@ -43,17 +49,25 @@ class BatchedSystems:
     ``positions``, ``momenta`` (N, 3); ``masses`` (N, 1) amu; ``batch`` (N,); ``movable`` (N,) bool
     (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) = 3 x movable atoms, as ASE counts them.
     ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`.
+    ``potential`` may be a committee (see :class:`~equiformer_ase.committee.Committee`): forces are
+    the members' mean, ``max_forces_dev`` (B,) eV/A holds each system's largest force deviation over
+    its movable atoms at the last evaluation, and one above ``max_uncertainty`` raises
+    :class:`UncertaintyError`.
     """
 
-    def __init__(self, atoms_list: list[Atoms], potential: Potential | str | Path, *, device: str = "auto",
-                 dtype: str = "float64", skin: float = 0.5, neighbour_backend: str = "auto",
-                 max_force: float = math.inf):
+    def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
+                 device: str = "auto", dtype: str = "float64", skin: float = 0.5, neighbour_backend: str = "auto",
+                 max_force: float = math.inf, max_uncertainty: float = math.inf):
         if isinstance(atoms_list, Atoms):
             atoms_list = [atoms_list]
         if len(atoms_list) == 0:
             raise ValueError("no structures given")
         self.device, self.dtype = resolve_device(device), resolve_dtype(dtype)
-        self.potential = inference_copy(potential, self.device, self.dtype)
+        self.potential = inference_model(potential, self.device, self.dtype)
+        self.is_committee = isinstance(self.potential, Committee)
+        self.max_uncertainty = float(max_uncertainty)
+        if self.max_uncertainty < math.inf and not self.is_committee:
+            raise ValueError("max_uncertainty needs a committee (a list of potentials or a committee file)")
         cfg = self.potential.config
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
                                             device=self.device, dtype=self.dtype)
@@ -74,6 +88,7 @@ class BatchedSystems:
         self.degrees_of_freedom = 3 * self.movable.new_zeros(self.num_systems, dtype=torch.long).index_add_(
             0, self.batch, self.movable.long())
         self.atom_mask = None if bool(self.movable.all()) else self.movable[:, None]
+        self.max_forces_dev = None
 
     def forces(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Force function for the integrators: ``(forces (N, 3), energy (B,))``, fixed atoms' forces zero.
@@ -85,20 +100,31 @@ class BatchedSystems:
         except ValueError as err:
             raise BlowUpError(f"cannot build the neighbour list ({err})") from None
         out = self.potential.evaluate(graph, forces=True)
+        if self.is_committee:
+            out = committee_statistics(out)
+            self.max_forces_dev = self.max_per_system(out["forces_dev"] * self.movable)
         forces = out["forces"] * self.movable[:, None]
-        largest = self.max_force_per_system(forces)
+        largest = self.max_per_system(torch.linalg.vector_norm(forces, dim=1))
         bad = ~torch.isfinite(out["energy"]) | ~torch.isfinite(largest) | (largest > self.max_force)
         if bool(bad.any()):
             systems = torch.nonzero(bad).flatten().tolist()
             raise BlowUpError(
                 f"systems {systems[:10]}: energy {out['energy'][bad][:10].tolist()} eV, largest force "
                 f"{largest[bad][:10].tolist()} eV/A (threshold max_force={self.max_force} eV/A)")
+        if self.is_committee and bool((self.max_forces_dev > self.max_uncertainty).any()):
+            uncertain = torch.nonzero(self.max_forces_dev > self.max_uncertainty).flatten().tolist()
+            raise UncertaintyError(
+                f"systems {uncertain[:10]}: committee force deviation {self.max_forces_dev[uncertain][:10].tolist()} "
+                f"eV/A above max_uncertainty={self.max_uncertainty} eV/A (outside the potential's training data)")
         return forces, out["energy"]
+
+    def max_per_system(self, values: torch.Tensor) -> torch.Tensor:
+        """(B,) largest of the per-atom ``values`` (N,) in each system."""
+        return values.new_zeros(self.num_systems).scatter_reduce_(0, self.batch, values, reduce="amax")
 
     def max_force_per_system(self, forces: torch.Tensor) -> torch.Tensor:
         """(B,) largest per-atom force norm of each system, eV/A (ASE's fmax)."""
-        norms = torch.linalg.vector_norm(forces, dim=1)
-        return norms.new_zeros(self.num_systems).scatter_reduce_(0, self.batch, norms, reduce="amax")
+        return self.max_per_system(torch.linalg.vector_norm(forces, dim=1))
 
     def temperature(self, momenta: torch.Tensor) -> torch.Tensor:
         """(B,) kinetic temperature 2 E_kin / (dof k_B), Kelvin."""
@@ -110,6 +136,7 @@ class BatchedSystems:
         """Copies of the input structures at this state, with a SinglePointCalculator (energy, forces)."""
         positions, forces, energy = (t.detach().to("cpu", torch.float64).numpy() for t in (positions, forces, energy))
         momenta = None if momenta is None else momenta.detach().to("cpu", torch.float64).numpy()
+        deviation = None if self.max_forces_dev is None else self.max_forces_dev.to("cpu", torch.float64).numpy()
         bounds = np.cumsum([0] + [len(atoms) for atoms in self.templates])
         frames = []
         for k, template in enumerate(self.templates):
@@ -118,6 +145,8 @@ class BatchedSystems:
             if momenta is not None:
                 atoms.set_momenta(momenta[part], apply_constraint=False)
             atoms.info.update(info or {})
+            if deviation is not None:
+                atoms.info["max_forces_dev"] = float(deviation[k])
             atoms.calc = SinglePointCalculator(atoms, energy=float(energy[k]), forces=forces[part])
             frames.append(atoms)
         return frames
@@ -155,13 +184,14 @@ class MolecularDynamics:
     noise reproducible. Initial momenta are the input Atoms' (set them, e.g., with ASE's
     ``MaxwellBoltzmannDistribution``); ``atoms.info['md_step']`` of the first structure sets the
     starting step, so the last frames of a trajectory (:func:`last_frames`) resume a run.
-    ``max_force`` eV/A: the blow-up threshold.
+    ``max_force`` eV/A: the blow-up threshold. With a committee, every written frame and log line
+    carries ``max_forces_dev`` and ``max_uncertainty`` (eV/A) stops the run like a blow-up.
     """
 
-    def __init__(self, atoms_list: list[Atoms], potential: Potential | str | Path, *, timestep: float,
-                 ensemble: str = "nve", temperature: float | None = None, friction: float = 0.01, seed: int = 0,
-                 device: str = "auto", dtype: str = "float64", skin: float = 0.5, max_force: float = 100.0,
-                 neighbour_backend: str = "auto"):
+    def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
+                 timestep: float, ensemble: str = "nve", temperature: float | None = None, friction: float = 0.01,
+                 seed: int = 0, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
+                 max_force: float = 100.0, max_uncertainty: float = math.inf, neighbour_backend: str = "auto"):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
         if ensemble == "nvt" and (temperature is None or temperature < 0 or friction <= 0):
@@ -169,7 +199,8 @@ class MolecularDynamics:
         if not timestep > 0:
             raise ValueError(f"timestep must be > 0 fs, got {timestep}")
         self.systems = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
-                                      neighbour_backend=neighbour_backend, max_force=max_force)
+                                      neighbour_backend=neighbour_backend, max_force=max_force,
+                                      max_uncertainty=max_uncertainty)
         first = atoms_list[0] if not isinstance(atoms_list, Atoms) else atoms_list
         self.step_count = int(first.info.get("md_step", 0))
         self.ensemble, self.timestep, self.temperature, self.friction = ensemble, timestep, temperature, friction
@@ -214,7 +245,7 @@ class MolecularDynamics:
         if logfile:
             log = open(logfile, "a" if resuming else "w")
             if not resuming:
-                log.write(LOG_HEADER)
+                log.write(COMMITTEE_LOG_HEADER if s.is_committee else LOG_HEADER)
         written = None
 
         def record():
@@ -225,8 +256,10 @@ class MolecularDynamics:
                 writer.write(atoms)
             if log:
                 e, time_fs = self.energies(), self.step_count * self.timestep
+                deviation = [] if s.max_forces_dev is None else s.max_forces_dev.tolist()
                 log.writelines(f"{self.step_count},{time_fs:.6g},{k},{e['temperature'][k]:.6f},{e['potential'][k]:.10f},"
-                               f"{e['kinetic'][k]:.10f},{e['total'][k]:.10f}\n" for k in range(s.num_systems))
+                               f"{e['kinetic'][k]:.10f},{e['total'][k]:.10f}"
+                               + (f",{deviation[k]:.6f}" if deviation else "") + "\n" for k in range(s.num_systems))
                 log.flush()
             written = self.step_count
 
@@ -238,7 +271,7 @@ class MolecularDynamics:
                     self.state = self.step(self.state)
                 except BlowUpError as err:
                     where = f"; last good frame (step {self.step_count}) is in {', '.join(map(str, paths))}" if paths else ""
-                    raise BlowUpError(f"MD blew up at step {self.step_count + 1}: {err}{where}") from None
+                    raise type(err)(f"MD stopped at step {self.step_count + 1}: {err}{where}") from None
                 self.step_count += 1
                 if self.step_count % interval == 0:
                     record()
@@ -251,14 +284,15 @@ class MolecularDynamics:
         return self.get_atoms()
 
 
-def relax(atoms_list: list[Atoms], potential: Potential | str | Path, *, fmax: float = 0.05, steps: int = 1000,
-          device: str = "auto", dtype: str = "float64", skin: float = 0.5, params: FireParameters = FireParameters(),
-          neighbour_backend: str = "auto", progress: bool = True) -> tuple[list[Atoms], list[bool]]:
+def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *, fmax: float = 0.05,
+          steps: int = 1000, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
+          params: FireParameters = FireParameters(), neighbour_backend: str = "auto",
+          progress: bool = True) -> tuple[list[Atoms], list[bool]]:
     """FIRE (ASE's algorithm and defaults) for all structures at once, fixed cells.
 
     A structure stops when its largest force norm is below ``fmax`` (eV/A) or after ``steps`` steps;
     converged structures are masked out. Returns relaxed copies (SinglePointCalculator with energy and
-    forces) and per-structure converged flags.
+    forces; ``info["max_forces_dev"]`` with a committee) and per-structure converged flags.
     """
     s = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
                        neighbour_backend=neighbour_backend)
@@ -275,5 +309,5 @@ def relax(atoms_list: list[Atoms], potential: Potential | str | Path, *, fmax: f
     return s.to_atoms(state.positions, None, state.aux, state.forces), converged.tolist()
 
 
-__all__ = ["BatchedSystems", "BlowUpError", "MolecularDynamics", "last_frames", "relax",
+__all__ = ["BatchedSystems", "BlowUpError", "MolecularDynamics", "UncertaintyError", "last_frames", "relax",
            "trajectory_paths"]
