@@ -307,6 +307,8 @@ def _screen(args: argparse.Namespace) -> int:
     write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
     print(format_table(rows))
     print(f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; {screening.throughput()}")
+    if other := screening.other_results():
+        print(other)
     if reference is not None:
         comparison = compare_methods(best, reference, [a.name for a in spec.adsorbates])
         print(f"\n{spec.method} vs {args.check_with}, best sites across surfaces:")
