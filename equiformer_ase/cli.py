@@ -61,6 +61,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _md(args: argparse.Namespace) -> int:
+    import warnings
     from pathlib import Path
 
     import numpy as np
@@ -71,17 +72,22 @@ def _md(args: argparse.Namespace) -> int:
 
     structures = read(args.structure, index=":")
     systems = [atoms.copy() for atoms in structures for _ in range(args.replicas)]
-    if args.resume:
-        systems = last_frames(args.traj, len(systems))
-    elif args.temperature is not None:
-        for k, atoms in enumerate(systems):
-            thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed + k))
     logfile = args.log or Path(args.traj).with_suffix(".log")
     try:
+        if args.resume:
+            with warnings.catch_warnings(record=True) as repairs:
+                warnings.simplefilter("always")
+                systems = last_frames(args.traj, len(systems))
+            for repair in repairs:
+                print(f"equiformer-ase md: {repair.message}", file=sys.stderr)
+        elif args.temperature is not None:
+            for k, atoms in enumerate(systems):
+                thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed + k))
         md = MolecularDynamics(systems, _potential_argument(args.potential), timestep=args.timestep,
                                ensemble=args.ensemble, temperature=args.temperature, friction=args.friction,
                                seed=args.seed, device=args.device, dtype=args.dtype, max_force=args.max_force,
-                               max_uncertainty=args.max_uncertainty)
+                               max_drift=args.max_drift, max_temperature=args.max_temperature,
+                               check_escape=not args.allow_escape, max_uncertainty=args.max_uncertainty)
         remaining = args.steps - md.step_count
         md.run(remaining, trajectory=args.traj, logfile=logfile, interval=args.interval)
     except (ValueError, NotImplementedError, BlowUpError) as err:
@@ -320,6 +326,8 @@ def _screen(args: argparse.Namespace) -> int:
     write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
     print(format_table(rows))
     print(f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; {screening.throughput()}")
+    if other := screening.other_results():
+        print(other)
     if reference is not None:
         comparison = compare_methods(best, reference, [a.name for a in spec.adsorbates])
         print(f"\n{spec.method} vs {args.check_with}, best sites across surfaces:")
@@ -359,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     md.add_argument("--interval", type=int, default=10, help="write a frame and log line every N steps")
     md.add_argument("--log", default=None, help="CSV log (default: TRAJ with .log suffix)")
     md.add_argument("--max-force", type=float, default=100.0, help="eV/A; stop with an error above it")
+    md.add_argument("--max-drift", type=float, default=0.1,
+                    help="eV/atom; NVE: stop when a system's total energy drifts further (default 0.1; inf: off)")
+    md.add_argument("--max-temperature", type=float, default=None,
+                    help="K; stop above it (default: 10 x the NVT target or starting temperature, at least 3000 K)")
+    md.add_argument("--allow-escape", action="store_true",
+                    help="do not stop when an atom loses all its neighbours or leaves a non-periodic cell axis")
     md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
     md.set_defaults(func=_md)
     rel = sub.add_parser("relax", help="relax every frame: batched on-device FIRE, or ASE with --cell",

@@ -13,6 +13,11 @@ forces and momenta are zero, as in ASE). Cells are fixed; use ASE's cell filters
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +41,8 @@ COMMITTEE_LOG_HEADER = LOG_HEADER.replace("\n", ",max_forces_dev_eV_per_A\n")
 
 
 class BlowUpError(RuntimeError):
-    """The simulation became unphysical: non-finite energies or positions, or forces above the threshold."""
+    """The simulation became unphysical: non-finite energies or positions, forces above the threshold, or
+    a watchdog of :class:`MolecularDynamics` (energy drift, temperature, escaping atoms) tripped."""
 
 
 class UncertaintyError(BlowUpError):
@@ -48,10 +54,11 @@ class BatchedSystems:
 
     ``positions``, ``momenta`` (N, 3); ``masses`` (N, 1) amu; ``batch`` (N,); ``movable`` (N,) bool
     (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) = 3 x movable atoms, as ASE counts them.
-    ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`.
+    ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. ``isolated`` (N,) bool:
+    atoms without a neighbour within the cutoff at the last :meth:`forces` call.
     ``potential`` may be a committee (see :class:`~equiformer_ase.committee.Committee`): forces are
     the members' mean, ``max_forces_dev`` (B,) eV/A holds each system's largest force deviation over
-    its movable atoms at the last evaluation, and one above ``max_uncertainty`` raises
+    its movable atoms at the last :meth:`forces` call, and one above ``max_uncertainty`` raises
     :class:`UncertaintyError`.
     """
 
@@ -89,6 +96,9 @@ class BatchedSystems:
             0, self.batch, self.movable.long())
         self.atom_mask = None if bool(self.movable.all()) else self.movable[:, None]
         self.max_forces_dev = None
+        self.sizes = tensor(sizes, torch.long)
+        self.isolated = self.movable.new_zeros(len(self.batch))
+        self._box = _box_checks(atoms_list, self.batch, tensor)
 
     def forces(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Force function for the integrators: ``(forces (N, 3), energy (B,))``, fixed atoms' forces zero.
@@ -99,6 +109,7 @@ class BatchedSystems:
             graph = self.neighbour_list.update(positions, self.templates)
         except ValueError as err:
             raise BlowUpError(f"cannot build the neighbour list ({err})") from None
+        self.isolated = torch.bincount(graph.edge_index[1], minlength=len(self.batch)) == 0
         out = self.potential.evaluate(graph, forces=True)
         if self.is_committee:
             out = committee_statistics(out)
@@ -126,17 +137,27 @@ class BatchedSystems:
         """(B,) largest per-atom force norm of each system, eV/A (ASE's fmax)."""
         return self.max_per_system(torch.linalg.vector_norm(forces, dim=1))
 
+    def outside_box(self, positions: torch.Tensor) -> torch.Tensor:
+        """(N,) bool: atoms outside their cell along a non-periodic axis (only where the cell has full rank)."""
+        if self._box is None:
+            return torch.zeros_like(self.isolated)
+        inverse, axes = self._box
+        fractional = torch.einsum("ni,nij->nj", positions, inverse)
+        return (((fractional < 0) | (fractional > 1)) & axes).any(dim=1)
+
     def temperature(self, momenta: torch.Tensor) -> torch.Tensor:
         """(B,) kinetic temperature 2 E_kin / (dof k_B), Kelvin."""
         ekin = kinetic_energy(momenta, self.masses, self.batch, self.num_systems)
         return 2 * ekin / (self.degrees_of_freedom.clamp_min(1) * units.kB)
 
     def to_atoms(self, positions: torch.Tensor, momenta: torch.Tensor | None, energy: torch.Tensor,
-                 forces: torch.Tensor, info: dict | None = None) -> list[Atoms]:
-        """Copies of the input structures at this state, with a SinglePointCalculator (energy, forces)."""
+                 forces: torch.Tensor, info: dict | None = None,
+                 max_forces_dev: torch.Tensor | None = None) -> list[Atoms]:
+        """Copies of the input structures at this state, with a SinglePointCalculator (energy, forces);
+        a committee's ``max_forces_dev`` (B,) goes to ``info``."""
         positions, forces, energy = (t.detach().to("cpu", torch.float64).numpy() for t in (positions, forces, energy))
         momenta = None if momenta is None else momenta.detach().to("cpu", torch.float64).numpy()
-        deviation = None if self.max_forces_dev is None else self.max_forces_dev.to("cpu", torch.float64).numpy()
+        deviation = None if max_forces_dev is None else max_forces_dev.to("cpu", torch.float64).numpy()
         bounds = np.cumsum([0] + [len(atoms) for atoms in self.templates])
         frames = []
         for k, template in enumerate(self.templates):
@@ -150,6 +171,17 @@ class BatchedSystems:
             atoms.calc = SinglePointCalculator(atoms, energy=float(energy[k]), forces=forces[part])
             frames.append(atoms)
         return frames
+
+
+def _box_checks(atoms_list: list[Atoms], batch: torch.Tensor, tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per atom, the inverse cell (N, 3, 3) and the axes to keep atoms within (N, 3) bool: the non-periodic
+    axes of full-rank cells. None where no structure has such an axis."""
+    axes = np.array([~atoms.pbc if atoms.cell.rank == 3 else np.zeros(3, bool) for atoms in atoms_list])
+    if not axes.any():
+        return None
+    inverse = np.stack([np.linalg.inv(atoms.cell.array) if atoms.cell.rank == 3 else np.zeros((3, 3))
+                        for atoms in atoms_list])
+    return tensor(inverse)[batch], tensor(axes, torch.bool)[batch]
 
 
 def _movable(atoms: Atoms) -> np.ndarray:
@@ -173,8 +205,75 @@ def trajectory_paths(trajectory: str | Path, num_systems: int) -> list[Path]:
 
 
 def last_frames(trajectory: str | Path, num_systems: int) -> list[Atoms]:
-    """The last frame (positions, momenta, ``info['md_step']``) of each system's trajectory, to resume a run."""
-    return [read(path, index=-1) for path in trajectory_paths(trajectory, num_systems)]
+    """The last frame (positions, momenta, ``info['md_step']``) of each system's trajectory, to resume a run.
+
+    Trajectories that end at different steps (a run killed between writing its systems' frames) are cut
+    back to their last common step, with a warning; ValueError where one lacks a frame at that step.
+    """
+    paths = trajectory_paths(trajectory, num_systems)
+    frames = [read(path, index=-1) for path in paths]
+    steps = [frame.info.get("md_step", 0) for frame in frames]
+    common = min(steps)
+    if max(steps) > common:
+        frames = [frame if step == common else _truncate_trajectory(path, common)
+                  for path, frame, step in zip(paths, frames, steps)]
+        warnings.warn(f"trajectories of {trajectory} ended at steps {sorted(set(steps))}: cut back to step {common}, "
+                      "the last one they all reached", stacklevel=2)
+    return frames
+
+
+def _truncate_trajectory(path: Path, step: int) -> Atoms:
+    """Rewrite ``path`` without its frames after MD step ``step``; returns the frame at ``step``."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    last = None
+    with Trajectory(str(path)) as frames, Trajectory(str(temporary), "w") as kept:
+        for atoms in frames:
+            if atoms.info.get("md_step", 0) > step:
+                break
+            kept.write(atoms)
+            last = atoms
+    if last is None or last.info.get("md_step", 0) != step:
+        temporary.unlink()
+        raise ValueError(f"{path} has no frame at step {step}, where the other trajectories end: cannot resume "
+                         "them together")
+    os.replace(temporary, path)
+    return last
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the CSV log lines after MD step ``step`` and any partly written last line."""
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if line.endswith("\n") and int(line.split(",")[0]) <= step]
+    if len(kept) < len(lines):
+        path.write_text("".join(kept))
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """While MD runs in the main thread, SIGTERM (e.g. SLURM pre-emption) raises KeyboardInterrupt, as SIGINT does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM while files are written, so an interruption never leaves half a frame."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class MolecularDynamics:
@@ -186,18 +285,28 @@ class MolecularDynamics:
     starting step, so the last frames of a trajectory (:func:`last_frames`) resume a run.
     ``max_force`` eV/A: the blow-up threshold. With a committee, every written frame and log line
     carries ``max_forces_dev`` and ``max_uncertainty`` (eV/A) stops the run like a blow-up.
+
+    Watchdogs, checked every step, raise :class:`BlowUpError`: ``max_drift`` eV/atom, the change of each
+    system's total energy since the start (or resume) of an NVE run; ``max_temperature`` K (default 10 x the
+    NVT target or the starting temperature, at least 3000 K, per system); ``check_escape``: an atom that
+    had a neighbour within the cutoff has none (the system flies apart), or an atom leaves a full-rank cell
+    along a non-periodic axis (atoms isolated or outside at the start are left alone). Pass inf / False to
+    switch one off.
     """
 
     def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
                  timestep: float, ensemble: str = "nve", temperature: float | None = None, friction: float = 0.01,
                  seed: int = 0, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
-                 max_force: float = 100.0, max_uncertainty: float = math.inf, neighbour_backend: str = "auto"):
+                 max_force: float = 100.0, max_drift: float = 0.1, max_temperature: float | None = None,
+                 check_escape: bool = True, max_uncertainty: float = math.inf, neighbour_backend: str = "auto"):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
         if ensemble == "nvt" and (temperature is None or temperature < 0 or friction <= 0):
             raise ValueError(f"NVT needs temperature >= 0 K and friction > 0 1/fs, got {temperature}, {friction}")
         if not timestep > 0:
             raise ValueError(f"timestep must be > 0 fs, got {timestep}")
+        if not (max_drift > 0 and (max_temperature is None or max_temperature > 0)):
+            raise ValueError(f"max_drift and max_temperature must be > 0, got {max_drift}, {max_temperature}")
         self.systems = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
                                       neighbour_backend=neighbour_backend, max_force=max_force,
                                       max_uncertainty=max_uncertainty)
@@ -207,6 +316,13 @@ class MolecularDynamics:
         self.generator = torch.Generator(device=self.systems.device).manual_seed(seed + self.step_count)
         s = self.systems
         self.state = init_md_state(s.positions, s.momenta, s.masses, s.forces)
+        self.max_forces_dev = s.max_forces_dev   # a committee's (B,) eV/A at self.state, else None
+        self.max_drift, self.check_escape = max_drift if ensemble == "nve" else math.inf, check_escape
+        start = self.energies_on_device(self.state)
+        self.start_total, self.start_escaped = start["total"], s.isolated | s.outside_box(self.state.positions)
+        reference = start["temperature"] if ensemble == "nve" else torch.full_like(start["temperature"], temperature)
+        self.max_temperature = (10 * reference.clamp_min(300.0) if max_temperature is None
+                                else torch.full_like(reference, max_temperature))
 
     def step(self, state: MDState) -> MDState:
         dt, s = self.timestep * units.fs, self.systems
@@ -215,27 +331,60 @@ class MolecularDynamics:
         return langevin_baoab_step(state, s.forces, dt, units.kB * self.temperature, self.friction / units.fs,
                                    self.generator, s.atom_mask)
 
-    def energies(self, state: MDState | None = None) -> dict[str, np.ndarray]:
-        """Per system (B,): ``potential``, ``kinetic``, ``total`` (eV) and ``temperature`` (K)."""
-        state = state or self.state
+    def energies_on_device(self, state: MDState) -> dict[str, torch.Tensor]:
+        """Per system (B,) tensors: ``potential``, ``kinetic``, ``total`` (eV) and ``temperature`` (K)."""
         s = self.systems
         kinetic = kinetic_energy(state.momenta, s.masses, s.batch, s.num_systems)
-        out = {"potential": state.aux, "kinetic": kinetic, "total": state.aux + kinetic,
-               "temperature": s.temperature(state.momenta)}
+        return {"potential": state.aux, "kinetic": kinetic, "total": state.aux + kinetic,
+                "temperature": s.temperature(state.momenta)}
+
+    def energies(self, state: MDState | None = None) -> dict[str, np.ndarray]:
+        """:meth:`energies_on_device` as float64 numpy arrays."""
+        out = self.energies_on_device(state or self.state)
         return {k: v.detach().to("cpu", torch.float64).numpy() for k, v in out.items()}
+
+    def watch(self, state: MDState) -> None:
+        """Raise :class:`BlowUpError` naming the first system of ``state`` that trips a watchdog."""
+        s = self.systems
+        e = self.energies_on_device(state)
+        drift = (e["total"] - self.start_total).abs() / s.sizes
+        flown, outside = torch.zeros_like(s.isolated), torch.zeros_like(s.isolated)
+        if self.check_escape:
+            flown, outside = s.isolated & ~self.start_escaped, s.outside_box(state.positions) & ~self.start_escaped
+        escaped = flown | outside
+        escaped_per_system = torch.zeros_like(drift, dtype=torch.long).index_add_(0, s.batch, escaped.long())
+        bad = (drift > self.max_drift) | (e["temperature"] > self.max_temperature) | (escaped_per_system > 0)
+        if not bool(bad.any()):
+            return
+        k = int(torch.nonzero(bad)[0])
+        if drift[k] > self.max_drift:
+            problem = f"total energy drifted {float(drift[k]):.3g} eV/atom, above max_drift={self.max_drift:g} eV/atom"
+        elif e["temperature"][k] > self.max_temperature[k]:
+            problem = (f"temperature {float(e['temperature'][k]):.0f} K, above max_temperature="
+                       f"{float(self.max_temperature[k]):.0f} K")
+        else:
+            atom = int(torch.nonzero(escaped & (s.batch == k))[0])
+            problem = (f"atom {atom - int(s.sizes[:k].sum())} " +
+                       (f"flew apart (no neighbour within the {s.neighbour_list.cutoff:g} A cutoff)" if flown[atom]
+                        else "left the cell along a non-periodic axis"))
+        others = int(bad.sum()) - 1
+        raise BlowUpError(f"system {k}: {problem}" + (f" (and {others} more systems)" if others else ""))
 
     def get_atoms(self) -> list[Atoms]:
         """The current structures with momenta, energy and forces."""
         info = {"md_step": self.step_count, "md_time_fs": self.step_count * self.timestep}
-        return self.systems.to_atoms(self.state.positions, self.state.momenta, self.state.aux, self.state.forces, info)
+        return self.systems.to_atoms(self.state.positions, self.state.momenta, self.state.aux, self.state.forces, info,
+                                     self.max_forces_dev)
 
     def run(self, steps: int, trajectory: str | Path | None = None, logfile: str | Path | None = None,
             interval: int = 10, progress: bool = True) -> list[Atoms]:
         """Advance ``steps`` steps; every ``interval`` steps (and at the end) append a frame to each
         system's trajectory and a line per system to the CSV ``logfile``.
 
-        A fresh run (step 0) overwrites the files; a resumed one appends. On a blow-up, interruption or
-        any error, the last good state is written before the error propagates.
+        A fresh run (step 0) overwrites the files; a resumed one appends after the frame it resumed from
+        (log lines past it are dropped). On a blow-up, a watchdog, an interruption (SIGINT, or SIGTERM in
+        the main thread) or any error, the last good state is written before the error propagates, so at
+        most the step in flight is lost.
         """
         s = self.systems
         resuming = self.step_count > 0
@@ -243,10 +392,12 @@ class MolecularDynamics:
         writers = [Trajectory(str(path), "a" if resuming else "w") for path in paths]
         log = None
         if logfile:
+            if resuming and Path(logfile).exists():
+                _truncate_log(Path(logfile), self.step_count)
             log = open(logfile, "a" if resuming else "w")
             if not resuming:
                 log.write(COMMITTEE_LOG_HEADER if s.is_committee else LOG_HEADER)
-        written = None
+        written = self.step_count if resuming else None   # a resumed run's first frame is on disk
 
         def record():
             nonlocal written
@@ -256,31 +407,37 @@ class MolecularDynamics:
                 writer.write(atoms)
             if log:
                 e, time_fs = self.energies(), self.step_count * self.timestep
-                deviation = [] if s.max_forces_dev is None else s.max_forces_dev.tolist()
+                deviation = [] if self.max_forces_dev is None else self.max_forces_dev.tolist()
                 log.writelines(f"{self.step_count},{time_fs:.6g},{k},{e['temperature'][k]:.6f},{e['potential'][k]:.10f},"
                                f"{e['kinetic'][k]:.10f},{e['total'][k]:.10f}"
                                + (f",{deviation[k]:.6f}" if deviation else "") + "\n" for k in range(s.num_systems))
                 log.flush()
             written = self.step_count
 
-        try:
-            if not resuming:
-                record()
-            for _ in tqdm(range(steps), disable=not progress, desc=f"MD {self.ensemble}", unit="step"):
-                try:
-                    self.state = self.step(self.state)
-                except BlowUpError as err:
-                    where = f"; last good frame (step {self.step_count}) is in {', '.join(map(str, paths))}" if paths else ""
-                    raise type(err)(f"MD stopped at step {self.step_count + 1}: {err}{where}") from None
-                self.step_count += 1
-                if self.step_count % interval == 0:
+        with _sigterm_as_interrupt():
+            try:
+                with _signals_held():
                     record()
-        finally:
-            record()
-            for writer in writers:
-                writer.close()
-            if log:
-                log.close()
+                for _ in tqdm(range(steps), disable=not progress, desc=f"MD {self.ensemble}", unit="step"):
+                    try:
+                        state = self.step(self.state)
+                        self.watch(state)
+                    except BlowUpError as err:
+                        where = (f"; last good frame (step {self.step_count}) is in {', '.join(map(str, paths))}"
+                                 if paths else "")
+                        raise type(err)(f"MD stopped at step {self.step_count + 1}: {err}{where}") from None
+                    self.state, self.max_forces_dev = state, s.max_forces_dev
+                    self.step_count += 1
+                    if self.step_count % interval == 0:
+                        with _signals_held():
+                            record()
+            finally:
+                with _signals_held():
+                    record()
+                    for writer in writers:
+                        writer.close()
+                    if log:
+                        log.close()
         return self.get_atoms()
 
 
@@ -306,7 +463,7 @@ def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str
             converged = s.max_force_per_system(state.forces) < fmax
             bar.update()
             bar.set_postfix(converged=f"{int(converged.sum())}/{s.num_systems}")
-    return s.to_atoms(state.positions, None, state.aux, state.forces), converged.tolist()
+    return s.to_atoms(state.positions, None, state.aux, state.forces, max_forces_dev=s.max_forces_dev), converged.tolist()
 
 
 __all__ = ["BatchedSystems", "BlowUpError", "MolecularDynamics", "UncertaintyError", "last_frames", "relax",

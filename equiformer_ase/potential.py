@@ -200,11 +200,11 @@ def inference_copy(potential: Potential | str | Path, device: torch.device, dtyp
     return potential.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
-def load_potential(name_or_path: str | Path) -> Potential:
-    """Load a potential from a file path or by the name of a shipped potential."""
+def potential_path(name_or_path: str | Path) -> Path:
+    """The file of a potential given by its path or by the name of a shipped potential."""
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.exists():
-        return _load_file(path)
+        return path
     shipped = shipped_names(HEADER_KEY)
     if str(name_or_path) in shipped_names(COMMITTEE_HEADER_KEY):
         raise PotentialFileError(f"{name_or_path!r} is a committee: pass it to EquiformerCalculator or load it "
@@ -213,4 +213,9 @@ def load_potential(name_or_path: str | Path) -> Potential:
         raise PotentialFileError(
             f"{name_or_path!r} is neither a file nor a shipped potential (shipped: {', '.join(shipped) or 'none'})"
         )
-    return _load_file(shipped_path(str(name_or_path)))
+    return shipped_path(str(name_or_path))
+
+
+def load_potential(name_or_path: str | Path) -> Potential:
+    """Load a potential from a file path or by the name of a shipped potential."""
+    return _load_file(potential_path(name_or_path))

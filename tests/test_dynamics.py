@@ -1,6 +1,10 @@
 """On-device integrators, batched MD and FIRE relaxation (float64, tiny potential)."""
 
 import math
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -8,7 +12,7 @@ import torch
 from ase import units
 from ase.build import molecule
 from ase.constraints import FixAtoms
-from ase.io import read
+from ase.io import Trajectory, read, write
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import FIRE
@@ -103,8 +107,9 @@ def test_nve_energy_drift(fast_potential, tmp_path):
 def test_langevin_reaches_target_temperature(fast_potential, tmp_path):
     target, replicas = 500.0, 16
     systems = [thermalised(molecule("H2O"), target, seed=k) for k in range(replicas)]
+    # the untrained potential does not bind water: an H atom may leave, which the escape check would stop
     md = MolecularDynamics(systems, fast_potential, timestep=0.5, ensemble="nvt", temperature=target,
-                           friction=0.1, seed=0, device="cpu")
+                           friction=0.1, seed=0, device="cpu", check_escape=False)
     temperatures = []
     for _ in range(300):
         md.run(1, progress=False)
@@ -189,6 +194,104 @@ def test_resume_continues_from_last_frames(fast_potential, tmp_path):
     for a, b in zip(straight, final):
         np.testing.assert_allclose(a.positions, b.positions, atol=1e-12)
     assert [f.info["md_step"] for f in read(tmp_path / "run_1.traj", index=":")] == [0, 3, 6, 9, 10]
+
+
+def test_resuming_a_finished_run_adds_nothing(potential, tmp_path):
+    potential_path, structure, traj = tmp_path / "tiny.safetensors", tmp_path / "start.extxyz", tmp_path / "md.traj"
+    potential.save(potential_path)
+    write(structure, ethanol())
+    command = ["md", str(structure), "--potential", str(potential_path), "--temperature", "300", "--timestep", "0.5",
+               "--steps", "5", "--traj", str(traj), "--interval", "2", "--dtype", "float64", "--device", "cpu"]
+    assert main(command) == 0
+    log = (tmp_path / "md.log").read_text()
+    assert main(command + ["--resume"]) == 0
+    assert [f.info["md_step"] for f in read(traj, index=":")] == [0, 2, 4, 5]
+    assert (tmp_path / "md.log").read_text() == log
+
+
+def _keep_frames(path, steps):
+    """Rewrite trajectory ``path`` with only its frames at ``steps`` (what a kill between writes leaves)."""
+    frames = [atoms for atoms in read(path, index=":") if atoms.info["md_step"] in steps]
+    with Trajectory(str(path), "w") as out:
+        for atoms in frames:
+            out.write(atoms)
+
+
+def test_replicas_ending_at_different_steps_are_cut_back(fast_potential, tmp_path):
+    systems = [thermalised(ethanol(), 300, seed=4), thermalised(molecule("H2O"), 300, seed=5)]
+    straight = MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(10, progress=False)
+    path, log = tmp_path / "run.traj", tmp_path / "run.log"
+    MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(6, trajectory=path, logfile=log,
+                                                                                interval=3, progress=False)
+    _keep_frames(tmp_path / "run_1.traj", {0, 3})   # killed after writing system 0's step-6 frame
+    with pytest.warns(UserWarning, match="ended at steps \\[3, 6\\]: cut back to step 3"):
+        frames = last_frames(path, 2)
+    assert [f.info["md_step"] for f in read(tmp_path / "run_0.traj", index=":")] == [0, 3]
+    resumed = MolecularDynamics(frames, fast_potential, timestep=0.5, device="cpu")
+    final = resumed.run(7, trajectory=path, logfile=log, interval=3, progress=False)
+    for a, b in zip(straight, final):
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-12)
+    for k in range(2):
+        assert [f.info["md_step"] for f in read(tmp_path / f"run_{k}.traj", index=":")] == [0, 3, 6, 9, 10]
+    rows = np.genfromtxt(log, delimiter=",", names=True)
+    assert rows["step"].tolist() == [s for s in (0, 3, 6, 9, 10) for _ in range(2)]
+
+    _keep_frames(tmp_path / "run_0.traj", {0, 6, 9, 10})
+    _keep_frames(tmp_path / "run_1.traj", {0, 3})
+    with pytest.raises(ValueError, match="run_0.traj has no frame at step 3"):
+        last_frames(path, 2)
+
+
+def test_sigterm_keeps_the_last_step_and_resumes(potential, tmp_path):
+    """SLURM pre-emption: SIGTERM stops like Ctrl-C, writing the last finished step; --resume goes on."""
+    potential_path, structure, traj = tmp_path / "tiny.safetensors", tmp_path / "start.extxyz", tmp_path / "md.traj"
+    potential.save(potential_path)
+    write(structure, ethanol())
+    arguments = ["md", str(structure), "--potential", str(potential_path), "--temperature", "300", "--timestep", "0.5",
+                 "--traj", str(traj), "--interval", "7", "--dtype", "float64", "--device", "cpu"]
+    command = [sys.executable, "-m", "equiformer_ase.cli", *arguments, "--steps", "100000"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "md.log"
+    while process.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.05)   # polling only: the assertions do not depend on when the signal lands
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 130 and "add --resume" in process.stderr.read()
+    steps = [f.info["md_step"] for f in read(traj, index=":")]
+    logged = np.genfromtxt(log, delimiter=",", names=True)["step"].tolist()
+    assert steps == logged and steps[-1] >= 7 and len(set(steps)) == len(steps)
+    last = steps[-1]
+    assert main(arguments + ["--steps", str(last + 3), "--resume"]) == 0
+    added = sorted({s for s in range(last + 1, last + 3) if s % 7 == 0} | {last + 3})
+    assert [f.info["md_step"] for f in read(traj, index=":")] == steps + added
+
+
+def test_watchdogs_stop_the_h2o_blow_up(tmp_path):
+    """The issue's case: H2O at 3000 K with a 10 fs step (gfn2-md17, float32) heated to 42,900 K unnoticed."""
+    water = molecule("H2O")
+    thermalize_momenta(water, 3000, rng=np.random.default_rng(0))
+    path = tmp_path / "h2o.traj"
+    limits = [dict(), dict(max_drift=math.inf), dict(max_drift=math.inf, max_temperature=1e9)]
+    for tripped, off in zip(["max_drift", "max_temperature", "flew apart"], limits):
+        md = MolecularDynamics([water], "gfn2-md17", timestep=10.0, dtype="float32", device="cpu", **off)
+        with pytest.raises(BlowUpError, match=f"system 0: .*{tripped}.*last good frame"):
+            md.run(100, trajectory=path, progress=False)
+        last = read(path)
+        assert last.info["md_step"] == md.step_count and np.isfinite(last.positions).all()
+    md = MolecularDynamics([water], "gfn2-md17", timestep=10.0, dtype="float32", device="cpu", max_drift=math.inf,
+                           max_temperature=1e9, check_escape=False)
+    md.run(100, progress=False)
+    assert md.energies()["temperature"][0] > 20000   # what used to pass unnoticed
+
+
+def test_escape_from_a_non_periodic_cell_is_stopped(fast_potential):
+    water = molecule("H2O")
+    water.cell = [8.0, 8.0, 8.0]
+    water.center()
+    water.set_velocities(np.tile([0.5 / units.fs, 0.0, 0.0], (3, 1)))   # 0.5 A/fs towards the x wall
+    md = MolecularDynamics([water], fast_potential, timestep=0.5, device="cpu", max_temperature=1e9)
+    with pytest.raises(BlowUpError, match="atom 0 left the cell along a non-periodic axis"):
+        md.run(40, progress=False)
+    assert 10 <= md.step_count < 20
 
 
 # --------------------------------------------------------------------------------- relaxation

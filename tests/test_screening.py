@@ -197,6 +197,74 @@ def test_compare_methods_reports_error_spread_and_rank_correlation():
     assert comparison["CO"]["surfaces"] == 0 and np.isnan(comparison["CO"]["mae"])
 
 
+def test_results_are_keyed_by_potential_hash_and_settings(potential_file, tmp_path):
+    """Two training runs both write best.safetensors: neither screen may take the other's results."""
+    for run, seed in (("runA", 0), ("runB", 1)):
+        (tmp_path / run).mkdir()
+        ea.Potential.from_config(ea.load_potential(potential_file).config, seed=seed).save(
+            tmp_path / run / "best.safetensors")
+    db_path = tmp_path / "keyed.db"
+
+    def screen(run: str, **settings) -> Screening:
+        spec = ScreeningSpec(str(tmp_path / run / "best.safetensors"), ("Cu",), ("111",), ("O",), steps=2,
+                             device="cpu", **settings)
+        screening = Screening(spec, db_path, progress=False)
+        screening.run()
+        return screening
+
+    first = screen("runA")
+    assert first.other_results() == ""
+    second = screen("runB")
+    assert first.relaxed_count == 1 + len(GAS_REFERENCES) + 4 and second.relaxed_count == first.relaxed_count
+    assert second.best() != first.best()
+    assert second.other_results().startswith(f"{db_path} also holds 9 results of other potentials or settings, "
+                                             f"kept and not used here: 9 x {first.spec.settings}")
+    assert screen("runA", fmax=0.01).relaxed_count == first.relaxed_count
+    assert screen("runA", vacuum=7.0).relaxed_count == first.relaxed_count
+    again = screen("runA")
+    assert again.relaxed_count == 0 and again.best() == first.best()
+    assert ase.db.connect(str(db_path)).count() == 4 * first.relaxed_count
+    assert first.spec.settings.split()[1:] == ["fmax=0.05", "steps=2", "size=3x3x4", "vacuum=6", "float64"]
+
+
+_CLIENT = """
+import sys, pathlib, time
+from equiformer_ase.screening import Screening, ScreeningSpec
+database, ready, go = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+spec = ScreeningSpec("emt", ("Cu", "Pt"), ("111",), ("O", "CO"), steps=1, batch_size=1)
+ready.touch()
+deadline = time.monotonic() + 300   # gone with the test
+while not go.exists():
+    if time.monotonic() > deadline:
+        sys.exit("no go signal")
+    time.sleep(0.01)
+screening = Screening(spec, database, progress=False)
+screening.run()
+print(screening.relaxed_count)
+"""
+
+
+def test_two_screens_on_one_database_write_each_row_once(tmp_path):
+    """Two client processes start the same screen at once on a database neither has created yet, while a
+    third polls it: every row is written once, and the two share the work."""
+    db_path, go = tmp_path / "shared.db", tmp_path / "go"
+    clients = [subprocess.Popen([sys.executable, "-c", _CLIENT, str(db_path), str(tmp_path / f"ready{k}"), str(go)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(2)]
+    while not all((tmp_path / f"ready{k}").exists() for k in range(2)):
+        assert all(client.poll() is None for client in clients), clients[0].communicate()
+        time.sleep(0.01)
+    go.touch()
+    while any(client.poll() is None for client in clients):
+        if db_path.exists():
+            _tasks(db_path)   # a reader never meets a half-made schema
+        time.sleep(0.01)
+    outputs = [client.communicate() for client in clients]
+    assert [client.returncode for client in clients] == [0, 0], outputs
+    tasks = _tasks(db_path)
+    assert len(tasks) == 22 and len(set(tasks)) == 22
+    assert sum(int(out) for out, _ in outputs) == 22
+
+
 def test_killed_screen_resumes_without_duplicates(potential_file, tmp_path):
     db_path = tmp_path / "killed.db"
     command = [sys.executable, "-m", "equiformer_ase.cli", "screen", "--potential", potential_file,
@@ -205,7 +273,7 @@ def test_killed_screen_resumes_without_duplicates(potential_file, tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not db_path.exists() or len(_tasks(db_path)) < 9):
-        time.sleep(0.2)
+        time.sleep(0.05)   # the database appears with its whole schema, so reading it here never fails
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     written = len(_tasks(db_path))

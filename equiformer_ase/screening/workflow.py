@@ -1,11 +1,15 @@
 """The screening workflow: relax slabs, gas references and every (surface, adsorbate, site), on Dask.
 
 Results go to an ase.db (SQLite path or PostgreSQL URL), one row per relaxed structure as soon as
-its batch finishes; only the client writes. Every row has ``task`` (a unique key such as
-"adsorbate:Cu111:CO:fcc") and ``method`` (the potential's name, or "emt"), so re-running the same
-screen skips finished work and an interrupted run loses only the batches in flight.
+its batch finishes; only the client writes. A row is keyed by ``task`` (such as
+"adsorbate:Cu111:CO:fcc"), ``method`` (the potential's name, or "emt" for the reference check) and
+``settings`` (:attr:`ScreeningSpec.settings`: the potential's weights hash and every setting that changes
+the answer), so re-running the same screen skips finished work, an interrupted run loses only the batches
+in flight, and results of another potential or other settings in the same database are kept but never
+taken for this screen's. "Done?" and the write happen in one transaction that holds the database's write
+lock, so concurrent screens on one database never write a row twice.
 
-Row key-value pairs: kind ("slab", "gas" or "adsorbate"), task, method, converged; metal and facet
+Row key-value pairs: kind ("slab", "gas" or "adsorbate"), task, method, settings, converged; metal and facet
 (slabs and adsorbates; facet as an integer, 111, since ase.db refuses digit strings); molecule (gas);
 adsorbate, site, adsorption_energy (eV) and anomaly ("" when none, see :mod:`.anomalies`) for
 adsorbates. Energies are in the row's calculator results.
@@ -13,7 +17,12 @@ adsorbates. Energies are in the row's calculator results.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +46,10 @@ REFERENCE_METHOD = "emt"
 class ScreeningSpec:
     """What to screen and how. ``adsorbates``: built-in names or :class:`Adsorbate` objects;
     ``fmax`` (eV/A) and ``steps`` stop each FIRE relaxation; ``batch_size`` structures relax together
-    in one batched graph per Dask task; slab ``size``/``vacuum`` as :func:`build_surface`."""
+    in one batched graph per Dask task; slab ``size``/``vacuum`` as :func:`build_surface`.
+
+    ``method`` is the potential's name (file stem) or "emt"; ``settings`` the key of this screen's results:
+    the potential's :func:`potential_hash` (or "emt") and every setting that changes a relaxed structure."""
 
     potential: str
     metals: tuple[str, ...]
@@ -51,6 +63,7 @@ class ScreeningSpec:
     device: str = "auto"
     dtype: str = "float64"
     method: str = field(init=False)
+    settings: str = field(init=False)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metals if m not in fcc_metals()]
@@ -68,6 +81,19 @@ class ScreeningSpec:
                              f"{self.batch_size}")
         object.__setattr__(self, "method", Path(self.potential).stem if self.potential.endswith(".safetensors")
                            else self.potential)
+        weights = REFERENCE_METHOD if self.potential == REFERENCE_METHOD else potential_hash(self.potential)
+        object.__setattr__(self, "settings", f"{weights} fmax={self.fmax:g} steps={self.steps} "
+                           f"size={'x'.join(map(str, self.size))} vacuum={self.vacuum:g} {self.dtype}")
+
+
+def potential_hash(potential: str) -> str:
+    """16 hex digits of the sha256 over a potential file's weights hash, config and reference energies:
+    it changes with anything that changes the energies, not with the model card."""
+    from ..potential import potential_path, read_header
+
+    header = read_header(potential_path(potential))
+    identity = {key: header.get(key) for key in ("weights_sha256", "config", "reference_energies")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -132,11 +158,41 @@ class Screening:
     def __init__(self, spec: ScreeningSpec, database: str | Path, client=None, progress: bool = True):
         import ase.db
         self.spec, self.client, self.progress = spec, client, progress
-        self.db = ase.db.connect(str(database))
+        self.database = str(database)
+        if "://" not in self.database:
+            if Path(self.database).suffix != ".db":
+                raise ValueError(f"the screening database must be an SQLite .db file or a postgresql:// URL, "
+                                 f"got {self.database}")
+            _create_sqlite(Path(self.database))
+        # no lock file: a killed client would leave it behind; the transactions of _exclusive() do its work
+        self.db = ase.db.connect(self.database, use_lock_file=False)
+        self.db.count()   # the schema exists before any work starts
         self.relaxed_count, self.relax_seconds = 0, 0.0
 
     def done(self, task: Task, method: str) -> bool:
-        return self.db.count(task=task.key, method=method) > 0
+        return self.db.count(task=task.key, method=method, settings=self.spec.settings) > 0
+
+    @contextmanager
+    def _exclusive(self):
+        """One transaction holding the database's write lock from its first read (SQLite: BEGIN IMMEDIATE,
+        PostgreSQL: a table lock), so another client cannot write between our "done?" and our write."""
+        with self.db:
+            if "://" in self.database:
+                self.db.connection.cursor().execute("LOCK TABLE systems IN SHARE ROW EXCLUSIVE MODE")
+            else:
+                self.db.connection.execute("BEGIN IMMEDIATE")
+            yield
+
+    def other_results(self) -> str:
+        """One line on the rows of other potentials or settings in the database (kept, not used here), or ""."""
+        others = Counter(row.get("settings", "no settings (an older screen)")
+                         for row in self.db.select(include_data=False) if row.get("settings") != self.spec.settings)
+        if not others:
+            return ""
+        listed = "; ".join(f"{count} x {settings}" for settings, count in others.most_common(3))
+        more = f"; and {len(others) - 3} more" if len(others) > 3 else ""
+        return (f"{self.database} also holds {sum(others.values())} results of other potentials or settings, kept and "
+                f"not used here: {listed}{more} (this screen: {self.spec.settings})")
 
     def run(self, check_with: str | None = None) -> None:
         """Relax what is not in the database yet; with ``check_with="emt"`` re-relax every result with EMT."""
@@ -146,12 +202,12 @@ class Screening:
         for method in methods:
             self._relax(reference_tasks(self.spec), method)
         slabs = {surface_name(r.metal, str(r.facet)): r.toatoms() for r in
-                 self.db.select(kind="slab", method=self.spec.method)}
+                 self.db.select(kind="slab", method=self.spec.method, settings=self.spec.settings)}
         self._relax(adsorbate_tasks(self.spec, slabs), self.spec.method)
         if check_with:   # each result re-relaxed from the potential's minimum
             names = {a.name for a in self.spec.adsorbates}
             self._relax([Task(r.task, r.toatoms(), {}) for r in
-                         self.db.select(kind="adsorbate", method=self.spec.method)
+                         self.db.select(kind="adsorbate", method=self.spec.method, settings=self.spec.settings)
                          if r.metal in self.spec.metals and str(r.facet) in self.spec.facets and r.adsorbate in names],
                         check_with)
 
@@ -166,7 +222,9 @@ class Screening:
         with tqdm(total=len(pending), desc=f"relax ({method})", unit="structure", disable=not self.progress) as bar:
             if self.client is None:
                 for batch in batches:
-                    self._write(batch, relax_structures([t.atoms for t in batch], *arguments), method)
+                    todo = [t for t in batch if not self.done(t, method)]   # another client may have done some
+                    if todo:
+                        self._write(todo, relax_structures([t.atoms for t in todo], *arguments), method)
                     bar.update(len(batch))
             else:
                 from distributed import as_completed
@@ -175,27 +233,31 @@ class Screening:
                 for future in as_completed(futures):
                     self._write(futures[future], future.result(), method)
                     bar.update(len(futures[future]))
-        self.relaxed_count += len(pending)
         self.relax_seconds += time.monotonic() - started
 
     def _write(self, batch: list[Task], results: list[tuple[Atoms, bool]], method: str) -> None:
+        """Write each result unless its row exists; counts the rows written in ``relaxed_count``."""
         for task, (relaxed, converged) in zip(batch, results):
-            if self.done(task, method):   # a duplicate from a re-submitted batch
-                continue
             labels = dict(task.labels) or self._labels_of(task.key)
-            pairs = dict(labels, task=task.key, method=method, converged=bool(converged))
-            if labels["kind"] == "adsorbate":
-                pairs.update(self._adsorbate_results(task, relaxed, labels, method))
-            self.db.write(relaxed, key_value_pairs=pairs)
+            pairs = dict(labels, task=task.key, method=method, settings=self.spec.settings, converged=bool(converged))
+            with self._exclusive():
+                if self.done(task, method):   # written by another client, or a re-submitted batch
+                    continue
+                if labels["kind"] == "adsorbate":
+                    pairs.update(self._adsorbate_results(task, relaxed, labels, method))
+                self.db.write(relaxed, key_value_pairs=pairs)
+            self.relaxed_count += 1
 
     def _labels_of(self, key: str) -> dict:
-        row = next(self.db.select(task=key, method=self.spec.method))
+        row = next(self.db.select(task=key, method=self.spec.method, settings=self.spec.settings))
         return {k: row.key_value_pairs[k] for k in ("kind", "metal", "facet", "adsorbate", "site", "molecule")
                 if k in row.key_value_pairs}
 
     def _adsorbate_results(self, task: Task, relaxed: Atoms, labels: dict, method: str) -> dict:
-        slab_row = self.db.get(kind="slab", method=method, metal=labels["metal"], facet=labels["facet"])
-        gas = {row.molecule: row.energy for row in self.db.select(kind="gas", method=method)}
+        settings = self.spec.settings
+        slab_row = self.db.get(kind="slab", method=method, settings=settings, metal=labels["metal"],
+                               facet=labels["facet"])
+        gas = {row.molecule: row.energy for row in self.db.select(kind="gas", method=method, settings=settings)}
         slab_atoms = slab_row.natoms
         symbols = relaxed.get_chemical_symbols()[slab_atoms:]
         energy = adsorption_energy(relaxed.get_potential_energy(), slab_row.energy, symbols, chemical_potentials(gas))
@@ -204,7 +266,8 @@ class Screening:
     def best(self, method: str | None = None) -> dict[tuple[str, str, str], dict]:
         """:func:`best_sites` of this screen's surfaces and adsorbates, for ``method`` (default the potential)."""
         names = {a.name for a in self.spec.adsorbates}
-        rows = [r for r in self.db.select(kind="adsorbate", method=method or self.spec.method)
+        rows = [r for r in self.db.select(kind="adsorbate", method=method or self.spec.method,
+                                          settings=self.spec.settings)
                 if r.metal in self.spec.metals and str(r.facet) in self.spec.facets and r.adsorbate in names]
         return best_sites(rows)
 
@@ -214,6 +277,23 @@ class Screening:
             return "nothing left to relax: every result was already in the database"
         per_minute = 60.0 * self.relaxed_count / self.relax_seconds
         return f"{self.relaxed_count} structures relaxed this run ({per_minute:.1f} per minute)"
+
+
+def _create_sqlite(path: Path) -> None:
+    """Create the SQLite file with ase.db's whole schema under a temporary name and link it into place, so
+    no client or reader ever opens a half-made schema (ase.db creates its tables one by one)."""
+    import ase.db
+
+    if path.exists():
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    ase.db.connect(str(temporary), type="db", use_lock_file=False).count()
+    try:
+        os.link(temporary, path)
+    except FileExistsError:   # another client made it first
+        pass
+    finally:
+        temporary.unlink()
 
 
 def best_sites(rows) -> dict[tuple[str, str, str], dict]:
