@@ -33,8 +33,10 @@ class EquiformerCalculator(Calculator):
         self.dtype = resolve_dtype(dtype)
         self.potential = inference_copy(potential, self.device, self.dtype)
         cfg = self.potential.config
+        # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
+        # their precision (Potential.evaluate casts them after the subtraction).
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
-                                            device=self.device, dtype=self.dtype)
+                                            device=self.device, dtype=torch.float64)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

@@ -66,6 +66,11 @@ class Potential(nn.Module):
         return self.model.cfg
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights: edge vectors are cast to it after they are formed."""
+        return next(self.model.parameters()).dtype
+
+    @property
     def metadata(self) -> dict:
         elements = self.config.elements
         return {
@@ -87,6 +92,10 @@ class Potential(nn.Module):
         strain applied to positions and cell (NaN rows for structures that are not periodic in
         all three directions, where stress is undefined). ``create_graph=True`` keeps the graph of
         the derivatives for training on forces.
+
+        Edge vectors are differences formed in the graph's dtype and only then cast to the model's,
+        so a float64 graph keeps a float32 model exact far from the origin (forces come out in the
+        graph's dtype).
         """
         positions, cell = graph.positions, graph.cell
         inputs = []
@@ -102,7 +111,7 @@ class Potential(nn.Module):
                 symmetric = 0.5 * (strain + strain.transpose(1, 2))
                 positions = positions + torch.einsum("ni,nij->nj", positions, symmetric[graph.batch])
                 cell = cell + torch.bmm(cell, symmetric)
-            edge_vectors = graph.edge_vectors(positions, cell)
+            edge_vectors = graph.edge_vectors(positions, cell).to(self.dtype)
             energies = self.model(graph.species, graph.edge_index, edge_vectors)
             energies = energies + self._reference_table(energies).index_select(0, graph.species)
             energy = scatter_sum(energies, graph.batch, graph.num_graphs)
