@@ -5,14 +5,19 @@ the calculator, batch evaluation, MD, relaxation and training all call it.
 
 File format (``.safetensors``): the weights plus, under the metadata key ``equiformer_ase``, a
 JSON header with ``format_version``, ``config``, ``elements``, ``reference_energies`` (eV per
-element), ``cutoff`` (Angstrom), ``training`` (data recipe), ``metrics`` (test errors) and
-``weights_sha256``. Loading never unpickles.
+element), ``cutoff`` (Angstrom), ``training`` (data recipe), ``metrics`` (test errors),
+``weights_sha256`` and (version 2) ``header_sha256`` over all of it. Version 1 files (no header
+hash) still load. Loading never unpickles, validates every header field, and checks the weights'
+names and shapes against the config before building the model; every failure is a
+:class:`PotentialFileError`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from pathlib import Path
 
 import torch
@@ -23,9 +28,11 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import shipped_names, shipped_path, weights_sha256
+from .shipped import header_sha256, shipped_names, shipped_path, tensor_shapes, weights_sha256
+from .shipped import read_header as read_model_header
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: before the header hash
 HEADER_KEY = "equiformer_ase"
 
 
@@ -137,7 +144,8 @@ class Potential(nn.Module):
         from safetensors.torch import save_file
 
         tensors = _state_tensors(self)
-        header = {**self.metadata, "weights_sha256": weights_sha256(tensors)}
+        header = json.loads(json.dumps({**self.metadata, "weights_sha256": weights_sha256(tensors)}))
+        header["header_sha256"] = header_sha256(header)
         save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
 
 
@@ -146,41 +154,63 @@ def _state_tensors(potential: Potential) -> dict[str, torch.Tensor]:
 
 
 def read_header(path: str | Path) -> dict:
-    """The JSON header of a potential file, without loading the weights."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(HEADER_KEY)
-    except FileNotFoundError:
-        raise PotentialFileError(f"potential file {path} does not exist") from None
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
-    if raw is None:
-        raise PotentialFileError(f"{path} has no '{HEADER_KEY}' header: not an equiformer-ase potential")
-    try:
-        header = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise PotentialFileError(f"{path}: corrupt JSON header ({exc})") from None
-    version = header.get("format_version")
-    if version != FORMAT_VERSION:
-        raise PotentialFileError(
-            f"{path}: format version {version!r} is not supported (this equiformer-ase reads version {FORMAT_VERSION})"
-        )
+    """The validated JSON header of a potential file, without loading the weights."""
+    header = read_model_header(path, HEADER_KEY, READABLE_VERSIONS, "potential")
+    _header_config(header, path)
     return header
+
+
+def _header_config(header: dict, path: str | Path) -> EquiformerConfig:
+    """The config of a header whose every field has been checked: PotentialFileError naming the field."""
+    missing = {"config", "elements", "cutoff", "reference_energies", "weights_sha256"} - set(header)
+    if missing:
+        raise PotentialFileError(f"{path}: the header lacks {', '.join(sorted(missing))}")
+    try:
+        cfg = EquiformerConfig.from_dict(header["config"])
+    except (TypeError, ValueError) as exc:
+        raise PotentialFileError(f"{path}: invalid config ({exc})") from None
+    if header["elements"] != cfg.elements or header["cutoff"] != cfg.cutoff:
+        raise PotentialFileError(f"{path}: elements {header['elements']!r} / cutoff {header['cutoff']!r} differ from "
+                                 f"the config's {cfg.elements} / {cfg.cutoff}")
+    references = header["reference_energies"]
+    if not (isinstance(references, dict) and set(references) == set(cfg.elements)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in references.values())):
+        raise PotentialFileError(f"{path}: reference_energies must map each of {', '.join(cfg.elements)} to a "
+                                 f"finite number (eV), got {references!r}")
+    for key in ("training", "metrics"):
+        if not isinstance(header.get(key, {}), dict):
+            raise PotentialFileError(f"{path}: '{key}' must be a JSON object, got {type(header[key]).__name__}")
+    if not isinstance(header["weights_sha256"], str):
+        raise PotentialFileError(f"{path}: weights_sha256 must be a string")
+    return cfg
+
+
+def _check_shapes(path: Path, cfg: EquiformerConfig) -> None:
+    """The file's block count and the shapes that pin the config's sizes, read from the file's
+    header: a crafted small file never makes loading build a large model."""
+    shapes = tensor_shapes(path)
+    blocks = {int(m.group(1)) for name in shapes if (m := re.match(r"model\.blocks\.(\d+)\.", name))}
+    if blocks != set(range(cfg.num_blocks)):
+        raise PotentialFileError(f"{path}: the weights hold {len(blocks)} blocks, the config {cfg.num_blocks}")
+    for name, shape in Equiformer.expected_shapes(cfg).items():
+        found = shapes.get(f"model.{name}")
+        if found != shape:
+            raise PotentialFileError(f"{path}: weight model.{name} has shape {found}, the config implies {shape}")
 
 
 def _load_file(path: Path) -> Potential:
     from safetensors.torch import load_file
 
-    header = read_header(path)
+    header = read_model_header(path, HEADER_KEY, READABLE_VERSIONS, "potential")
+    cfg = _header_config(header, path)
+    _check_shapes(path, cfg)
     try:
         tensors = load_file(str(path))
     except Exception as exc:
         raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
-    if weights_sha256(tensors) != header.get("weights_sha256"):
+    if weights_sha256(tensors) != header["weights_sha256"]:
         raise PotentialFileError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
-    cfg = EquiformerConfig.from_dict(header["config"])
     potential = Potential(Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics"))
     try:
         potential.load_state_dict(tensors, strict=True)

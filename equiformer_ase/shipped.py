@@ -1,18 +1,23 @@
-"""Model files: the ``potentials/`` folder of shipped models (installed as ``equiformer_ase.potentials``)
-and the weights hash stored in every file's header.
+"""Model files: the ``potentials/`` folder of shipped models (installed as ``equiformer_ase.potentials``),
+the hashes stored in every file's header, and reading that header.
 
 Equiformer potentials and learned Lie Hamiltonians share the folder; each file is told apart by the
-key of its safetensors JSON header, read without loading the weights.
+key of its safetensors JSON header, read without loading the weights. From format version 2 on,
+``header_sha256`` covers the whole header (which holds ``weights_sha256``), so neither a weight nor a
+header field (cutoff, reference energies, config) can change without the file saying so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .errors import PotentialFileError
 
 
 def shipped_path(name: str) -> Path:
@@ -42,3 +47,50 @@ def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
         digest.update(str(array.dtype).encode() + str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def header_sha256(header: dict) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of ``header`` without ``header_sha256``."""
+    body = {k: v for k, v in header.items() if k != "header_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def read_header(path: str | Path, header_key: str, versions: tuple[int, ...], what: str) -> dict:
+    """The JSON header under ``header_key`` of the safetensors file ``path``, without loading weights.
+
+    Checks that it is a JSON object of a format version in ``versions`` whose ``header_sha256``
+    matches (versions >= 2). Every failure is a :class:`PotentialFileError` naming the file;
+    ``what`` names the kind of model ("potential", "learned Hamiltonian") in messages.
+    """
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = (handle.metadata() or {}).get(header_key)
+    except FileNotFoundError:
+        raise PotentialFileError(f"{what} file {path} does not exist") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
+    if raw is None:
+        raise PotentialFileError(f"{path} has no '{header_key}' header: not an equiformer-ase {what}")
+    try:
+        header = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise PotentialFileError(f"{path}: corrupt JSON header ({exc})") from None
+    if not isinstance(header, dict):
+        raise PotentialFileError(f"{path}: the header is a JSON {type(header).__name__}, not an object")
+    version = header.get("format_version")
+    if type(version) is not int or version not in versions:
+        raise PotentialFileError(f"{path}: format version {version!r} is not supported (this equiformer-ase "
+                                 f"reads {what} versions {', '.join(map(str, versions))})")
+    if version >= 2 and header.get("header_sha256") != header_sha256(header):
+        raise PotentialFileError(f"{path}: the header does not match its header_sha256 (edited or corrupt file)")
+    return header
+
+
+def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in the safetensors file ``path``, read from its header only."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 
 import numpy as np
 import pytest
@@ -33,6 +35,26 @@ def tiny_potential(seed: int = 0, **overrides) -> ea.Potential:
 
 def tiny_calculator(dtype: str = "float64", **overrides) -> ea.EquiformerCalculator:
     return ea.EquiformerCalculator(tiny_potential(**overrides), device=TEST_DEVICE, dtype=dtype)
+
+
+def rewrite_header(path, change, key: str = "equiformer_ase", rehash: bool = False) -> None:
+    """Edit the JSON header under ``key`` of the safetensors file ``path`` in place, as a user with a
+    text editor would: ``change(header)`` edits it or returns a replacement. ``rehash=True`` also
+    recomputes ``header_sha256``, as a crafted file would."""
+    from equiformer_ase.shipped import header_sha256
+
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[:8])
+    outer = json.loads(raw[8 : 8 + size])
+    meta = json.loads(outer["__metadata__"][key])
+    replaced = change(meta)
+    meta = meta if replaced is None else replaced
+    if rehash and isinstance(meta, dict):
+        meta["header_sha256"] = header_sha256(meta)
+    outer["__metadata__"][key] = json.dumps(meta)
+    encoded = json.dumps(outer).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + raw[8 + size :])
 
 
 def random_rotation(seed: int) -> np.ndarray:

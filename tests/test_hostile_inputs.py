@@ -3,13 +3,16 @@ right answer, and nothing on disk is lost."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from ase.build import molecule
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, tiny_calculator
+from conftest import ELEMENTS, rewrite_header, tiny_calculator, tiny_potential
 
 
 @pytest.mark.parametrize("shift", [1e5, 1e8])
@@ -42,3 +45,104 @@ def test_huge_periodic_box():
     graph = ea.build_graph([dimer], ELEMENTS, 4.0)
     assert sorted(map(tuple, graph.edge_index.T.tolist())) == [(0, 1), (1, 0)]
     np.testing.assert_allclose(np.linalg.norm(graph.edge_vectors().numpy(), axis=1), [0.6, 0.6])
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "model.safetensors"
+    tiny_potential().save(path)
+    return path
+
+
+@pytest.mark.parametrize("edit", [
+    lambda h: h.update(cutoff=3.0),
+    lambda h: h["config"].update(cutoff=3.0),
+    lambda h: h["reference_energies"].update(H=-13.6),
+    lambda h: h["metrics"].update(forces_mae=0.001),
+])
+def test_edited_header_fields_fail_the_header_hash(saved, edit):
+    rewrite_header(saved, edit)
+    with pytest.raises(ea.PotentialFileError, match="header_sha256"):
+        ea.load_potential(saved)
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda h: h["config"].update(cutoff=float("nan")), "cutoff"),
+    (lambda h: h["config"].update(cutoff=1e9), "cutoff"),
+    (lambda h: h["config"].update(num_blocks="2"), "num_blocks"),
+    (lambda h: h["config"].update(num_blocks=True), "num_blocks"),
+    (lambda h: h["config"].update(num_radial=10_000_000), "num_radial"),
+    (lambda h: h["config"].update(radial_basis="cosine"), "radial_basis"),
+    (lambda h: h["config"].update(parity="yes"), "parity"),
+    (lambda h: h["config"].update(node_channels=[16, -8, 4]), "node_channels"),
+    (lambda h: h["config"].update(elements=["H", "Xx"]), "Xx"),
+    (lambda h: h["config"].pop("elements") and None, "elements"),
+    (lambda h: h.update(config=[1, 2]), "config"),
+    (lambda h: h.update(reference_energies={"H": 0.0}), "reference_energies"),
+    (lambda h: h["reference_energies"].update(H=float("nan")), "reference_energies"),
+    (lambda h: h.update(cutoff=3.0), "cutoff"),
+    (lambda h: h.pop("reference_energies") and None, "reference_energies"),
+    (lambda h: h.update(training="none"), "training"),
+    (lambda h: [h], "list"),
+    (lambda h: "text", "str"),
+    (lambda h: h.update(format_version=True), "format version"),
+])
+def test_malformed_or_out_of_range_headers_raise_the_file_error(saved, edit, problem):
+    """Crafted files (the header hash recomputed): every field is checked, and the error is ours."""
+    rewrite_header(saved, edit, rehash=True)
+    with pytest.raises(ea.PotentialFileError, match=problem):
+        ea.load_potential(saved)
+
+
+def test_crafted_huge_config_fails_before_building(saved):
+    rewrite_header(saved, lambda h: h["config"].update(num_blocks=30), rehash=True)
+    start = time.perf_counter()
+    with pytest.raises(ea.PotentialFileError, match="2 blocks, the config 30"):
+        ea.load_potential(saved)
+    rewrite_header(saved, lambda h: h["config"].update(num_blocks=2, num_radial=1000, radial_hidden=4000),
+                   rehash=True)
+    with pytest.raises(ea.PotentialFileError, match="has shape"):
+        ea.load_potential(saved)
+    assert time.perf_counter() - start < 1.0  # no model was built (30 blocks take seconds)
+
+
+def test_version_1_files_still_load(saved):
+    """Files written before the header hash: same weights, same answers."""
+    rewrite_header(saved, lambda h: h.update(format_version=1) or h.pop("header_sha256") and None)
+    water = molecule("H2O")
+    energy = ea.EquiformerCalculator(ea.load_potential(saved), device="cpu", dtype="float64").get_potential_energy(water)
+    assert energy == ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64").get_potential_energy(water)
+
+
+def test_config_checks_apply_to_python_callers_too():
+    for bad in (dict(cutoff=float("inf")), dict(num_heads=0), dict(energy_scale=float("nan")), dict(elements="HO")):
+        with pytest.raises(ValueError):
+            ea.EquiformerConfig(**{"elements": ["H", "O"], **bad})
+
+
+def test_expected_shapes_match_built_models():
+    for cfg in (ea.EquiformerConfig.preset("small", elements=["H", "O"]),
+                ea.EquiformerConfig(elements=["H"], node_channels=(8, 2), head_channels=(2, 1),
+                                    ffn_channels=(8, 2), attention="dot_product", num_blocks=1)):
+        shapes = {k: tuple(v.shape) for k, v in ea.Equiformer(cfg).state_dict().items()}
+        assert {k: shapes[k] for k in ea.Equiformer.expected_shapes(cfg)} == ea.Equiformer.expected_shapes(cfg)
+
+
+def test_malformed_hamiltonian_files_raise_the_file_error(tmp_path):
+    from equiformer_ase.lie import hamiltonian_files as files
+    from equiformer_ase.lie.hamiltonian import LearnedHamiltonian
+
+    path = tmp_path / "h.safetensors"
+    key = files.HEADER_KEY
+    for edit, problem in [(lambda h: [h], "list"), (lambda h: h.pop("config") and None, "config"),
+                          (lambda h: h["config"].update(width=10**7), "width"),
+                          (lambda h: h["config"].update(model="lie", group="Q(7)"), "do not make a learned Hamiltonian"),
+                          (lambda h: h["config"].update(depth=5), "do not make a learned Hamiltonian")]:
+        files.save_hamiltonian(LearnedHamiltonian(model="mlp", width=8, depth=1), path)
+        rewrite_header(path, edit, key=key, rehash=True)
+        with pytest.raises(ea.PotentialFileError, match=problem):
+            files.load_hamiltonian(path)
+    files.save_hamiltonian(LearnedHamiltonian(model="mlp", width=8, depth=1), path)
+    rewrite_header(path, lambda h: h["config"].update(energy_scale=2.0), key=key)
+    with pytest.raises(ea.PotentialFileError, match="header_sha256"):
+        files.load_hamiltonian(path)
