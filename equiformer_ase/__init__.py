@@ -2,7 +2,7 @@
 
 from . import lie
 from .calculator import EquiformerCalculator
-from .errors import PotentialFileError, UnsupportedElementError
+from .errors import CloseContactError, PotentialFileError, UnsupportedElementError
 from .graph import AtomGraph, build_graph
 from .model import Equiformer, EquiformerConfig
 from .potential import Potential, list_potentials, load_potential
@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AtomGraph",
+    "CloseContactError",
     "Equiformer",
     "EquiformerCalculator",
     "EquiformerConfig",

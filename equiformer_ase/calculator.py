@@ -11,7 +11,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from .devices import resolve_device, resolve_dtype
-from .graph import NeighbourList
+from .graph import NeighbourList, check_close_contacts
 from .potential import Potential, inference_copy
 
 class EquiformerCalculator(Calculator):
@@ -21,14 +21,19 @@ class EquiformerCalculator(Calculator):
     ``device``: "auto", "cpu", "cuda", ...; ``dtype``: "float32" or "float64";
     ``neighbour_backend``: see :mod:`equiformer_ase.graph`; ``skin`` (Angstrom): the Verlet skin of
     the neighbour list, rebuilt only when an atom moved more than ``skin / 2`` or the cell changed
-    (results equal those of a fresh list; 0 rebuilds at every call).
+    (results equal those of a fresh list; 0 rebuilds at every call). Atoms closer than half their
+    covalent radii sum raise :class:`~equiformer_ase.errors.CloseContactError` unless
+    ``allow_close_contacts``; checked at the first call for each new system (atomic numbers, cell,
+    pbc), not at every step of a trajectory of it.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, potential: Potential | str | Path, device: str = "auto", dtype: str = "float32",
-                 neighbour_backend: str = "auto", skin: float = 0.5, **kwargs):
+                 neighbour_backend: str = "auto", skin: float = 0.5, allow_close_contacts: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.allow_close_contacts = allow_close_contacts
+        self._checked_systems = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         self.potential = inference_copy(potential, self.device, self.dtype)
@@ -54,6 +59,10 @@ class EquiformerCalculator(Calculator):
         ``forces`` (n, 3), and ``stress`` (6,) Voigt eV/A^3 where ``pbc`` is all True.
         """
         graph = self.neighbour_list(atoms_list)
+        systems = NeighbourList.signature(atoms_list)
+        if not self.allow_close_contacts and systems != self._checked_systems:
+            check_close_contacts(graph, self.potential.config.elements)
+            self._checked_systems = systems
         want_stress = any(atoms.pbc.all() for atoms in atoms_list)
         out = self.potential.evaluate(graph, forces=True, stress=want_stress)
         out = {k: v.to("cpu", torch.float64).numpy() for k, v in out.items()}

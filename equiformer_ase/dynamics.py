@@ -24,7 +24,7 @@ from ase.io import Trajectory, read
 from tqdm.auto import tqdm
 
 from .devices import resolve_device, resolve_dtype
-from .graph import NeighbourList
+from .graph import NeighbourList, check_close_contacts
 from .integrators import (FireParameters, MDState, fire_step, init_fire_state, init_md_state,
                           kinetic_energy, langevin_baoab_step, velocity_verlet_step)
 from .potential import Potential, inference_copy
@@ -42,12 +42,14 @@ class BatchedSystems:
 
     ``positions``, ``momenta`` (N, 3); ``masses`` (N, 1) amu; ``batch`` (N,); ``movable`` (N,) bool
     (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) = 3 x movable atoms, as ASE counts them.
-    ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`.
+    ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. The input
+    structures are checked up front (unsupported elements, NaN, cells; overlapping atoms raise
+    :class:`~equiformer_ase.errors.CloseContactError` unless ``allow_close_contacts``).
     """
 
     def __init__(self, atoms_list: list[Atoms], potential: Potential | str | Path, *, device: str = "auto",
                  dtype: str = "float64", skin: float = 0.5, neighbour_backend: str = "auto",
-                 max_force: float = math.inf):
+                 max_force: float = math.inf, allow_close_contacts: bool = False):
         if isinstance(atoms_list, Atoms):
             atoms_list = [atoms_list]
         if len(atoms_list) == 0:
@@ -57,6 +59,9 @@ class BatchedSystems:
         cfg = self.potential.config
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
                                             device=self.device, dtype=self.dtype)
+        graph = self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
+        if not allow_close_contacts:
+            check_close_contacts(graph, cfg.elements)
         self.templates = [atoms.copy() for atoms in atoms_list]
         self.max_force = float(max_force)
 
@@ -155,13 +160,13 @@ class MolecularDynamics:
     noise reproducible. Initial momenta are the input Atoms' (set them, e.g., with ASE's
     ``MaxwellBoltzmannDistribution``); ``atoms.info['md_step']`` of the first structure sets the
     starting step, so the last frames of a trajectory (:func:`last_frames`) resume a run.
-    ``max_force`` eV/A: the blow-up threshold.
+    ``max_force`` eV/A: the blow-up threshold; ``allow_close_contacts``: see :class:`BatchedSystems`.
     """
 
     def __init__(self, atoms_list: list[Atoms], potential: Potential | str | Path, *, timestep: float,
                  ensemble: str = "nve", temperature: float | None = None, friction: float = 0.01, seed: int = 0,
                  device: str = "auto", dtype: str = "float64", skin: float = 0.5, max_force: float = 100.0,
-                 neighbour_backend: str = "auto"):
+                 neighbour_backend: str = "auto", allow_close_contacts: bool = False):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
         if ensemble == "nvt" and (temperature is None or temperature < 0 or friction <= 0):
@@ -169,7 +174,8 @@ class MolecularDynamics:
         if not timestep > 0:
             raise ValueError(f"timestep must be > 0 fs, got {timestep}")
         self.systems = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
-                                      neighbour_backend=neighbour_backend, max_force=max_force)
+                                      neighbour_backend=neighbour_backend, max_force=max_force,
+                                      allow_close_contacts=allow_close_contacts)
         first = atoms_list[0] if not isinstance(atoms_list, Atoms) else atoms_list
         self.step_count = int(first.info.get("md_step", 0))
         self.ensemble, self.timestep, self.temperature, self.friction = ensemble, timestep, temperature, friction
@@ -253,15 +259,16 @@ class MolecularDynamics:
 
 def relax(atoms_list: list[Atoms], potential: Potential | str | Path, *, fmax: float = 0.05, steps: int = 1000,
           device: str = "auto", dtype: str = "float64", skin: float = 0.5, params: FireParameters = FireParameters(),
-          neighbour_backend: str = "auto", progress: bool = True) -> tuple[list[Atoms], list[bool]]:
+          neighbour_backend: str = "auto", progress: bool = True,
+          allow_close_contacts: bool = False) -> tuple[list[Atoms], list[bool]]:
     """FIRE (ASE's algorithm and defaults) for all structures at once, fixed cells.
 
     A structure stops when its largest force norm is below ``fmax`` (eV/A) or after ``steps`` steps;
     converged structures are masked out. Returns relaxed copies (SinglePointCalculator with energy and
-    forces) and per-structure converged flags.
+    forces) and per-structure converged flags. ``allow_close_contacts``: see :class:`BatchedSystems`.
     """
     s = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
-                       neighbour_backend=neighbour_backend)
+                       neighbour_backend=neighbour_backend, allow_close_contacts=allow_close_contacts)
     state = init_fire_state(s.positions, s.num_systems, s.forces, params)
     converged = s.max_force_per_system(state.forces) < fmax
     with tqdm(total=steps, disable=not progress, desc="FIRE", unit="step") as bar:

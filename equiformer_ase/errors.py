@@ -17,3 +17,7 @@ class UnsupportedElementError(ValueError):
 
 class PotentialFileError(ValueError):
     """A potential file is missing, corrupt, truncated or of an unknown format version."""
+
+
+class CloseContactError(ValueError):
+    """Two atoms overlap: closer than a fraction of the sum of their covalent radii."""

@@ -24,12 +24,13 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 from ase import Atoms
-from ase.data import chemical_symbols
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
-from .errors import UnsupportedElementError
+from .errors import CloseContactError, UnsupportedElementError
 
 BACKENDS = ("auto", "matscipy", "kdtree", "torch-cluster", "brute")
 MAX_BINS = 50_000_000
+CLOSE_CONTACT_FRACTION = 0.5  # of the covalent radii sum: O-H 0.49 A, H-H 0.31 A, Cu-Cu 1.32 A
 
 
 @dataclass
@@ -101,6 +102,27 @@ def validate_atoms(atoms: Atoms, elements: list[str]) -> np.ndarray:
         unknown = [chemical_symbols[z] for z in np.unique(atoms.numbers[species < 0])]
         raise UnsupportedElementError(unknown, elements)
     return species
+
+
+def check_close_contacts(graph: AtomGraph, elements: list[str], fraction: float = CLOSE_CONTACT_FRACTION) -> None:
+    """Raise :class:`CloseContactError` naming the worst pair if two atoms (or periodic images) are
+    closer than ``fraction`` x the sum of their covalent radii (``ase.data.covalent_radii``)."""
+    radii = graph.positions.new_tensor(covalent_radii[[atomic_numbers[e] for e in elements]])[graph.species]
+    source, destination = graph.edge_index
+    lengths = torch.linalg.vector_norm(graph.edge_vectors(), dim=1)
+    limits = fraction * (radii[source] + radii[destination])
+    if not bool((lengths < limits).any()):
+        return
+    k = int(torch.argmin(lengths / limits))
+    i, j = int(destination[k]), int(source[k])
+    structure = int(graph.batch[i])
+    offset = int((graph.batch < structure).sum())
+    symbols = [elements[s] for s in graph.species[[i, j]].tolist()]
+    raise CloseContactError(
+        f"structure {structure}: atoms {i - offset} ({symbols[0]}) and {j - offset} ({symbols[1]}) are "
+        f"{float(lengths[k]):.3g} A apart, under {fraction} x their covalent radii sum "
+        f"({float(limits[k]) / fraction:.3g} A): overlapping atoms give meaningless energies "
+        "(allow_close_contacts=True evaluates them anyway)")
 
 
 @functools.lru_cache(maxsize=16)
@@ -312,7 +334,7 @@ class NeighbourList:
                 start += len(atoms)
             self._candidates = build_graph(moved, self.elements, self.cutoff + self.skin, backend=self.backend,
                                            device=self.device, dtype=self.dtype)
-            self._reference = (self._signature(atoms_list), positions.detach().clone())
+            self._reference = (self.signature(atoms_list), positions.detach().clone())
             self.rebuilds += 1
         graph = replace(self._candidates, positions=positions)
         if self.skin == 0:
@@ -321,14 +343,15 @@ class NeighbourList:
         return replace(graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep])
 
     @staticmethod
-    def _signature(atoms_list: list[Atoms]) -> tuple:
+    def signature(atoms_list: list[Atoms]) -> tuple:
+        """What identifies the systems apart from positions: atomic numbers, cell and pbc of each."""
         return tuple((a.numbers.tobytes(), a.cell.array.tobytes(), a.pbc.tobytes()) for a in atoms_list)
 
     def _must_rebuild(self, atoms_list: list[Atoms], positions: torch.Tensor) -> bool:
         if self._reference is None or self.skin == 0:
             return True
         signature, reference_positions = self._reference
-        if signature != self._signature(atoms_list) or reference_positions.shape != positions.shape:
+        if signature != self.signature(atoms_list) or reference_positions.shape != positions.shape:
             return True
         displacement = torch.linalg.vector_norm(positions.detach() - reference_positions, dim=1)
         return not bool(torch.all(displacement <= 0.5 * self.skin))

@@ -146,3 +146,37 @@ def test_malformed_hamiltonian_files_raise_the_file_error(tmp_path):
     rewrite_header(path, lambda h: h["config"].update(energy_scale=2.0), key=key)
     with pytest.raises(ea.PotentialFileError, match="header_sha256"):
         files.load_hamiltonian(path)
+
+
+def overlapping_water():
+    water = molecule("H2O")
+    water.positions[1] = water.positions[0] + [0.01, 0.0, 0.0]
+    return water
+
+
+def test_overlapping_atoms_are_refused_by_the_calculator(calc64):
+    atoms = overlapping_water()
+    atoms.calc = calc64
+    with pytest.raises(ea.CloseContactError, match=r"atoms 0 \(O\) and 1 \(H\) are 0.01 A apart"):
+        atoms.get_potential_energy()
+    calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", allow_close_contacts=True)
+    assert np.isfinite(calc.get_potential_energy(atoms))
+
+
+def test_overlapping_atoms_are_refused_by_the_engine():
+    from equiformer_ase.dynamics import MolecularDynamics, relax
+
+    structures = [molecule("H2O"), overlapping_water()]
+    with pytest.raises(ea.CloseContactError, match="structure 1: atoms 0 .O. and 1 .H."):
+        relax(structures, tiny_potential(), device="cpu", progress=False)
+    with pytest.raises(ea.CloseContactError):
+        MolecularDynamics(structures, tiny_potential(), timestep=0.5, device="cpu")
+    relaxed, _ = relax(structures, tiny_potential(), steps=2, device="cpu", progress=False, allow_close_contacts=True)
+    assert len(relaxed) == 2
+
+
+def test_unsupported_element_is_named_by_the_engine_not_a_blow_up():
+    from equiformer_ase.dynamics import relax
+
+    with pytest.raises(ea.UnsupportedElementError, match="Fe"):
+        relax([Atoms("Fe2", positions=[[0, 0, 0], [2.3, 0, 0]])], tiny_potential(), device="cpu", progress=False)
