@@ -24,6 +24,7 @@ from ase.io import Trajectory, read
 from tqdm.auto import tqdm
 
 from .devices import resolve_device, resolve_dtype
+from .errors import BlowUpError
 from .graph import NeighbourList, check_close_contacts
 from .integrators import (FireParameters, MDState, fire_step, init_fire_state, init_md_state,
                           kinetic_energy, langevin_baoab_step, velocity_verlet_step)
@@ -31,10 +32,6 @@ from .potential import Potential, inference_copy
 
 ENSEMBLES = ("nve", "nvt")
 LOG_HEADER = "step,time_fs,system,temperature_K,potential_eV,kinetic_eV,total_eV\n"
-
-
-class BlowUpError(RuntimeError):
-    """The simulation became unphysical: non-finite energies or positions, or forces above the threshold."""
 
 
 class BatchedSystems:

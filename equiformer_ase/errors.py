@@ -21,3 +21,15 @@ class PotentialFileError(ValueError):
 
 class CloseContactError(ValueError):
     """Two atoms overlap: closer than a fraction of the sum of their covalent radii."""
+
+
+class UserFileError(ValueError):
+    """An input file is missing or unreadable, or an output path cannot be written."""
+
+
+class BlowUpError(RuntimeError):
+    """The simulation became unphysical: non-finite energies or positions, or forces above the threshold."""
+
+
+# What the command line reports as a user mistake: one line on stderr, exit code 2.
+USER_ERRORS = (ValueError, OSError, NotImplementedError, ImportError)

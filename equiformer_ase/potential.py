@@ -28,12 +28,11 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import header_sha256, shipped_names, shipped_path, tensor_shapes, weights_sha256
+from .shipped import POTENTIAL, header_sha256, resolve, shipped_names, tensor_shapes, weights_sha256
 from .shipped import read_header as read_model_header
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: before the header hash
-HEADER_KEY = "equiformer_ase"
+FORMAT_VERSION = POTENTIAL.versions[-1]
+HEADER_KEY = POTENTIAL.key
 
 
 class Potential(nn.Module):
@@ -153,10 +152,10 @@ def _state_tensors(potential: Potential) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in potential.state_dict().items()}
 
 
-def read_header(path: str | Path) -> dict:
-    """The validated JSON header of a potential file, without loading the weights."""
-    header = read_model_header(path, HEADER_KEY, READABLE_VERSIONS, "potential")
-    _header_config(header, path)
+def read_header(name_or_path: str | Path) -> dict:
+    """The validated JSON header of a potential file or shipped potential, without loading the weights."""
+    header = read_model_header(name_or_path, POTENTIAL)
+    _header_config(header, name_or_path)
     return header
 
 
@@ -199,10 +198,12 @@ def _check_shapes(path: Path, cfg: EquiformerConfig) -> None:
             raise PotentialFileError(f"{path}: weight model.{name} has shape {found}, the config implies {shape}")
 
 
-def _load_file(path: Path) -> Potential:
+def load_potential(name_or_path: str | Path) -> Potential:
+    """Load a potential from a file path or by the name of a shipped potential."""
     from safetensors.torch import load_file
 
-    header = read_model_header(path, HEADER_KEY, READABLE_VERSIONS, "potential")
+    path = resolve(name_or_path, POTENTIAL)
+    header = read_model_header(path, POTENTIAL)
     cfg = _header_config(header, path)
     _check_shapes(path, cfg)
     try:
@@ -221,7 +222,7 @@ def _load_file(path: Path) -> Potential:
 
 def list_potentials() -> list[str]:
     """Names of the Equiformer potentials shipped in ``potentials/``."""
-    return shipped_names(HEADER_KEY)
+    return shipped_names(POTENTIAL)
 
 
 def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype) -> Potential:
@@ -229,16 +230,3 @@ def inference_copy(potential: Potential | str | Path, device: torch.device, dtyp
     :class:`Potential` or of the file / shipped name; the caller's potential is never cast in place."""
     potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
     return potential.to(device=device, dtype=dtype).eval().requires_grad_(False)
-
-
-def load_potential(name_or_path: str | Path) -> Potential:
-    """Load a potential from a file path or by the name of a shipped potential."""
-    path = Path(name_or_path)
-    if path.suffix == ".safetensors" or path.exists():
-        return _load_file(path)
-    shipped = list_potentials()
-    if str(name_or_path) not in shipped:
-        raise PotentialFileError(
-            f"{name_or_path!r} is neither a file nor a shipped potential (shipped: {', '.join(shipped) or 'none'})"
-        )
-    return _load_file(shipped_path(str(name_or_path)))

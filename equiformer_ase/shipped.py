@@ -11,13 +11,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .errors import PotentialFileError
+
+if TYPE_CHECKING:
+    import torch
+
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A kind of model file: its safetensors header ``key``, the format ``versions`` this code reads
+    (the last is the one it writes) and its ``name`` in messages."""
+
+    key: str
+    versions: tuple[int, ...]
+    name: str
+
+
+# Version 1 files predate header_sha256 and still load.
+POTENTIAL = ModelKind("equiformer_ase", (1, 2), "potential")
+HAMILTONIAN = ModelKind("equiformer_ase.lie_hamiltonian", (1, 2), "Hamiltonian")
 
 
 def shipped_path(name: str) -> Path:
@@ -25,15 +46,15 @@ def shipped_path(name: str) -> Path:
     return Path(str(resources.files("equiformer_ase.potentials") / f"{name}.safetensors"))
 
 
-def shipped_names(header_key: str) -> list[str]:
-    """Names of the shipped ``.safetensors`` files whose header has ``header_key``."""
+def shipped_names(kind: ModelKind) -> list[str]:
+    """Names of the shipped ``.safetensors`` files of ``kind``."""
     from safetensors import safe_open
 
     names = []
     for entry in resources.files("equiformer_ase.potentials").iterdir():
         if entry.name.endswith(".safetensors"):
             with safe_open(str(entry), framework="pt") as handle:
-                if header_key in (handle.metadata() or {}):
+                if kind.key in (handle.metadata() or {}):
                     names.append(entry.name[: -len(".safetensors")])
     return sorted(names)
 
@@ -55,24 +76,36 @@ def header_sha256(header: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def read_header(path: str | Path, header_key: str, versions: tuple[int, ...], what: str) -> dict:
-    """The JSON header under ``header_key`` of the safetensors file ``path``, without loading weights.
+def resolve(name_or_path: str | Path, kind: ModelKind) -> Path:
+    """The file of a path, or of the name of a shipped model of ``kind``."""
+    path = Path(name_or_path)
+    if path.suffix == ".safetensors" or path.exists():
+        return path
+    shipped = shipped_names(kind)
+    if str(name_or_path) not in shipped:
+        raise PotentialFileError(f"{name_or_path!r} is neither a file nor a shipped {kind.name} "
+                                 f"(shipped: {', '.join(shipped) or 'none'})")
+    return shipped_path(str(name_or_path))
 
-    Checks that it is a JSON object of a format version in ``versions`` whose ``header_sha256``
-    matches (versions >= 2). Every failure is a :class:`PotentialFileError` naming the file;
-    ``what`` names the kind of model ("potential", "learned Hamiltonian") in messages.
+
+def read_header(name_or_path: str | Path, kind: ModelKind) -> dict:
+    """The JSON header of a model file of ``kind`` (a path or a shipped name), without loading weights.
+
+    Checks that it is a JSON object of a readable format version whose ``header_sha256`` matches
+    (versions >= 2). Every failure is a :class:`PotentialFileError` naming the file.
     """
     from safetensors import safe_open
 
+    path = resolve(name_or_path, kind)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            raw = (handle.metadata() or {}).get(header_key)
+            raw = (handle.metadata() or {}).get(kind.key)
     except FileNotFoundError:
-        raise PotentialFileError(f"{what} file {path} does not exist") from None
+        raise PotentialFileError(f"{kind.name} file {path} does not exist") from None
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
     if raw is None:
-        raise PotentialFileError(f"{path} has no '{header_key}' header: not an equiformer-ase {what}")
+        raise PotentialFileError(f"{path} has no '{kind.key}' header: not an equiformer-ase {kind.name}")
     try:
         header = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -80,9 +113,9 @@ def read_header(path: str | Path, header_key: str, versions: tuple[int, ...], wh
     if not isinstance(header, dict):
         raise PotentialFileError(f"{path}: the header is a JSON {type(header).__name__}, not an object")
     version = header.get("format_version")
-    if type(version) is not int or version not in versions:
+    if type(version) is not int or version not in kind.versions:
         raise PotentialFileError(f"{path}: format version {version!r} is not supported (this equiformer-ase "
-                                 f"reads {what} versions {', '.join(map(str, versions))})")
+                                 f"reads {kind.name} versions {', '.join(map(str, kind.versions))})")
     if version >= 2 and header.get("header_sha256") != header_sha256(header):
         raise PotentialFileError(f"{path}: the header does not match its header_sha256 (edited or corrupt file)")
     return header

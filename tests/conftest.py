@@ -57,6 +57,21 @@ def rewrite_header(path, change, key: str = "equiformer_ase", rehash: bool = Fal
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + raw[8 + size :])
 
 
+def cli_error(capsys, argv: list[str]) -> str:
+    """Run the command line on ``argv``, expecting a user mistake: exit code 2 and one line on stderr."""
+    from equiformer_ase.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
 def random_rotation(seed: int) -> np.ndarray:
     """A proper rotation matrix (det +1) drawn uniformly."""
     q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))

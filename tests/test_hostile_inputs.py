@@ -3,6 +3,9 @@ right answer, and nothing on disk is lost."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -10,9 +13,11 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import molecule
+from ase.io import write
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, rewrite_header, tiny_calculator, tiny_potential
+from conftest import ELEMENTS, cli_error, rewrite_header, tiny_calculator, tiny_potential
+from equiformer_ase.cli import main
 
 
 @pytest.mark.parametrize("shift", [1e5, 1e8])
@@ -180,3 +185,123 @@ def test_unsupported_element_is_named_by_the_engine_not_a_blow_up():
 
     with pytest.raises(ea.UnsupportedElementError, match="Fe"):
         relax([Atoms("Fe2", positions=[[0, 0, 0], [2.3, 0, 0]])], tiny_potential(), device="cpu", progress=False)
+
+
+# ----------------------------------------------------------------------------- command line
+
+@pytest.fixture
+def water_file(tmp_path):
+    path = tmp_path / "water.xyz"
+    write(path, molecule("H2O"))
+    return path
+
+
+def test_help_and_argument_errors_do_not_import_torch():
+    """``--help``, ``--version`` and argument errors stay fast: torch and e3nn are imported by commands only."""
+    script = ("import sys\nfrom equiformer_ase.cli import main\n"
+              "for argv in (['--help'], ['--version'], ['md', 'x.xyz', '--steps', '-5']):\n"
+              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+              "assert not {'torch', 'e3nn'} & set(sys.modules), sorted({'torch', 'e3nn'} & set(sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"equiformer-ase {ea.__version__}" in done.stdout
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["md", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "write a frame and log line every N steps (default: 10)" in out
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--steps", "-5"], "argument --steps: '-5' is not a positive integer"),
+    (["--interval", "0"], "argument --interval: '0' is not a positive integer"),
+    (["--timestep", "nan"], "argument --timestep: 'nan' is not a positive number"),
+    (["--temperature", "-3"], "argument --temperature: '-3' is not a number >= 0"),
+])
+def test_md_argument_mistakes(capsys, water_file, tmp_path, argv, problem):
+    base = {"--steps": "5", "--interval": "1", "--timestep": "0.5", "--temperature": "300"}
+    base.update(dict(zip(argv[::2], argv[1::2])))
+    args = ["md", str(water_file), "--potential", "x.safetensors", "--traj", str(tmp_path / "md.traj")]
+    assert problem in cli_error(capsys, args + [item for pair in base.items() for item in pair])
+    assert not (tmp_path / "md.traj").exists()
+
+
+@pytest.fixture
+def potential_path(tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    tiny_potential().save(path)
+    return str(path)
+
+
+def test_structure_file_mistakes(capsys, tmp_path, potential_path):
+    garbage = tmp_path / "garbage.xyz"
+    garbage.write_text("3\nnot a comment line\nO 0 0 zero\n")
+    for structure, problem in ((tmp_path / "missing.xyz", "structure file .*missing.xyz does not exist"),
+                               (tmp_path, "is a directory, not a structure file"),
+                               (garbage, "cannot read structures from .*garbage.xyz: ValueError")):
+        err = cli_error(capsys, ["relax", str(structure), "--potential", potential_path, "--fmax", "0.1",
+                                 "--out", str(tmp_path / "out.xyz")])
+        assert re.search(problem, err), err
+    assert garbage.read_text() == "3\nnot a comment line\nO 0 0 zero\n"
+
+
+def test_output_path_mistakes_are_caught_before_computing(capsys, tmp_path, potential_path, water_file):
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "keep.txt").write_text("earlier results")
+    relax = ["relax", str(water_file), "--potential", potential_path, "--fmax", "0.1", "--out"]
+    assert "--out" in cli_error(capsys, relax + [str(finished)])
+    assert "does not exist" in cli_error(capsys, relax + [str(tmp_path / "no" / "such" / "dir.xyz")])
+    assert "cannot tell a format" in cli_error(capsys, relax + [str(tmp_path / "relaxed.unknown")])
+    md = ["md", str(water_file), "--potential", potential_path, "--timestep", "0.5", "--steps", "2", "--traj"]
+    assert "--traj" in cli_error(capsys, md + [str(finished)])
+    assert "No such file" in cli_error(capsys, md + [str(tmp_path / "never.traj"), "--resume"])
+    assert [p.name for p in finished.iterdir()] == ["keep.txt"]
+    assert (finished / "keep.txt").read_text() == "earlier results"
+
+
+def test_bad_structures_and_potentials_are_named_and_nothing_is_overwritten(capsys, tmp_path, potential_path,
+                                                                              water_file):
+    from ase.io import read
+
+    iron, overlap = tmp_path / "iron.xyz", tmp_path / "overlap.xyz"
+    write(iron, Atoms("Fe2", positions=[[0, 0, 0], [2.3, 0, 0]]))
+    write(overlap, overlapping_water())
+    trajectory = tmp_path / "earlier.traj"
+    write(trajectory, molecule("H2O"))
+    before = trajectory.read_bytes()
+    md = ["md", "--potential", potential_path, "--timestep", "0.5", "--steps", "2", "--traj", str(trajectory)]
+    assert "unsupported element(s) Fe" in cli_error(capsys, md + [str(iron)])
+    assert "0.01 A apart" in cli_error(capsys, md + [str(overlap)])
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    assert "not a readable safetensors file" in cli_error(capsys, ["relax", str(water_file), "--potential", str(corrupt),
+                                                                    "--fmax", "0.1", "--out", str(tmp_path / "r.xyz")])
+    assert trajectory.read_bytes() == before and len(read(trajectory, ":")) == 1
+    assert not (tmp_path / "r.xyz").exists()
+
+
+def test_screen_mistakes_start_nothing_and_create_no_database(capsys, tmp_path, potential_path):
+    screen = ["screen", "--facets", "111", "--adsorbates", "O", "--workers", "2"]
+    db = tmp_path / "screen.db"
+    err = cli_error(capsys, screen + ["--potential", str(tmp_path / "none.safetensors"), "--metals", "Cu", "--db", str(db)])
+    assert "does not exist" in err
+    err = cli_error(capsys, screen + ["--potential", potential_path, "--metals", "Fe", "--db", str(db)])
+    assert "Fe: not an fcc metal covered by" in err and err.rstrip().endswith("which covers Cu")
+    err = cli_error(capsys, screen + ["--potential", potential_path, "--metals", "Cu", "--db",
+                                      str(tmp_path / "missing" / "screen.db")])
+    assert "--db" in err and "does not exist" in err
+    assert not db.exists() and not (tmp_path / "missing").exists()
+
+
+def test_heatmap_of_a_small_screen_fits_its_title_and_colour_bar(tmp_path):
+    import matplotlib.image
+
+    from equiformer_ase.screening.report import write_heatmap
+
+    path = tmp_path / "heatmap.png"
+    write_heatmap({("Cu", "111", "O"): {"adsorption_energy": -1.2}}, path, "adsorption energies, emt-surfaces (eV)")
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert width >= 400 and height >= 300   # was 228 x 174 with the title and colour-bar label cut off

@@ -14,12 +14,11 @@ from pathlib import Path
 import torch
 
 from ..errors import PotentialFileError
-from ..shipped import header_sha256, read_header, shipped_names, shipped_path, weights_sha256
+from ..shipped import HAMILTONIAN, header_sha256, read_header, resolve, shipped_names, weights_sha256
 from .hamiltonian import LearnedHamiltonian
 
-HEADER_KEY = "equiformer_ase.lie_hamiltonian"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: before the header hash
+FORMAT_VERSION = HAMILTONIAN.versions[-1]
+HEADER_KEY = HAMILTONIAN.key
 # Upper bounds of the integer sizes in a file's config, so a crafted header cannot build a huge model.
 SIZE_LIMITS = {"dim": 3, "num_particles": 10_000, "in_features": 1024, "width": 4096, "depth": 64, "heads": 64,
                "nsamples": 4096}
@@ -41,7 +40,7 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """The checked header and the weights whose hash it holds."""
     from safetensors.torch import load_file
 
-    header = read_header(path, HEADER_KEY, READABLE_VERSIONS, "learned Hamiltonian")
+    header = read_header(path, HAMILTONIAN)
     config = header.get("config")
     if not isinstance(config, dict) or not all(isinstance(header.get(k, {}), dict) for k in ("training", "metrics")):
         raise PotentialFileError(f"{path}: 'config', 'training' and 'metrics' must be JSON objects")
@@ -60,18 +59,12 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
 
 def list_hamiltonians() -> list[str]:
     """Names of the learned Hamiltonians shipped in ``potentials/``."""
-    return shipped_names(HEADER_KEY)
+    return shipped_names(HAMILTONIAN)
 
 
 def load_hamiltonian(name_or_path: str | Path, dtype: torch.dtype = torch.float64) -> LearnedHamiltonian:
     """A learned Hamiltonian from a file, or by the name of a shipped one; ``.header`` holds its metadata."""
-    path = Path(name_or_path)
-    if not (path.suffix == ".safetensors" or path.exists()):
-        shipped = list_hamiltonians()
-        if str(name_or_path) not in shipped:
-            raise PotentialFileError(f"{name_or_path!r} is neither a file nor a shipped Hamiltonian "
-                             f"(shipped: {', '.join(shipped) or 'none'})")
-        path = shipped_path(str(name_or_path))
+    path = resolve(name_or_path, HAMILTONIAN)
     header, tensors = _read(path)
     try:
         model = LearnedHamiltonian(**header["config"]).to(dtype)

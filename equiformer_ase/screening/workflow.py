@@ -24,6 +24,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.optimize import FIRE
 from tqdm.auto import tqdm
 
+from ..errors import UnsupportedElementError
+from ..shipped import POTENTIAL, read_header
 from .adsorbates import Adsorbate, adsorbate, place_adsorbate
 from .anomalies import detect_anomaly
 from .references import GAS_REFERENCES, adsorption_energy, chemical_potentials, gas_molecule
@@ -53,9 +55,12 @@ class ScreeningSpec:
     method: str = field(init=False)
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.metals if m not in fcc_metals()]
+        covered = read_header(self.potential, POTENTIAL)["elements"]  # a missing potential fails here, first
+        metals = [m for m in fcc_metals() if m in covered]
+        unknown = [m for m in self.metals if m not in metals]
         if unknown or not self.metals:
-            raise ValueError(f"unknown or no metals {unknown or list(self.metals)}; fcc metals: {', '.join(fcc_metals())}")
+            raise ValueError(f"{', '.join(unknown) or 'no metals'}: not an fcc metal covered by {self.potential}, "
+                             f"which covers {', '.join(metals) or 'no fcc metal'}")
         unknown = [f for f in self.facets if f not in FACET_BUILDERS]
         if unknown or not self.facets:
             raise ValueError(f"unknown or no facets {unknown or list(self.facets)}; choose from {', '.join(FACET_BUILDERS)}")
@@ -63,6 +68,10 @@ class ScreeningSpec:
             raise ValueError("no adsorbates to screen")
         object.__setattr__(self, "adsorbates", tuple(a if isinstance(a, Adsorbate) else adsorbate(a)
                                                      for a in self.adsorbates))
+        needed = {symbol for a in self.adsorbates for symbol in a.atoms.get_chemical_symbols()}
+        needed |= {symbol for name in GAS_REFERENCES for symbol in gas_molecule(name).get_chemical_symbols()}
+        if needed - set(covered):
+            raise UnsupportedElementError(sorted(needed - set(covered)), covered)
         if self.fmax <= 0 or self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"need fmax > 0, steps >= 1 and batch_size >= 1, got {self.fmax}, {self.steps}, "
                              f"{self.batch_size}")
