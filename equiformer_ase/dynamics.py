@@ -37,8 +37,8 @@ LOG_HEADER = "step,time_fs,system,temperature_K,potential_eV,kinetic_eV,total_eV
 class BatchedSystems:
     """Structures as flat device tensors plus the batched force function.
 
-    ``positions``, ``momenta`` (N, 3); ``masses`` (N, 1) amu; ``batch`` (N,); ``movable`` (N,) bool
-    (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) = 3 x movable atoms, as ASE counts them.
+    ``positions``, ``momenta`` (N, 3) float64 (``dtype`` is the model's); ``masses`` (N, 1) amu;
+    ``batch`` (N,); ``movable`` (N,) bool (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) = 3 x movable atoms, as ASE counts them.
     ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. The input
     structures are checked up front (unsupported elements, NaN, cells; overlapping atoms raise
     :class:`~equiformer_ase.errors.CloseContactError` unless ``allow_close_contacts``).
@@ -54,15 +54,17 @@ class BatchedSystems:
         self.device, self.dtype = resolve_device(device), resolve_dtype(dtype)
         self.potential = inference_copy(potential, self.device, self.dtype)
         cfg = self.potential.config
+        # The state is float64 whatever the model's dtype: edge vectors far from the origin keep
+        # their precision (Potential.evaluate casts them after the subtraction).
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
-                                            device=self.device, dtype=self.dtype)
+                                            device=self.device, dtype=torch.float64)
         graph = self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
         if not allow_close_contacts:
             check_close_contacts(graph, cfg.elements)
         self.templates = [atoms.copy() for atoms in atoms_list]
         self.max_force = float(max_force)
 
-        def tensor(array, dtype=self.dtype):
+        def tensor(array, dtype=torch.float64):
             return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
 
         sizes = [len(atoms) for atoms in atoms_list]

@@ -305,3 +305,17 @@ def test_heatmap_of_a_small_screen_fits_its_title_and_colour_bar(tmp_path):
     write_heatmap({("Cu", "111", "O"): {"adsorption_energy": -1.2}}, path, "adsorption energies, emt-surfaces (eV)")
     height, width = matplotlib.image.imread(path).shape[:2]
     assert width >= 400 and height >= 300   # was 228 x 174 with the title and colour-bar label cut off
+
+
+def test_float32_engine_far_from_the_origin():
+    """The MD/relax engine keeps its state in float64: a float32 model relaxes the same far away."""
+    from equiformer_ase.dynamics import relax
+
+    water = molecule("H2O")
+    water.rattle(0.05, seed=1)
+    far = water.copy()
+    far.positions += 1e5
+    (near_relaxed, far_relaxed), _ = relax([water, far], tiny_potential(), steps=5, dtype="float32", device="cpu",
+                                           progress=False)
+    np.testing.assert_allclose(far_relaxed.positions - 1e5, near_relaxed.positions, atol=1e-5)
+    np.testing.assert_allclose(far_relaxed.get_forces(), near_relaxed.get_forces(), atol=1e-4)
