@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "AtomGraph": "graph",
     "build_graph": "graph",
+    "Committee": "committee",
+    "load_committee": "committee",
     "EquiformerCalculator": "calculator",
     "Equiformer": "model",
     "EquiformerConfig": "model",
@@ -25,6 +27,7 @@ _LAZY = {
 __all__ = [
     "AtomGraph",
     "CloseContactError",
+    "Committee",
     "Equiformer",
     "EquiformerCalculator",
     "EquiformerConfig",
@@ -34,6 +37,7 @@ __all__ = [
     "build_graph",
     "lie",
     "list_potentials",
+    "load_committee",
     "load_potential",
 ]
 

@@ -10,14 +10,23 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from .committee import Committee, committee_statistics, inference_model
 from .devices import resolve_device, resolve_dtype
 from .graph import NeighbourList, check_close_contacts
-from .potential import Potential, inference_copy
+from .potential import Potential
+
+COMMITTEE_PROPERTIES = ["energy_comm", "energy_var", "forces_comm", "forces_var", "forces_dev", "max_forces_dev"]
+
 
 class EquiformerCalculator(Calculator):
     """Energy, free energy, forces, stress (fully periodic cells only) and per-atom energies.
 
-    ``potential``: a :class:`Potential`, a path to a ``.safetensors`` file, or a shipped name.
+    ``potential``: a :class:`Potential`, a path to a ``.safetensors`` file, or a shipped name; or a
+    committee (:class:`Committee`, a list of potentials / paths / names, a committee file or shipped
+    committee name): then energy, forces, stress and energies are the members' mean, and results
+    add MACE's ``energy_comm`` (K,), ``energy_var``, ``forces_comm`` (K, n, 3), ``forces_var`` (n, 3),
+    and DP-GEN's per-atom force deviation ``forces_dev`` (n,) eV/A with its maximum
+    ``max_forces_dev`` (see :mod:`equiformer_ase.committee`).
     ``device``: "auto", "cpu", "cuda", ...; ``dtype``: "float32" or "float64";
     ``neighbour_backend``: see :mod:`equiformer_ase.graph`; ``skin`` (Angstrom): the Verlet skin of
     the neighbour list, rebuilt only when an atom moved more than ``skin / 2`` or the cell changed
@@ -27,16 +36,16 @@ class EquiformerCalculator(Calculator):
     pbc), not at every step of a trajectory of it.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"] + COMMITTEE_PROPERTIES
 
-    def __init__(self, potential: Potential | str | Path, device: str = "auto", dtype: str = "float32",
+    def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto", dtype: str = "float32",
                  neighbour_backend: str = "auto", skin: float = 0.5, allow_close_contacts: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.allow_close_contacts = allow_close_contacts
         self._checked_systems = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        self.potential = inference_copy(potential, self.device, self.dtype)
+        self.potential = inference_model(potential, self.device, self.dtype)
         cfg = self.potential.config
         # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
         # their precision (Potential.evaluate casts them after the subtraction).
@@ -56,7 +65,8 @@ class EquiformerCalculator(Calculator):
         """Evaluate many structures in one batched pass.
 
         Returns one dict per structure: ``energy``, ``free_energy`` (eV), ``energies`` (n,),
-        ``forces`` (n, 3), and ``stress`` (6,) Voigt eV/A^3 where ``pbc`` is all True.
+        ``forces`` (n, 3), and ``stress`` (6,) Voigt eV/A^3 where ``pbc`` is all True; for a
+        committee also its spread (see the class docstring).
         """
         graph = self.neighbour_list(atoms_list)
         systems = NeighbourList.signature(atoms_list)
@@ -65,6 +75,8 @@ class EquiformerCalculator(Calculator):
             self._checked_systems = systems
         want_stress = any(atoms.pbc.all() for atoms in atoms_list)
         out = self.potential.evaluate(graph, forces=True, stress=want_stress)
+        if isinstance(self.potential, Committee):
+            out = committee_statistics(out)
         out = {k: v.to("cpu", torch.float64).numpy() for k, v in out.items()}
         bounds = np.cumsum([0] + [len(atoms) for atoms in atoms_list])
         results = []
@@ -79,5 +91,10 @@ class EquiformerCalculator(Calculator):
             }
             if atoms.pbc.all():
                 result["stress"] = full_3x3_to_voigt_6_stress(out["stress"][k])
+            if "energy_comm" in out:
+                result.update(energy_comm=out["energy_comm"][:, k], energy_var=float(out["energy_var"][k]),
+                              forces_comm=out["forces_comm"][:, atom_slice], forces_var=out["forces_var"][atom_slice],
+                              forces_dev=out["forces_dev"][atom_slice],
+                              max_forces_dev=float(out["forces_dev"][atom_slice].max(initial=0.0)))
             results.append(result)
         return results

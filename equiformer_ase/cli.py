@@ -22,7 +22,7 @@ def _info(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .shipped import HAMILTONIAN, POTENTIAL, read_header, shipped_names
+    from .shipped import COMMITTEE, HAMILTONIAN, POTENTIAL, read_header, shipped_names
 
     print(f"equiformer-ase {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, e3nn {version('e3nn')}")
@@ -32,9 +32,14 @@ def _info(args: argparse.Namespace) -> int:
         print(f"torch-cluster {version('torch-cluster')} (GPU neighbour lists)")
     except PackageNotFoundError:
         print("torch-cluster not installed (GPU neighbour lists fall back to brute force / matscipy)")
-    names = shipped_names(POTENTIAL)
-    print(f"shipped potentials ({len(names)}):")
-    for name in names:
+    names, committees = shipped_names(POTENTIAL), shipped_names(COMMITTEE)
+    print(f"shipped potentials ({len(names) + len(committees)}):")
+    for name in sorted(names + committees):
+        if name in committees:
+            members = read_header(name, COMMITTEE)["members"]
+            print(f"  {name}: committee of {len(members)}, elements {','.join(members[0]['elements'])}, "
+                  f"cutoff {members[0]['cutoff']} A")
+            continue
         header = read_header(name, POTENTIAL)
         print(f"  {name}: elements {','.join(header['elements'])}, cutoff {header['cutoff']} A, "
               f"preset {header['config']['preset_name']}")
@@ -145,7 +150,7 @@ def _train(args: argparse.Namespace) -> int:
     elements = args.elements.split(",") if args.elements else None
     try:
         result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
-                       resume=args.resume)
+                       resume=args.resume, init_from=args.init_from, refit_references=args.refit_references)
     except KeyboardInterrupt:
         print(f"\ninterrupted; add --resume to continue from {args.out}/checkpoint.pt", file=sys.stderr)
         return 130
@@ -165,12 +170,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .potential import load_potential
     from .training import format_errors, group_errors, predict, read_structures, to_samples
     from .training.card import held_out
+    from .training.dataset import GROUP_KEYS
 
     if args.json:
         check_output(args.json, "--json")
     potential = load_potential(args.potential).to(dtype=torch.float64)
     if args.split == "all":
-        samples = to_samples(read_structures(args.data), potential.config.elements)
+        samples = to_samples(read_structures(args.data), potential.config.elements, GROUP_KEYS + tuple(args.group_by))
     else:
         samples = held_out(potential, args.data, args.split)
     errors = group_errors(samples, predict(potential, samples, args.batch_size, args.device))
@@ -426,6 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="training precision")
     tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--init-from", metavar="NAME|PATH", default=None,
+                    help="fine-tune this potential (shipped name or file): keeps its config, elements and "
+                         "reference energies, fresh learning-rate schedule; the new file names it as parent")
+    tr.add_argument("--refit-references", action="store_true",
+                    help="with --init-from: refit the per-element reference energies on this data")
 
     ev = command("evaluate", _evaluate, "MAE/RMSE of a potential on labelled data, overall and per subset")
     ev.add_argument("potential", help="shipped name or .safetensors path")
@@ -433,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", choices=["all", "train", "validation", "test"], default="all",
                     help="evaluate the whole file, or the potential's own training split of it (same data only)")
     ev.add_argument("--json", default=None, help="also write the errors to this JSON file")
+    ev.add_argument("--group-by", action="append", default=[], metavar="KEY",
+                    help="also group errors by this frame info key (repeatable), e.g. source or cell")
     ev.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="structures per batched evaluation")
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 

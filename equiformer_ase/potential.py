@@ -28,7 +28,8 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import POTENTIAL, header_sha256, resolve, shipped_names, tensor_shapes, weights_sha256
+from .shipped import (COMMITTEE, POTENTIAL, header_sha256, load_tensors, resolve, shipped_names, tensor_shapes,
+                      weights_sha256)
 from .shipped import read_header as read_model_header
 
 FORMAT_VERSION = POTENTIAL.versions[-1]
@@ -49,13 +50,7 @@ class Potential(nn.Module):
                  training: dict | None = None, metrics: dict | None = None):
         super().__init__()
         self.model = model
-        elements = model.cfg.elements
-        reference_energies = reference_energies or {el: 0.0 for el in elements}
-        missing = set(elements) - set(reference_energies)
-        if missing:
-            raise ValueError(f"reference energies missing for {sorted(missing)}")
-        self.reference_energies = {el: float(reference_energies[el]) for el in elements}
-        self._reference_table = ExactConstant(torch.tensor([self.reference_energies[el] for el in elements]))
+        self.set_reference_energies(reference_energies or {el: 0.0 for el in model.cfg.elements})
         self.training_info = dict(training or {})
         self.metrics = dict(metrics or {})
 
@@ -67,9 +62,22 @@ class Potential(nn.Module):
             model = Equiformer(cfg)
         return cls(model, **kwargs)
 
+    def set_reference_energies(self, reference_energies: dict[str, float]) -> None:
+        """Replace the per-element reference energies (eV); every element of the model needs one."""
+        elements = self.model.cfg.elements
+        missing = set(elements) - set(reference_energies)
+        if missing:
+            raise ValueError(f"reference energies missing for {sorted(missing)}")
+        self.reference_energies = {el: float(reference_energies[el]) for el in elements}
+        self._reference_table = ExactConstant(torch.tensor([self.reference_energies[el] for el in elements]))
+
     @property
     def config(self) -> EquiformerConfig:
         return self.model.cfg
+
+    def weights_hash(self) -> str:
+        """sha256 of the weights, as stored in the file header (``weights_sha256``)."""
+        return weights_sha256(_state_tensors(self))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -185,44 +193,45 @@ def _header_config(header: dict, path: str | Path) -> EquiformerConfig:
     return cfg
 
 
-def _check_shapes(path: Path, cfg: EquiformerConfig) -> None:
-    """The file's block count and the shapes that pin the config's sizes, read from the file's
-    header: a crafted small file never makes loading build a large model."""
-    shapes = tensor_shapes(path)
+def _check_shapes(shapes: dict[str, tuple[int, ...]], cfg: EquiformerConfig, where: str | Path) -> None:
+    """Check the block count and the shapes that pin the config's sizes (``shapes``: name -> shape,
+    read from a file's header), so a crafted small file never makes loading build a large model."""
     blocks = {int(m.group(1)) for name in shapes if (m := re.match(r"model\.blocks\.(\d+)\.", name))}
     if blocks != set(range(cfg.num_blocks)):
-        raise PotentialFileError(f"{path}: the weights hold {len(blocks)} blocks, the config {cfg.num_blocks}")
+        raise PotentialFileError(f"{where}: the weights hold {len(blocks)} blocks, the config {cfg.num_blocks}")
     for name, shape in Equiformer.expected_shapes(cfg).items():
         found = shapes.get(f"model.{name}")
         if found != shape:
-            raise PotentialFileError(f"{path}: weight model.{name} has shape {found}, the config implies {shape}")
+            raise PotentialFileError(f"{where}: weight model.{name} has shape {found}, the config implies {shape}")
 
 
-def load_potential(name_or_path: str | Path) -> Potential:
-    """Load a potential from a file path or by the name of a shipped potential."""
-    from safetensors.torch import load_file
-
-    path = resolve(name_or_path, POTENTIAL)
-    header = read_model_header(path, POTENTIAL)
-    cfg = _header_config(header, path)
-    _check_shapes(path, cfg)
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
+def _build(header: dict, cfg: EquiformerConfig, tensors: dict[str, torch.Tensor], where: str | Path) -> Potential:
+    """The potential of a checked ``header`` (config ``cfg``) and its weights, whose hash is checked here."""
     if weights_sha256(tensors) != header["weights_sha256"]:
-        raise PotentialFileError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
+        raise PotentialFileError(f"{where}: weights do not match the sha256 in the header (corrupt file)")
     potential = Potential(Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics"))
     try:
         potential.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise PotentialFileError(f"{path}: weights do not fit the stored config ({exc})") from None
+        raise PotentialFileError(f"{where}: weights do not fit the stored config ({exc})") from None
     return potential
 
 
+def load_potential(name_or_path: str | Path) -> Potential:
+    """Load a potential from a file path or by the name of a shipped potential."""
+    if not Path(name_or_path).exists() and str(name_or_path) in shipped_names(COMMITTEE):
+        raise PotentialFileError(f"{name_or_path!r} is a committee: pass it to EquiformerCalculator or load it "
+                                 "with equiformer_ase.load_committee")
+    path = resolve(name_or_path, POTENTIAL)
+    header = read_model_header(path, POTENTIAL)
+    cfg = _header_config(header, path)
+    _check_shapes(tensor_shapes(path), cfg, path)
+    return _build(header, cfg, load_tensors(path), path)
+
+
 def list_potentials() -> list[str]:
-    """Names of the Equiformer potentials shipped in ``potentials/``."""
-    return shipped_names(POTENTIAL)
+    """Names of the Equiformer potentials and committees shipped in ``potentials/``."""
+    return sorted(shipped_names(POTENTIAL) + shipped_names(COMMITTEE))
 
 
 def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype) -> Potential:

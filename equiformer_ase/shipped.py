@@ -39,6 +39,7 @@ class ModelKind:
 # Version 1 files predate header_sha256 and still load.
 POTENTIAL = ModelKind("equiformer_ase", (1, 2), "potential")
 HAMILTONIAN = ModelKind("equiformer_ase.lie_hamiltonian", (1, 2), "Hamiltonian")
+COMMITTEE = ModelKind("equiformer_ase_committee", (1, 2), "committee")
 
 
 def shipped_path(name: str) -> Path:
@@ -105,7 +106,7 @@ def read_header(name_or_path: str | Path, kind: ModelKind) -> dict:
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
     if raw is None:
-        raise PotentialFileError(f"{path} has no '{kind.key}' header: not an equiformer-ase {kind.name}")
+        raise PotentialFileError(f"{path} has no '{kind.key}' header: not a {kind.name} file")
     try:
         header = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -119,6 +120,16 @@ def read_header(name_or_path: str | Path, kind: ModelKind) -> dict:
     if version >= 2 and header.get("header_sha256") != header_sha256(header):
         raise PotentialFileError(f"{path}: the header does not match its header_sha256 (edited or corrupt file)")
     return header
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of the safetensors file ``path``; PotentialFileError for a corrupt or truncated file."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors' own error types
+        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
 
 
 def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:

@@ -319,3 +319,18 @@ def test_float32_engine_far_from_the_origin():
                                            progress=False)
     np.testing.assert_allclose(far_relaxed.positions - 1e5, near_relaxed.positions, atol=1e-5)
     np.testing.assert_allclose(far_relaxed.get_forces(), near_relaxed.get_forces(), atol=1e-4)
+
+
+def test_committee_files_are_checked_like_potential_files(tmp_path):
+    path = tmp_path / "committee.safetensors"
+    key = "equiformer_ase_committee"
+    for edit, rehash, problem in [
+        (lambda h: h["members"][1]["reference_energies"].update(H=0.0), False, "header_sha256"),
+        (lambda h: h["members"][1]["config"].update(cutoff=float("nan")), True, "member 1: invalid config .*cutoff"),
+        (lambda h: h["members"][0]["config"].update(num_blocks=30), True, "member 0: the weights hold 2 blocks"),
+        (lambda h: h.update(members={"a": 1}), True, "'members' must be a list"),
+    ]:
+        ea.Committee([tiny_potential(seed=0), tiny_potential(seed=1)]).save(path)
+        rewrite_header(path, edit, key=key, rehash=rehash)
+        with pytest.raises(ea.PotentialFileError, match=problem):
+            ea.load_committee(path)

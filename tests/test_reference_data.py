@@ -130,3 +130,29 @@ def test_bad_input_is_named(tmp_path, capsys):
     generate("surfaces", path, preset="tiny", seed=0)
     with pytest.raises(ValueError, match="different recipe .*differs in seed"):
         generate("surfaces", path, preset="tiny", seed=1)
+
+
+def test_adsorbate_starts_are_placed_as_users_place_them():
+    """The "starts" part: random lateral sites, heights in the window, rattle bounded, then the EMT relaxation."""
+    from equiformer_ase.training.surfaces_data import surface_tasks
+    from equiformer_ase.training.tasks import task_rng
+
+    recipe = SurfaceRecipe(parts=("starts",), metals=("Cu",), adsorbate_facets=("fcc111",), start_adsorbates=("O",),
+                           start_slab_sizes=((2, 2, 3), (3, 3, 3)), start_placements=3, start_heights=(1.2, 2.0),
+                           start_rattle=0.08, start_relax_frames=3, relax_max_steps=5)
+    tasks = surface_tasks(recipe)
+    assert [t.id for t in tasks] == ["start:Cu111+O:2x2", "start:Cu111+O:3x3"]
+    frames = [f for t in tasks for f in t.run(task_rng(0, t.id))]
+    starts = [f for f in frames if f.info["source"] == "start"]
+    assert len(starts) == 6 and {f.info["cell"] for f in starts} == {"2x2", "3x3"}
+    assert {f.info["source"] for f in frames} == {"start", "relax"}
+    lateral = []
+    for frame in starts:
+        oxygen = frame.positions[frame.numbers == 8][0]
+        top = frame.positions[frame.numbers == 29][:, 2].max()
+        assert 1.2 - 2 * 0.08 <= oxygen[2] - top <= 2.0 + 0.08
+        lateral.append(tuple(np.round(oxygen[:2], 3)))
+        assert frame.arrays["fixed"].sum() > 0 and np.isfinite(frame.get_forces()).all()
+    assert len(set(lateral)) == 6   # no two placements on the same spot
+    probe = make_recipe("surfaces", "probe")
+    assert probe.parts == ("starts",) and probe.seed != make_recipe("surfaces", "starts").seed

@@ -212,3 +212,8 @@ def test_evaluate_per_subset_errors(surfaces, tmp_path):
     for group in ("subset=slab", "subset=gas", "adsorbate=CO", "metal=Cu"):
         assert errors[group]["forces_mae_mev_per_a"] < 1e-4  # extxyz rounding
     assert errors["subset=slab"]["energy_mae_mev_per_atom"] < 1e-4
+    # --group-by adds groups for any info key, without changing the default ones
+    assert main(["evaluate", str(pot_path), str(path), "--json", str(out), "--group-by", "source"]) == 0
+    by_source = json.loads(out.read_text())
+    assert {"source=md", "source=relax"} <= set(by_source) and set(errors) < set(by_source)
+    assert by_source["subset=bulk"] == errors["subset=bulk"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import PotentialFileError
-from ..shipped import HAMILTONIAN, header_sha256, read_header, resolve, shipped_names, weights_sha256
+from ..shipped import HAMILTONIAN, header_sha256, load_tensors, read_header, resolve, shipped_names, weights_sha256
 from .hamiltonian import LearnedHamiltonian
 
 FORMAT_VERSION = HAMILTONIAN.versions[-1]
@@ -38,8 +38,6 @@ def save_hamiltonian(model: LearnedHamiltonian, path: str | Path, training: dict
 
 def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """The checked header and the weights whose hash it holds."""
-    from safetensors.torch import load_file
-
     header = read_header(path, HAMILTONIAN)
     config = header.get("config")
     if not isinstance(config, dict) or not all(isinstance(header.get(k, {}), dict) for k in ("training", "metrics")):
@@ -48,10 +46,7 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         value = config.get(key)
         if value is not None and not (type(value) is int and 0 <= value <= limit):
             raise PotentialFileError(f"{path}: config {key} must be an integer in [0, {limit}], got {value!r}")
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:  # safetensors' own error types for corrupt files
-        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
+    tensors = load_tensors(path)
     if weights_sha256(tensors) != header.get("weights_sha256"):
         raise PotentialFileError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
     return header, tensors

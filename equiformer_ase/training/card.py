@@ -76,6 +76,18 @@ def _parameters(values: dict) -> list[str]:
     return _table(["parameter", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in values.items()])
 
 
+def _lineage(parent: dict | None) -> list[str]:
+    """Card lines naming the chain of parents this potential was fine-tuned from (none: trained from scratch)."""
+    if not parent:
+        return []
+    lines = ["## Lineage", "", "Fine-tuned from (newest first):", ""]
+    while parent:
+        lines.append(f"- `{parent['name']}`, weights sha256 `{parent['weights_sha256']}`, trained on "
+                     f"`{parent.get('data')}` (sha256 `{parent.get('data_sha256')}`)")
+        parent = parent.get("parent")
+    return lines + [""]
+
+
 def render_card(metadata: dict) -> str:
     """The model card (markdown) of a shipped potential, entirely from its header ``metadata``."""
     info, test = metadata["training"], metadata["metrics"]["test"]
@@ -92,6 +104,7 @@ def render_card(metadata: dict) -> str:
              f"Split (seed {info['seed']}): train {info['split']['train']}, validation {info['split']['validation']}, "
              f"test {info['split']['test']}. Data sha256 `{info['data_sha256']}`.", "",
              "Recipe parameters:", "", *_parameters(recipe["recipe"]), "",
+             *_lineage(info.get("parent")),
              "## Training", "",
              f"{info['epochs']} full epochs ({info['steps']} optimizer steps, best at epoch {info['best_epoch']:.2f}) in "
              f"{info['train_time_s'] / 3600:.2f} h on {info['hardware']}. Hyper-parameters:", "",

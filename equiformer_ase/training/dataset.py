@@ -58,7 +58,7 @@ def _labels(atoms: Atoms) -> dict:
     return {key: results.get(key) for key in ("energy", "forces", "stress")}
 
 
-def to_sample(atoms: Atoms, index: int, elements: list[str]) -> Sample:
+def to_sample(atoms: Atoms, index: int, elements: list[str], group_keys: tuple[str, ...] = GROUP_KEYS) -> Sample:
     """Validate frame ``index`` against ``elements`` and return its :class:`Sample`."""
     try:
         validate_atoms(atoms, elements)
@@ -84,15 +84,15 @@ def to_sample(atoms: Atoms, index: int, elements: list[str]) -> Sample:
     for key, value in (("energy", energy), ("forces", forces), ("stress", stress)):
         if value is not None and not np.isfinite(value).all():
             raise ValueError(f"frame {index}: {key} contains NaN or inf")
-    groups = {key: str(atoms.info[key]) for key in GROUP_KEYS if key in atoms.info}
+    groups = {key: str(atoms.info[key]) for key in group_keys if key in atoms.info}
     return Sample(atoms=atoms, energy=energy, forces=forces, stress=stress, groups=groups)
 
 
-def to_samples(frames: list[Atoms], elements: list[str]) -> list[Sample]:
-    """Validate every frame (see :func:`to_sample`)."""
+def to_samples(frames: list[Atoms], elements: list[str], group_keys: tuple[str, ...] = GROUP_KEYS) -> list[Sample]:
+    """Validate every frame (see :func:`to_sample`); ``group_keys``: the ``info`` keys errors are grouped by."""
     if not frames:
         raise ValueError("no structures given")
-    return [to_sample(atoms, k, elements) for k, atoms in enumerate(frames)]
+    return [to_sample(atoms, k, elements, group_keys) for k, atoms in enumerate(frames)]
 
 
 def elements_in(frames: list[Atoms]) -> list[str]:

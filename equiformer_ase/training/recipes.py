@@ -19,7 +19,8 @@ SLAB_FACETS = ("fcc111", "fcc100", "fcc211")
 ADSORBATE_FACETS = ("fcc111", "fcc100")
 ADSORPTION_SITES = ("top", "bridge", "hollow")
 ADSORBATES = ("H", "C", "N", "O", "OH", "CO", "NH", "CH", "NH2", "CH3")
-PRESETS = ("full", "compact", "tiny")
+SURFACE_PARTS = ("bulk", "slab", "adsorbate", "gas", "starts")
+PRESETS = ("full", "compact", "starts", "probe", "tiny")
 
 
 def _check_subset(name: str, values: tuple, allowed: tuple) -> None:
@@ -86,9 +87,23 @@ class SurfaceRecipe:
     gas_molecules: tuple[str, ...] = ("H2", "N2", "O2", "CO", "NO", "H2O", "OH", "NH3", "CH4", "CO2")
     gas_rattle_frames: int = 10
     gas_rattle_stdev: float = 0.05            # Angstrom
+    # which of the above to generate; "starts": adsorbates placed as users place them (random
+    # lateral position and height, random azimuth, rattled) on small and large cells, then the
+    # reference relaxation from there (the geometries a screen or relaxation script starts from)
+    parts: tuple[str, ...] = ("bulk", "slab", "adsorbate", "gas")
+    start_adsorbates: tuple[str, ...] = ("H", "C", "N", "O", "OH", "CO")
+    start_slab_sizes: tuple[tuple[int, int, int], ...] = ((2, 2, 4), (3, 3, 4))
+    start_heights: tuple[float, float] = (1.0, 2.5)   # Angstrom, binding atom above the top layer
+    start_rattle: float = 0.08                # Angstrom, largest displacement of any free atom
+    start_placements: int = 2                 # per metal, facet, adsorbate and slab size
+    start_relax_frames: int = 4               # frames along each relaxation, the start included
 
     def __post_init__(self) -> None:
         _check_not_negative(self)
+        _check_subset("parts", self.parts, SURFACE_PARTS)
+        _check_subset("start_adsorbates", self.start_adsorbates, ADSORBATES)
+        if not 0 < self.start_heights[0] <= self.start_heights[1]:
+            raise ValueError(f"start_heights must be (low, high) with 0 < low <= high, got {self.start_heights}")
         _check_subset("metals", self.metals, EMT_METALS)
         _check_subset("facets", self.facets, SLAB_FACETS)
         _check_subset("adsorbate_facets", self.adsorbate_facets, ADSORBATE_FACETS)
@@ -107,9 +122,17 @@ class SurfaceRecipe:
     def preset(cls, name: str) -> SurfaceRecipe:
         """``"full"``: data the shipped surface potentials train on (at most 5711 frames: bulk 840,
         slab 1071, adsorbate 3640, gas 160; relaxations that converge early give fewer);
-        ``"compact"`` is the same as ``"full"``; ``"tiny"``: 37 frames of Cu in about a second, for tests."""
+        ``"compact"`` is the same as ``"full"``; ``"starts"``: ``"full"`` plus adsorbate placements at
+        random sites and heights 1.0-2.5 A on 2x2 and 3x3 slabs with their relaxations (about 1300 more
+        frames); ``"probe"``: only such placements, heights 1.2-2.0 A and seed 1000, a held-out set
+        of user-like frames that no training recipe draws from; ``"tiny"``: 37 frames of Cu in about a
+        second, for tests."""
         if name in ("full", "compact"):
             return cls()
+        if name == "starts":
+            return cls(parts=SURFACE_PARTS)
+        if name == "probe":
+            return cls(seed=1000, parts=("starts",), start_heights=(1.2, 2.0), start_placements=1)
         if name == "tiny":
             return cls(
                 metals=("Cu",), bulk_repeat=1, bulk_rattle_frames=2, bulk_strain_frames=2,

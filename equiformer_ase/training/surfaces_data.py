@@ -18,7 +18,7 @@ from ase.constraints import FixAtoms
 
 from ..data.adsorbates import adsorbate_geometry
 from .recipes import SurfaceRecipe
-from .sampling import langevin_frames, relaxation_path, snapshot
+from .sampling import fixed_mask, langevin_frames, relaxation_path, snapshot
 from .tasks import Task
 
 FACET_BUILDERS = {"fcc111": fcc111, "fcc100": fcc100, "fcc211": fcc211}
@@ -40,9 +40,10 @@ def bulk_cell(metal: str, recipe: SurfaceRecipe) -> Atoms:
     return with_emt(bulk(metal, "fcc", cubic=True).repeat(recipe.bulk_repeat))
 
 
-def slab(metal: str, facet: str, recipe: SurfaceRecipe) -> Atoms:
-    """A ``slab_size`` slab with ``vacuum`` on both sides, pbc [T, T, F], bottom ``fixed_fraction`` fixed."""
-    atoms = FACET_BUILDERS[facet](metal, recipe.slab_size, vacuum=recipe.vacuum)
+def slab(metal: str, facet: str, recipe: SurfaceRecipe, size: tuple[int, int, int] | None = None) -> Atoms:
+    """A ``size`` (default ``slab_size``) slab with ``vacuum`` on both sides, pbc [T, T, F], bottom
+    ``fixed_fraction`` fixed."""
+    atoms = FACET_BUILDERS[facet](metal, size or recipe.slab_size, vacuum=recipe.vacuum)
     z = atoms.positions[:, 2]
     bottom = z < z.min() + recipe.fixed_fraction * (z.max() - z.min()) - 1e-6
     atoms.set_constraint(FixAtoms(mask=bottom))
@@ -145,6 +146,36 @@ def _adsorbate_md(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str,
                _adsorbate_labels(metal, facet, adsorbate, site), rng)
 
 
+def _adsorbate_start(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, size: tuple[int, int, int],
+                     rng: np.random.Generator) -> list[Atoms]:
+    """``start_placements`` placements of ``adsorbate`` on a ``size`` slab, each a relaxation path.
+
+    A placement: uniform lateral position in the cell, binding-atom height uniform in
+    ``start_heights``, random azimuth, free atoms displaced by up to ``start_rattle`` (uniform in
+    each component, clipped to the norm). Frames are tagged ``source="start"`` (the placement
+    itself) and ``source="relax"`` along the reference relaxation from it.
+    """
+    frames = []
+    for _ in range(recipe.start_placements):
+        atoms = slab(metal, facet, recipe, size)
+        molecule_ = adsorbate_geometry(adsorbate)
+        molecule_.rotate(rng.uniform(0, 360), "z")
+        xy = rng.uniform(size=2) @ atoms.cell.array[:2, :2]
+        add_adsorbate(atoms, molecule_, rng.uniform(*recipe.start_heights), position=tuple(xy))
+        free = ~fixed_mask(atoms)
+        step = rng.uniform(-1, 1, size=(int(free.sum()), 3)) * recipe.start_rattle
+        norms = np.linalg.norm(step, axis=1, keepdims=True)
+        atoms.positions[free] += step * np.minimum(1.0, recipe.start_rattle / np.maximum(norms, 1e-12))
+        labels = dict(subset="adsorbate", system=f"{slab_name(metal, facet)}+{adsorbate}", metal=metal, facet=facet,
+                      adsorbate=adsorbate, site="random", cell=f"{size[0]}x{size[1]}")
+        with_emt(atoms)
+        path = relaxation_path(atoms, fmax=recipe.relax_fmax, max_steps=recipe.relax_max_steps,
+                               n_frames=recipe.start_relax_frames, **labels)
+        path[0].info["source"] = "start"
+        frames += path
+    return frames
+
+
 def _gas(recipe: SurfaceRecipe, name: str, rng: np.random.Generator) -> list[Atoms]:
     """Relaxation path from a rattled start, then rattles of the relaxed geometry."""
     labels = dict(subset="gas", system=name, molecule=name)
@@ -161,18 +192,18 @@ def _gas(recipe: SurfaceRecipe, name: str, rng: np.random.Generator) -> list[Ato
 def surface_tasks(recipe: SurfaceRecipe) -> list[Task]:
     """All tasks of a surface recipe, in a fixed order: bulk, clean slabs, adsorbates, gas."""
     tasks = []
-    for metal in recipe.metals:
+    for metal in recipe.metals if "bulk" in recipe.parts else ():
         tasks += [Task(f"bulk:{metal}:rattle", partial(_bulk_rattle, recipe, metal)),
                   Task(f"bulk:{metal}:strain", partial(_bulk_strain, recipe, metal))]
         tasks += [Task(f"bulk:{metal}:md:{t:g}K", partial(_bulk_md, recipe, metal, t))
                   for t in recipe.bulk_md_temperatures]
-    for metal in recipe.metals:
+    for metal in recipe.metals if "slab" in recipe.parts else ():
         for facet in recipe.facets:
             system = slab_name(metal, facet)
             tasks.append(Task(f"slab:{system}:relax", partial(_slab_relax, recipe, metal, facet)))
             tasks += [Task(f"slab:{system}:md:{t:g}K", partial(_slab_md, recipe, metal, facet, t))
                       for t in recipe.slab_md_temperatures]
-    for metal in recipe.metals:
+    for metal in recipe.metals if "adsorbate" in recipe.parts else ():
         for facet in recipe.adsorbate_facets:
             for adsorbate in recipe.adsorbates:
                 system = f"{slab_name(metal, facet)}+{adsorbate}"
@@ -181,5 +212,13 @@ def surface_tasks(recipe: SurfaceRecipe) -> list[Task]:
                           for site in recipe.sites]
                 tasks.append(Task(f"adsorbate:{system}:md:{recipe.adsorbate_md_temperature:g}K",
                                   partial(_adsorbate_md, recipe, metal, facet, adsorbate)))
-    tasks += [Task(f"gas:{name}", partial(_gas, recipe, name)) for name in recipe.gas_molecules]
+    if "gas" in recipe.parts:
+        tasks += [Task(f"gas:{name}", partial(_gas, recipe, name)) for name in recipe.gas_molecules]
+    for metal in recipe.metals if "starts" in recipe.parts else ():
+        for facet in recipe.adsorbate_facets:
+            for adsorbate in recipe.start_adsorbates:
+                for size in recipe.start_slab_sizes:
+                    system = f"{slab_name(metal, facet)}+{adsorbate}"
+                    tasks.append(Task(f"start:{system}:{size[0]}x{size[1]}",
+                                      partial(_adsorbate_start, recipe, metal, facet, adsorbate, size)))
     return tasks

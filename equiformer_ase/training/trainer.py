@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ..devices import resolve_device, resolve_dtype
 from ..model import EquiformerConfig
+from ..errors import UnsupportedElementError
 from ..potential import Potential, load_potential
 from ..schedules import warmup_cosine
 from .batching import collate, evaluate_batch, predict
@@ -138,18 +139,53 @@ def build_potential(samples: list[Sample], elements: list[str], preset: str, see
     return Potential.from_config(cfg, seed=seed, reference_energies=references)
 
 
+def fine_tuning_start(parent: str | Path, frames: list, elements: list[str] | None) -> tuple[Potential, dict]:
+    """The potential to fine-tune from (a shipped name or a file) and its lineage record.
+
+    The parent's config, elements and reference energies are kept; ``frames`` may hold only
+    elements the parent knows. The record: ``name``, ``weights_sha256``, the parent's own
+    ``data`` / ``data_sha256`` and its ``parent`` record (so the chain back to the first training
+    run stays in every descendant's header).
+    """
+    potential = load_potential(parent)
+    known = potential.config.elements
+    if elements is not None and list(elements) != list(known):
+        raise ValueError(f"--elements {','.join(elements)} differs from the parent's elements {','.join(known)}; "
+                         "a fine-tuned potential keeps its parent's elements")
+    missing = [el for el in elements_in(frames) if el not in known]
+    if missing:
+        error = UnsupportedElementError(missing, known)
+        error.args = (f"the data contains {', '.join(missing)}, which the parent potential {parent} lacks "
+                      f"(it knows {', '.join(known)})",)
+        raise error
+    info = potential.training_info
+    lineage = {"name": str(parent), "weights_sha256": potential.weights_hash(),
+               "data": info.get("data"), "data_sha256": info.get("data_sha256"), "parent": info.get("parent")}
+    return potential, lineage
+
+
 class Trainer:
     """One training run writing to ``out_dir``; see the module docstring. Use :func:`train`."""
 
     def __init__(self, data: str | Path, out_dir: str | Path, config: TrainingConfig, *,
                  elements: list[str] | None = None, preset: str = "small", model_overrides: dict | None = None,
-                 device: str = "cpu", resume: bool = False):
+                 device: str = "cpu", resume: bool = False, init_from: str | Path | None = None,
+                 refit_references: bool = False):
         self.config, self.data, self.out_dir = config, Path(data), Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.data_sha256 = file_sha256(self.data)
+        self.checkpoint_path = self.out_dir / "checkpoint.pt"
         self.device = _device(device)
         self.dist = init_distributed(self.device)
         self.dtype = resolve_dtype(config.dtype)
         frames = read_structures(self.data)
+        checkpoint = self._read_checkpoint() if resume else None
+        self.parent = checkpoint.get("parent") if checkpoint is not None else None
+        if init_from is not None and checkpoint is None:
+            if model_overrides:
+                raise ValueError("a fine-tuned potential keeps its parent's config: drop the model overrides")
+            parent, self.parent = fine_tuning_start(init_from, frames, elements)
+            elements = parent.config.elements
         elements = elements or elements_in(frames)
         self.samples = to_samples(frames, elements)
         self.split = split_indices(len(self.samples), config.validation, config.test, config.seed)
@@ -157,11 +193,11 @@ class Trainer:
             raise ValueError(f"{len(self.samples)} structures give an empty validation or test set: "
                              f"raise validation/test sizes (now {config.validation}, {config.test})")
         self.subsets = {name: [self.samples[k] for k in index] for name, index in self.split.items()}
-        self.data_sha256 = file_sha256(self.data)
-        self.checkpoint_path = self.out_dir / "checkpoint.pt"
-
-        checkpoint = self._read_checkpoint() if resume else None
-        if checkpoint is None:
+        if checkpoint is None and self.parent is not None:
+            potential = parent
+            if refit_references:
+                potential.set_reference_energies(fit_reference_energies(self.subsets["train"], elements))
+        elif checkpoint is None:
             potential = build_potential(self.subsets["train"], elements, preset,
                                         config.seed, model_overrides)
         else:
@@ -214,6 +250,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "step": self.step, "elapsed_s": self.elapsed, "best_metric": self.best_metric,
             "best_epoch": self.best_epoch, "history": self.history, "training_config": dataclasses.asdict(self.config),
+            "parent": self.parent,
         }
         temporary = self.checkpoint_path.with_suffix(".tmp")
         torch.save(state, temporary)
@@ -311,6 +348,7 @@ class Trainer:
             "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config), "epochs": self.epoch,
             "steps": self.step, "best_epoch": self.best_epoch, "train_time_s": round(self.elapsed, 1),
             "hardware": hardware_string(self.device, self.dist.world_size),
+            **({"parent": self.parent} if self.parent else {}),
         }
 
     def save_best(self, metrics: dict) -> None:
@@ -357,7 +395,10 @@ def train(data: str | Path, out_dir: str | Path, config: TrainingConfig | None =
     """Train on ``data`` (extxyz/xyz or ase.db) into ``out_dir``; returns what metrics.json holds.
 
     ``options``: ``elements`` (default: those in the data), ``preset``, ``model_overrides`` (fields
-    of :class:`EquiformerConfig`), ``device``, ``resume``.
+    of :class:`EquiformerConfig`), ``device``, ``resume``; ``init_from`` (a shipped name or file)
+    fine-tunes that potential with a fresh schedule, keeping its config, elements and reference
+    energies (``refit_references=True`` refits the latter on this data) and recording it as the
+    ``parent`` in the new file's header.
     """
     trainer = Trainer(data, out_dir, config or TrainingConfig(), **options)
     try:

@@ -1,0 +1,80 @@
+"""Committees: the mean equals the single calculators' mean, the spread is right, files round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import equiformer_ase as ea
+from conftest import ELEMENTS, TINY, copper_with_adsorbate, ethanol, tiny_potential
+
+
+def members(k: int = 3) -> list[ea.Potential]:
+    return [tiny_potential(seed=seed) for seed in range(k)]
+
+
+def test_mean_and_spread_equal_those_of_single_calculators():
+    structures = [ethanol(), copper_with_adsorbate()]
+    committee = ea.EquiformerCalculator(members(), device="cpu", dtype="float64")
+    singles = [ea.EquiformerCalculator(m, device="cpu", dtype="float64") for m in members()]
+    for atoms, result in zip(structures, committee.calculate_batch(structures)):
+        each = [calc.calculate_batch([atoms])[0] for calc in singles]
+        energies = np.array([r["energy"] for r in each])
+        forces = np.stack([r["forces"] for r in each])
+        assert abs(result["energy"] - energies.mean()) < 1e-10
+        np.testing.assert_allclose(result["energy_comm"], energies, atol=1e-10)
+        np.testing.assert_allclose(result["forces"], forces.mean(axis=0), atol=1e-10)
+        np.testing.assert_allclose(result["energies"], np.mean([r["energies"] for r in each], axis=0), atol=1e-10)
+        assert result["energy_var"] == pytest.approx(energies.var(), abs=1e-10)
+        np.testing.assert_allclose(result["forces_var"], forces.var(axis=0), atol=1e-10)
+        deviation = np.sqrt(((forces - forces.mean(axis=0)) ** 2).sum(axis=-1).mean(axis=0))  # DP-GEN
+        np.testing.assert_allclose(result["forces_dev"], deviation, atol=1e-10)
+        assert result["max_forces_dev"] == pytest.approx(deviation.max(), abs=1e-12)
+        if atoms.pbc.all():
+            np.testing.assert_allclose(result["stress"], np.mean([r["stress"] for r in each], axis=0), atol=1e-10)
+
+
+def test_identical_members_have_zero_spread_and_ase_reads_the_properties():
+    atoms = ethanol()
+    atoms.calc = ea.EquiformerCalculator([tiny_potential(), tiny_potential()], device="cpu", dtype="float64")
+    single = ethanol()
+    single.calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64")
+    assert atoms.get_potential_energy() == pytest.approx(single.get_potential_energy(), abs=1e-12)
+    assert atoms.calc.get_property("max_forces_dev", atoms) == 0.0
+    assert np.all(atoms.calc.get_property("forces_var", atoms) == 0.0)
+    assert atoms.calc.get_property("forces_comm", atoms).shape == (2, len(atoms), 3)
+
+
+def test_committee_file_round_trips_and_loads_by_path(tmp_path):
+    path = tmp_path / "committee.safetensors"
+    ea.Committee(members()).save(path)
+    loaded = ea.load_committee(path)
+    assert len(loaded) == 3
+    assert [m.weights_hash() for m in loaded.members] == [m.weights_hash() for m in members()]
+    atoms = ethanol()
+    by_file = ea.EquiformerCalculator(str(path), device="cpu", dtype="float64").calculate_batch([atoms])[0]
+    by_list = ea.EquiformerCalculator(members(), device="cpu", dtype="float64").calculate_batch([atoms])[0]
+    np.testing.assert_array_equal(by_file["forces_comm"], by_list["forces_comm"])
+    tiny_potential().save(tmp_path / "single.safetensors")
+    with pytest.raises(ea.PotentialFileError, match="not a committee file"):
+        ea.load_committee(tmp_path / "single.safetensors")
+
+
+def test_corrupt_committee_file_is_refused(tmp_path):
+    path = tmp_path / "committee.safetensors"
+    ea.Committee(members(2)).save(path)
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0xFF   # flip bits in the last tensor's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ea.PotentialFileError, match="sha256"):
+        ea.load_committee(path)
+
+
+def test_members_must_share_elements_and_cutoff():
+    other_elements = ea.Potential.from_config(ea.EquiformerConfig(elements=ELEMENTS[:-1], **TINY))
+    with pytest.raises(ValueError, match="member 1 has elements H,C,N,O, member 0 has H,C,N,O,Cu"):
+        ea.Committee([tiny_potential(), other_elements])
+    with pytest.raises(ValueError, match="cutoff 5.0 A, member 0 has 4.0 A"):
+        ea.EquiformerCalculator([tiny_potential(), tiny_potential(cutoff=5.0)], device="cpu")
+    with pytest.raises(ValueError, match="at least 2 members"):
+        ea.Committee([tiny_potential()])
