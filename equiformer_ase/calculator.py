@@ -38,8 +38,9 @@ class EquiformerCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"] + COMMITTEE_PROPERTIES
 
-    def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto", dtype: str = "float32",
-                 neighbour_backend: str = "auto", skin: float = 0.5, allow_close_contacts: bool = False, **kwargs):
+    def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto",
+                 dtype: str = "float32", neighbour_backend: str = "auto", skin: float = 0.5,
+                 allow_close_contacts: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.allow_close_contacts = allow_close_contacts
         self._checked_systems = None

@@ -38,7 +38,8 @@ class BatchedSystems:
     """Structures as flat device tensors plus the batched force function.
 
     ``positions``, ``momenta`` (N, 3) float64 (``dtype`` is the model's); ``masses`` (N, 1) amu;
-    ``batch`` (N,); ``movable`` (N,) bool (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) = 3 x movable atoms, as ASE counts them.
+    ``batch`` (N,); ``movable`` (N,) bool (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) =
+    3 x movable atoms, as ASE counts them.
     ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. The input
     structures are checked up front (unsupported elements, NaN, cells; overlapping atoms raise
     :class:`~equiformer_ase.errors.CloseContactError` unless ``allow_close_contacts``).

@@ -1,8 +1,8 @@
 """Model files: the ``potentials/`` folder of shipped models (installed as ``equiformer_ase.potentials``),
 the hashes stored in every file's header, and reading that header.
 
-Equiformer potentials and learned Lie Hamiltonians share the folder; each file is told apart by the
-key of its safetensors JSON header, read without loading the weights. From format version 2 on,
+Equiformer potentials, committees and learned Lie Hamiltonians share the folder; each file is told
+apart by the key of its safetensors JSON header, read without loading the weights. From format version 2 on,
 ``header_sha256`` covers the whole header (which holds ``weights_sha256``), so neither a weight nor a
 header field (cutoff, reference energies, config) can change without the file saying so.
 """
@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +22,6 @@ from .errors import PotentialFileError
 
 if TYPE_CHECKING:
     import torch
-
 
 
 @dataclass(frozen=True)
