@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,8 +116,9 @@ def test_version_1_files_still_load(saved):
     """Files written before the header hash: same weights, same answers."""
     rewrite_header(saved, lambda h: h.update(format_version=1) or h.pop("header_sha256") and None)
     water = molecule("H2O")
-    energy = ea.EquiformerCalculator(ea.load_potential(saved), device="cpu", dtype="float64").get_potential_energy(water)
-    assert energy == ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64").get_potential_energy(water)
+    loaded, original = (ea.EquiformerCalculator(p, device="cpu", dtype="float64")
+                        for p in (ea.load_potential(saved), tiny_potential()))
+    assert loaded.get_potential_energy(water) == original.get_potential_energy(water)
 
 
 def test_config_checks_apply_to_python_callers_too():
@@ -141,7 +143,8 @@ def test_malformed_hamiltonian_files_raise_the_file_error(tmp_path):
     key = files.HEADER_KEY
     for edit, problem in [(lambda h: [h], "list"), (lambda h: h.pop("config") and None, "config"),
                           (lambda h: h["config"].update(width=10**7), "width"),
-                          (lambda h: h["config"].update(model="lie", group="Q(7)"), "do not make a learned Hamiltonian"),
+                          (lambda h: h["config"].update(model="lie", group="Q(7)"),
+                           "do not make a learned Hamiltonian"),
                           (lambda h: h["config"].update(depth=5), "do not make a learned Hamiltonian")]:
         files.save_hamiltonian(LearnedHamiltonian(model="mlp", width=8, depth=1), path)
         rewrite_header(path, edit, key=key, rehash=True)
@@ -277,8 +280,9 @@ def test_bad_structures_and_potentials_are_named_and_nothing_is_overwritten(caps
     assert "0.01 A apart" in cli_error(capsys, md + [str(overlap)])
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x00" * 64)
-    assert "not a readable safetensors file" in cli_error(capsys, ["relax", str(water_file), "--potential", str(corrupt),
-                                                                    "--fmax", "0.1", "--out", str(tmp_path / "r.xyz")])
+    err = cli_error(capsys, ["relax", str(water_file), "--potential", str(corrupt), "--fmax", "0.1",
+                             "--out", str(tmp_path / "r.xyz")])
+    assert "not a readable safetensors file" in err
     assert trajectory.read_bytes() == before and len(read(trajectory, ":")) == 1
     assert not (tmp_path / "r.xyz").exists()
 
@@ -286,7 +290,8 @@ def test_bad_structures_and_potentials_are_named_and_nothing_is_overwritten(caps
 def test_screen_mistakes_start_nothing_and_create_no_database(capsys, tmp_path, potential_path):
     screen = ["screen", "--facets", "111", "--adsorbates", "O", "--workers", "2"]
     db = tmp_path / "screen.db"
-    err = cli_error(capsys, screen + ["--potential", str(tmp_path / "none.safetensors"), "--metals", "Cu", "--db", str(db)])
+    missing = str(tmp_path / "none.safetensors")
+    err = cli_error(capsys, screen + ["--potential", missing, "--metals", "Cu", "--db", str(db)])
     assert "does not exist" in err
     err = cli_error(capsys, screen + ["--potential", potential_path, "--metals", "Fe", "--db", str(db)])
     assert "Fe: not an fcc metal covered by" in err and err.rstrip().endswith("which covers Cu")
@@ -334,3 +339,46 @@ def test_committee_files_are_checked_like_potential_files(tmp_path):
         rewrite_header(path, edit, key=key, rehash=rehash)
         with pytest.raises(ea.PotentialFileError, match=problem):
             ea.load_committee(path)
+
+
+def _design_bad_inputs():
+    """DESIGN.md's bad inputs as structures: (label, atoms, error type, message)."""
+    nan = molecule("H2O")
+    nan.positions[1, 0] = np.nan
+    singular = Atoms("Cu2", positions=[[0, 0, 0], [1.8, 0, 0]], cell=[[3.6, 0, 0], [0, 3.6, 0], [0, 0, 0]], pbc=True)
+    return [("unknown element", molecule("CH3Cl"), ea.UnsupportedElementError, "Cl"),
+            ("NaN position", nan, ValueError, "NaN or inf"),
+            ("singular cell", singular, ValueError, "singular cell"),
+            ("empty", Atoms(), ValueError, "empty Atoms"),
+            ("overlap", overlapping_water(), ea.CloseContactError, "apart")]
+
+
+@pytest.mark.parametrize("label, atoms, error, message", _design_bad_inputs(),
+                         ids=[case[0] for case in _design_bad_inputs()])
+def test_design_bad_inputs_in_the_calculator_and_the_engine(label, atoms, error, message):
+    from equiformer_ase.dynamics import relax
+
+    atoms.calc = tiny_calculator()
+    with pytest.raises(error, match=message):
+        atoms.get_potential_energy()
+    with pytest.raises(error, match=message):
+        relax([molecule("H2O"), atoms], tiny_potential(), device="cpu", progress=False)
+
+
+def test_design_bad_inputs_on_the_command_line_keep_earlier_results(capsys, tmp_path, potential_path):
+    out = tmp_path / "relaxed.extxyz"
+    write(out, molecule("CH4"))
+    earlier = out.read_bytes()
+    for label, atoms, _, message in _design_bad_inputs():
+        structure = tmp_path / f"{label.replace(' ', '_')}.traj"
+        write(structure, atoms)
+        err = cli_error(capsys, ["relax", str(structure), "--potential", potential_path, "--fmax", "0.1",
+                                 "--out", str(out)])
+        assert message in err or (label == "empty" and "holds no structures" in err), err
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(Path(potential_path).read_bytes()[:-100])   # truncated weights
+    water = tmp_path / "water.traj"
+    write(water, molecule("H2O"))
+    assert "not a readable safetensors file" in cli_error(capsys, ["relax", str(water), "--potential", str(corrupt),
+                                                                    "--fmax", "0.1", "--out", str(out)])
+    assert out.read_bytes() == earlier
