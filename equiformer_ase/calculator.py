@@ -12,7 +12,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from .committee import Committee, committee_statistics, inference_model
 from .devices import resolve_device, resolve_dtype
-from .graph import NeighbourList
+from .graph import NeighbourList, check_close_contacts
 from .potential import Potential
 
 COMMITTEE_PROPERTIES = ["energy_comm", "energy_var", "forces_comm", "forces_var", "forces_dev", "max_forces_dev"]
@@ -30,20 +30,28 @@ class EquiformerCalculator(Calculator):
     ``device``: "auto", "cpu", "cuda", ...; ``dtype``: "float32" or "float64";
     ``neighbour_backend``: see :mod:`equiformer_ase.graph`; ``skin`` (Angstrom): the Verlet skin of
     the neighbour list, rebuilt only when an atom moved more than ``skin / 2`` or the cell changed
-    (results equal those of a fresh list; 0 rebuilds at every call).
+    (results equal those of a fresh list; 0 rebuilds at every call). Atoms closer than half their
+    covalent radii sum raise :class:`~equiformer_ase.errors.CloseContactError` unless
+    ``allow_close_contacts``; checked at the first call for each new system (atomic numbers, cell,
+    pbc), not at every step of a trajectory of it.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"] + COMMITTEE_PROPERTIES
 
-    def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto", dtype: str = "float32",
-                 neighbour_backend: str = "auto", skin: float = 0.5, **kwargs):
+    def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto",
+                 dtype: str = "float32", neighbour_backend: str = "auto", skin: float = 0.5,
+                 allow_close_contacts: bool = False, **kwargs):
         super().__init__(**kwargs)
+        self.allow_close_contacts = allow_close_contacts
+        self._checked_systems = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
         self.potential = inference_model(potential, self.device, self.dtype)
         cfg = self.potential.config
+        # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
+        # their precision (Potential.evaluate casts them after the subtraction).
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
-                                            device=self.device, dtype=self.dtype)
+                                            device=self.device, dtype=torch.float64)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -62,6 +70,10 @@ class EquiformerCalculator(Calculator):
         committee also its spread (see the class docstring).
         """
         graph = self.neighbour_list(atoms_list)
+        systems = NeighbourList.signature(atoms_list)
+        if not self.allow_close_contacts and systems != self._checked_systems:
+            check_close_contacts(graph, self.potential.config.elements)
+            self._checked_systems = systems
         want_stress = any(atoms.pbc.all() for atoms in atoms_list)
         out = self.potential.evaluate(graph, forces=True, stress=want_stress)
         if isinstance(self.potential, Committee):

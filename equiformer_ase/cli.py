@@ -1,56 +1,60 @@
-"""The ``equiformer-ase`` command."""
+"""The ``equiformer-ase`` command.
+
+Each command parses its arguments, checks inputs and output paths, calls one library function and
+prints. A user mistake (the package's errors, ``ValueError``, ``OSError``) is one line on stderr and
+exit code 2, mapped in :func:`main` alone; a simulation blow-up is one line and exit code 1. Heavy
+modules (torch, e3nn) are imported inside the commands, so ``--help`` and argument errors are fast.
+"""
 
 from __future__ import annotations
 
 import argparse
-import platform
+import math
 import sys
+
+from . import __version__
+from .errors import USER_ERRORS, BlowUpError
 
 
 def _info(args: argparse.Namespace) -> int:
-    import e3nn
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
     import torch
 
-    from . import __version__
-    from .committee import is_committee_file, load_committee
-    from .potential import list_potentials, read_header
-    from .shipped import shipped_path
+    from .shipped import COMMITTEE, HAMILTONIAN, POTENTIAL, read_header, shipped_names
 
     print(f"equiformer-ase {__version__}")
-    print(f"python {platform.python_version()}, torch {torch.__version__}, e3nn {e3nn.__version__}")
+    print(f"python {platform.python_version()}, torch {torch.__version__}, e3nn {version('e3nn')}")
     devices = ["cpu"] + [f"cuda:{k} ({torch.cuda.get_device_name(k)})" for k in range(torch.cuda.device_count())]
     print(f"devices: {', '.join(devices)}")
     try:
-        import torch_cluster
-
-        print(f"torch-cluster {torch_cluster.__version__} (GPU neighbour lists)")
-    except ImportError:
+        print(f"torch-cluster {version('torch-cluster')} (GPU neighbour lists)")
+    except PackageNotFoundError:
         print("torch-cluster not installed (GPU neighbour lists fall back to brute force / matscipy)")
-    names = list_potentials()
-    print(f"shipped potentials ({len(names)}):")
-    for name in names:
-        if is_committee_file(name):
-            members = load_committee(name).members
-            header = members[0].metadata
-            print(f"  {name}: committee of {len(members)}, elements {','.join(header['elements'])}, "
-                  f"cutoff {header['cutoff']} A")
+    names, committees = shipped_names(POTENTIAL), shipped_names(COMMITTEE)
+    print(f"shipped potentials ({len(names) + len(committees)}):")
+    for name in sorted(names + committees):
+        if name in committees:
+            members = read_header(name, COMMITTEE)["members"]
+            print(f"  {name}: committee of {len(members)}, elements {','.join(members[0]['elements'])}, "
+                  f"cutoff {members[0]['cutoff']} A")
             continue
-        header = read_header(shipped_path(name))
+        header = read_header(name, POTENTIAL)
         print(f"  {name}: elements {','.join(header['elements'])}, cutoff {header['cutoff']} A, "
               f"preset {header['config']['preset_name']}")
-    from .lie import list_hamiltonians
-
-    print(f"shipped learned Hamiltonians ({len(list_hamiltonians())}): {', '.join(list_hamiltonians())}")
+    hamiltonians = shipped_names(HAMILTONIAN)
+    print(f"shipped learned Hamiltonians ({len(hamiltonians)}): {', '.join(hamiltonians)}")
     return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .io import check_output
     from .training import frame_counts, generate, recipe_path
 
+    check_output(args.out, "--out")
     try:
         generate(args.subset, args.out, preset=args.preset, seed=args.seed)
-    except (ValueError, ImportError) as err:
-        sys.exit(f"equiformer-ase generate: error: {err}")
     except KeyboardInterrupt:
         print(f"\ninterrupted; finished tasks are in {args.out}: re-run the same command to resume", file=sys.stderr)
         return 130
@@ -65,33 +69,35 @@ def _md(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import numpy as np
-    from ase.io import read
     from ase.md.velocitydistribution import thermalize_momenta
 
-    from .dynamics import BlowUpError, MolecularDynamics, last_frames
+    from .dynamics import MolecularDynamics, last_frames, trajectory_paths
+    from .io import check_output, read_frames
 
-    structures = read(args.structure, index=":")
+    structures = read_frames(args.structure)
     systems = [atoms.copy() for atoms in structures for _ in range(args.replicas)]
     logfile = args.log or Path(args.traj).with_suffix(".log")
+    for path in trajectory_paths(args.traj, len(systems)):
+        check_output(path, "--traj")
+    check_output(logfile, "--log")
+    if args.resume:
+        with warnings.catch_warnings(record=True) as repairs:
+            warnings.simplefilter("always")
+            systems = last_frames(args.traj, len(systems))
+        for repair in repairs:
+            print(f"equiformer-ase md: {repair.message}", file=sys.stderr)
+    elif args.temperature is not None:
+        for k, atoms in enumerate(systems):
+            thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed + k))
     try:
-        if args.resume:
-            with warnings.catch_warnings(record=True) as repairs:
-                warnings.simplefilter("always")
-                systems = last_frames(args.traj, len(systems))
-            for repair in repairs:
-                print(f"equiformer-ase md: {repair.message}", file=sys.stderr)
-        elif args.temperature is not None:
-            for k, atoms in enumerate(systems):
-                thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed + k))
         md = MolecularDynamics(systems, _potential_argument(args.potential), timestep=args.timestep,
                                ensemble=args.ensemble, temperature=args.temperature, friction=args.friction,
                                seed=args.seed, device=args.device, dtype=args.dtype, max_force=args.max_force,
                                max_drift=args.max_drift, max_temperature=args.max_temperature,
-                               check_escape=not args.allow_escape, max_uncertainty=args.max_uncertainty)
+                               check_escape=not args.allow_escape, max_uncertainty=args.max_uncertainty,
+                               allow_close_contacts=args.allow_close_contacts)
         remaining = args.steps - md.step_count
         md.run(remaining, trajectory=args.traj, logfile=logfile, interval=args.interval)
-    except (ValueError, NotImplementedError, BlowUpError) as err:
-        sys.exit(f"equiformer-ase md: error: {err}")
     except KeyboardInterrupt:
         print(f"\ninterrupted; frames so far are in {args.traj}: add --resume to continue", file=sys.stderr)
         return 130
@@ -112,32 +118,34 @@ def _relax(args: argparse.Namespace) -> int:
     import numpy as np
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.filters import FrechetCellFilter
-    from ase.io import read, write
+    from ase.io import write
     from ase.optimize import BFGS, FIRE
 
     from .calculator import EquiformerCalculator
     from .dynamics import relax
+    from .io import check_output, read_frames
 
-    structures = read(args.structure, index=":")
-    try:
-        if args.cell:
-            calc = EquiformerCalculator(_potential_argument(args.potential), device=args.device, dtype=args.dtype)
-            optimizer = {"fire": FIRE, "bfgs": BFGS}[args.optimizer]
-            relaxed, converged = [], []
-            for atoms in structures:
-                atoms.calc = calc
-                converged.append(bool(optimizer(FrechetCellFilter(atoms), logfile=None).run(fmax=args.fmax,
-                                                                                              steps=args.steps)))
-                atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(),
-                                                   forces=atoms.get_forces(), stress=atoms.get_stress())
-                if "max_forces_dev" in calc.results:
-                    atoms.info["max_forces_dev"] = calc.results["max_forces_dev"]
-                relaxed.append(atoms)
-        else:
-            relaxed, converged = relax(structures, _potential_argument(args.potential), fmax=args.fmax,
-                                       steps=args.steps, device=args.device, dtype=args.dtype)
-    except (ValueError, NotImplementedError) as err:
-        sys.exit(f"equiformer-ase relax: error: {err}")
+    structures = read_frames(args.structure)
+    check_output(args.out, "--out", frames=len(structures))
+    potential = _potential_argument(args.potential)
+    if args.cell:
+        calc = EquiformerCalculator(potential, device=args.device, dtype=args.dtype,
+                                    allow_close_contacts=args.allow_close_contacts)
+        optimizer = {"fire": FIRE, "bfgs": BFGS}[args.optimizer]
+        relaxed, converged = [], []
+        for atoms in structures:
+            atoms.calc = calc
+            converged.append(bool(optimizer(FrechetCellFilter(atoms), logfile=None).run(fmax=args.fmax,
+                                                                                          steps=args.steps)))
+            atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(),
+                                               forces=atoms.get_forces(), stress=atoms.get_stress())
+            if "max_forces_dev" in calc.results:
+                atoms.info["max_forces_dev"] = calc.results["max_forces_dev"]
+            relaxed.append(atoms)
+    else:
+        relaxed, converged = relax(structures, potential, fmax=args.fmax, steps=args.steps,
+                                   device=args.device, dtype=args.dtype,
+                                   allow_close_contacts=args.allow_close_contacts)
     write(args.out, relaxed)
     for k, (atoms, done) in enumerate(zip(relaxed, converged)):
         fmax = np.linalg.norm(atoms.get_forces(), axis=1).max()
@@ -151,18 +159,16 @@ def _relax(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .training import TrainingConfig, train
 
+    config = TrainingConfig(
+        epochs=args.epochs if args.epochs is not None or args.max_time is not None else 100,
+        max_time=args.max_time, batch_size=args.batch_size, lr=args.lr, energy_weight=args.energy_weight,
+        force_weight=args.force_weight, stress_weight=args.stress_weight, validation=args.validation,
+        test=args.test, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, dtype=args.dtype,
+    )
+    elements = args.elements.split(",") if args.elements else None
     try:
-        config = TrainingConfig(
-            epochs=args.epochs if args.epochs is not None or args.max_time is not None else 100,
-            max_time=args.max_time, batch_size=args.batch_size, lr=args.lr, energy_weight=args.energy_weight,
-            force_weight=args.force_weight, stress_weight=args.stress_weight, validation=args.validation,
-            test=args.test, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, dtype=args.dtype,
-        )
-        elements = args.elements.split(",") if args.elements else None
         result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
                        resume=args.resume, init_from=args.init_from, refit_references=args.refit_references)
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"equiformer-ase train: error: {err}")
     except KeyboardInterrupt:
         print(f"\ninterrupted; add --resume to continue from {args.out}/checkpoint.pt", file=sys.stderr)
         return 130
@@ -178,21 +184,20 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     import torch
 
+    from .io import check_output
     from .potential import load_potential
     from .training import format_errors, group_errors, predict, read_structures, to_samples
     from .training.card import held_out
     from .training.dataset import GROUP_KEYS
 
-    try:
-        potential = load_potential(args.potential).to(dtype=torch.float64)
-        if args.split == "all":
-            samples = to_samples(read_structures(args.data), potential.config.elements,
-                                 GROUP_KEYS + tuple(args.group_by))
-        else:
-            samples = held_out(potential, args.data, args.split)
-        errors = group_errors(samples, predict(potential, samples, args.batch_size, args.device))
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"equiformer-ase evaluate: error: {err}")
+    if args.json:
+        check_output(args.json, "--json")
+    potential = load_potential(args.potential).to(dtype=torch.float64)
+    if args.split == "all":
+        samples = to_samples(read_structures(args.data), potential.config.elements, GROUP_KEYS + tuple(args.group_by))
+    else:
+        samples = held_out(potential, args.data, args.split)
+    errors = group_errors(samples, predict(potential, samples, args.batch_size, args.device))
     print(format_errors(errors))
     if args.json:
         with open(args.json, "w") as handle:
@@ -205,10 +210,7 @@ def _ship(args: argparse.Namespace) -> int:
 
     from .training.card import ship
 
-    try:
-        path = ship(args.run, args.data, args.name, args.out, Path(args.limits).read_text(), args.device)
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"equiformer-ase ship: error: {err}")
+    path = ship(args.run, args.data, args.name, args.out, Path(args.limits).read_text(), args.device)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
@@ -274,8 +276,6 @@ def _springs(args: argparse.Namespace) -> int:
             model = load_hamiltonian(args.model_file, dtype=torch.float64)
             metrics = evaluate_hamiltonian(model, SpringData.load(args.data), rollout_steps=args.rollout_steps)
             print(json.dumps(metrics, indent=1))
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"equiformer-ase springs: error: {err}")
     except KeyboardInterrupt:
         print("\ninterrupted: re-run with --resume to continue from the checkpoint", file=sys.stderr)
         return 130
@@ -285,18 +285,20 @@ def _springs(args: argparse.Namespace) -> int:
 def _screen(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .io import check_output
     from .screening import Screening, ScreeningSpec, compare_methods
     from .screening.report import comparison_rows, format_table, summary_rows, write_csv, write_heatmap
 
     def names(text: str) -> tuple[str, ...]:
         return tuple(item.strip() for item in text.split(",") if item.strip())
 
-    try:
-        spec = ScreeningSpec(potential=args.potential, metals=names(args.metals), facets=names(args.facets),
-                             adsorbates=names(args.adsorbates), fmax=args.fmax, steps=args.steps,
-                             batch_size=args.batch_size, device=args.device, dtype=args.dtype)
-    except ValueError as err:
-        sys.exit(f"equiformer-ase screen: error: {err}")
+    stem = Path(args.db).with_suffix("") if "://" not in args.db else Path("screening")
+    for path, what in ((args.db, "--db"), (f"{stem}_summary.csv", "summary"), (f"{stem}_heatmap.png", "heatmap")):
+        if "://" not in str(path):
+            check_output(path, what)
+    spec = ScreeningSpec(potential=args.potential, metals=names(args.metals), facets=names(args.facets),
+                         adsorbates=names(args.adsorbates), fmax=args.fmax, steps=args.steps,
+                         batch_size=args.batch_size, device=args.device, dtype=args.dtype)
     client = cluster = None
     if args.scheduler or args.workers > 0:
         from distributed import Client, LocalCluster
@@ -304,7 +306,8 @@ def _screen(args: argparse.Namespace) -> int:
         if args.scheduler:
             client = Client(args.scheduler)
         else:
-            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, host="127.0.0.1",
+                                   dashboard_address=None)
             client = Client(cluster)
     screening = Screening(spec, args.db, client)
     try:
@@ -321,7 +324,6 @@ def _screen(args: argparse.Namespace) -> int:
     best = screening.best()
     reference = screening.best(args.check_with) if args.check_with else None
     rows = summary_rows(best, reference)
-    stem = Path(args.db).with_suffix("") if "://" not in args.db else Path("screening")
     write_csv(rows, f"{stem}_summary.csv")
     write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
     print(format_table(rows))
@@ -335,78 +337,130 @@ def _screen(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="equiformer-ase", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="versions, devices and shipped potentials").set_defaults(func=_info)
-    gen = sub.add_parser("generate", help="reference data: EMT surfaces or GFN2-xTB MD17 molecules (resumable)",
-                         description="Generate reference data with a written recipe; re-running resumes.")
+class _Parser(argparse.ArgumentParser):
+    """An argument mistake is one line on stderr (the problem, then where help is) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default, unless it is None, a flag's False or already in the text."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _checked(convert, test, requirement: str):
+    """An argparse type: ``convert(text)`` that must pass ``test``, else a message naming ``requirement``."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not test(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {requirement}")
+        return value
+    return parse
+
+
+POSITIVE_INT = _checked(int, lambda v: v > 0, "a positive integer")
+COUNT = _checked(int, lambda v: v >= 0, "an integer >= 0")
+POSITIVE = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+NON_NEGATIVE = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+LIMIT = _checked(float, lambda v: v > 0, "a positive number or inf (no limit)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``equiformer-ase`` argument parser with every command."""
+    parser = _Parser(prog="equiformer-ase", formatter_class=_Formatter,
+                     description="Equiformer force fields and LieTransformer Hamiltonians in ASE: MD, relaxation, "
+                                 "training, adsorbate screening.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help, description=description or help, formatter_class=_Formatter)
+        parser.set_defaults(func=func)
+        return parser
+
+    command("info", _info, "versions, devices and shipped potentials")
+    gen = command("generate", _generate, "reference data: EMT surfaces or GFN2-xTB MD17 molecules (resumable)",
+                  "Generate reference data with a written recipe; re-running resumes.")
     gen.add_argument("subset", help="surfaces (EMT, fcc metals + H/C/N/O) or molecules (GFN2-xTB, needs tblite)")
     gen.add_argument("--out", required=True, help="output .extxyz/.xyz or .db file; recipe JSON goes next to it")
-    gen.add_argument("--preset", default="full", help="full (default), compact (molecules: 300 frames per molecule) or tiny")
+    gen.add_argument("--preset", default="full", help="full, compact (molecules: 300 frames per molecule) or tiny")
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
-    gen.set_defaults(func=_generate)
-    md = sub.add_parser("md", help="on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
-                        description="All frames of STRUCTURE (x --replicas) advance together on the device.")
+
+    md = command("md", _md, "on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
+                 "All frames of STRUCTURE (x --replicas) advance together on the device.")
     md.add_argument("structure", help="any file ASE reads; every frame is a system")
     md.add_argument("--potential", required=True, nargs="+",
                     help="shipped name or .safetensors path; several (or a committee file): a committee")
-    md.add_argument("--max-uncertainty", type=float, default=float("inf"), metavar="EV_PER_A",
+    md.add_argument("--max-uncertainty", type=LIMIT, default=float("inf"), metavar="EV_PER_A",
                     help="committee only: stop when a system's max_forces_dev exceeds this (last good frame kept)")
-    md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve")
-    md.add_argument("--temperature", type=float, default=None,
+    md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve", help="NVE or Langevin NVT")
+    md.add_argument("--temperature", type=NON_NEGATIVE, default=None,
                     help="K: initial Maxwell-Boltzmann momenta, and the NVT target (default: the file's momenta)")
-    md.add_argument("--timestep", type=float, required=True, help="fs")
-    md.add_argument("--steps", type=int, required=True, help="total number of steps (a resumed run stops there too)")
+    md.add_argument("--timestep", type=POSITIVE, required=True, help="fs")
+    md.add_argument("--steps", type=POSITIVE_INT, required=True,
+                    help="total number of steps (a resumed run stops there too)")
     md.add_argument("--traj", required=True, help="output .traj; one file per system (OUT_k.traj) when several")
-    md.add_argument("--replicas", type=int, default=1, help="copies of each structure (own seeds)")
-    md.add_argument("--device", default="auto")
-    md.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    md.add_argument("--friction", type=float, default=0.01, help="NVT friction, 1/fs")
-    md.add_argument("--seed", type=int, default=0)
-    md.add_argument("--interval", type=int, default=10, help="write a frame and log line every N steps")
+    md.add_argument("--replicas", type=POSITIVE_INT, default=1, help="copies of each structure (own seeds)")
+    md.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    md.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="model precision")
+    md.add_argument("--friction", type=POSITIVE, default=0.01, help="NVT friction, 1/fs")
+    md.add_argument("--seed", type=int, default=0, help="seed of the initial momenta and the Langevin noise")
+    md.add_argument("--interval", type=POSITIVE_INT, default=10, help="write a frame and log line every N steps")
     md.add_argument("--log", default=None, help="CSV log (default: TRAJ with .log suffix)")
-    md.add_argument("--max-force", type=float, default=100.0, help="eV/A; stop with an error above it")
-    md.add_argument("--max-drift", type=float, default=0.1,
-                    help="eV/atom; NVE: stop when a system's total energy drifts further (default 0.1; inf: off)")
-    md.add_argument("--max-temperature", type=float, default=None,
+    md.add_argument("--max-force", type=POSITIVE, default=100.0, help="eV/A; stop with an error above it")
+    md.add_argument("--max-drift", type=LIMIT, default=0.1,
+                    help="eV/atom; NVE: stop when a system's total energy drifts further (inf: off)")
+    md.add_argument("--max-temperature", type=LIMIT, default=None,
                     help="K; stop above it (default: 10 x the NVT target or starting temperature, at least 3000 K)")
     md.add_argument("--allow-escape", action="store_true",
                     help="do not stop when an atom loses all its neighbours or leaves a non-periodic cell axis")
+    md.add_argument("--allow-close-contacts", action="store_true",
+                    help="run even if atoms start closer than half their covalent radii sum")
     md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
-    md.set_defaults(func=_md)
-    rel = sub.add_parser("relax", help="relax every frame: batched on-device FIRE, or ASE with --cell",
-                         description="Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.")
+
+    rel = command("relax", _relax, "relax every frame: batched on-device FIRE, or ASE with --cell",
+                  "Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.")
     rel.add_argument("structure", help="any file ASE reads; every frame is a system")
     rel.add_argument("--potential", required=True, nargs="+",
                      help="shipped name or .safetensors path; several (or a committee file): a committee")
     rel.add_argument("--cell", action="store_true", help="also relax the cell (ASE FrechetCellFilter)")
     rel.add_argument("--optimizer", choices=["fire", "bfgs"], default="fire", help="ASE optimizer for --cell")
-    rel.add_argument("--fmax", type=float, required=True, help="eV/A")
-    rel.add_argument("--steps", type=int, default=1000)
+    rel.add_argument("--fmax", type=POSITIVE, required=True, help="eV/A")
+    rel.add_argument("--steps", type=POSITIVE_INT, default=1000, help="optimizer steps at most")
     rel.add_argument("--out", required=True, help="output file (any format ASE writes)")
-    rel.add_argument("--device", default="auto")
-    rel.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    rel.set_defaults(func=_relax)
-    tr = sub.add_parser("train", help="train a potential on extxyz / ase.db data (resumable, torchrun for DDP)",
-                        description="Writes OUT/best.safetensors, checkpoint.pt, metrics.csv, metrics.json and "
-                                    "parity plots. Run under torchrun --nproc_per_node N for data parallelism.")
+    rel.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    rel.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
+    rel.add_argument("--allow-close-contacts", action="store_true",
+                     help="relax even if atoms start closer than half their covalent radii sum")
+
+    tr = command("train", _train, "train a potential on extxyz / ase.db data (resumable, torchrun for DDP)",
+                 "Writes OUT/best.safetensors, checkpoint.pt, metrics.csv, metrics.json and parity plots. "
+                 "Run under torchrun --nproc_per_node N for data parallelism.")
     tr.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
     tr.add_argument("--out", required=True, help="output folder")
     tr.add_argument("--elements", default=None, help="comma-separated, e.g. H,C,N,O (default: those in the data)")
     tr.add_argument("--preset", default="small", help="model preset (small, paper-md17-l2, paper-md17-l3)")
-    tr.add_argument("--epochs", type=int, default=None, help="epochs (default 100 unless --max-time is given)")
-    tr.add_argument("--max-time", type=float, default=None, help="wall-clock budget, minutes")
-    tr.add_argument("--batch-size", type=int, default=8)
-    tr.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
-    tr.add_argument("--energy-weight", type=float, default=1.0, help="weight of the per-atom energy MSE")
-    tr.add_argument("--force-weight", type=float, default=1.0, help="weight of the force MSE")
-    tr.add_argument("--stress-weight", type=float, default=1.0, help="weight of the stress MSE (frames with stress)")
-    tr.add_argument("--validation", type=float, default=0.1, help="validation fraction (< 1) or count")
-    tr.add_argument("--test", type=float, default=0.1, help="test fraction (< 1) or count")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--checkpoint-minutes", type=float, default=10.0, help="checkpoint interval (also every epoch)")
-    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    tr.add_argument("--epochs", type=POSITIVE_INT, default=None, help="epochs (default 100 unless --max-time is given)")
+    tr.add_argument("--max-time", type=POSITIVE, default=None, help="wall-clock budget, minutes")
+    tr.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="structures per optimizer step")
+    tr.add_argument("--lr", type=POSITIVE, default=1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
+    tr.add_argument("--energy-weight", type=NON_NEGATIVE, default=1.0, help="weight of the per-atom energy MSE")
+    tr.add_argument("--force-weight", type=NON_NEGATIVE, default=1.0, help="weight of the force MSE")
+    tr.add_argument("--stress-weight", type=NON_NEGATIVE, default=1.0,
+                    help="weight of the stress MSE (frames with stress)")
+    tr.add_argument("--validation", type=NON_NEGATIVE, default=0.1, help="validation fraction (< 1) or count")
+    tr.add_argument("--test", type=NON_NEGATIVE, default=0.1, help="test fraction (< 1) or count")
+    tr.add_argument("--seed", type=int, default=0, help="split, initialisation and shuffling seed")
+    tr.add_argument("--checkpoint-minutes", type=POSITIVE, default=10.0, help="checkpoint interval (also every epoch)")
+    tr.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="training precision")
     tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     tr.add_argument("--init-from", metavar="NAME|PATH", default=None,
@@ -414,8 +468,8 @@ def main(argv: list[str] | None = None) -> int:
                          "reference energies, fresh learning-rate schedule; the new file names it as parent")
     tr.add_argument("--refit-references", action="store_true",
                     help="with --init-from: refit the per-element reference energies on this data")
-    tr.set_defaults(func=_train)
-    ev = sub.add_parser("evaluate", help="MAE/RMSE of a potential on labelled data, overall and per subset")
+
+    ev = command("evaluate", _evaluate, "MAE/RMSE of a potential on labelled data, overall and per subset")
     ev.add_argument("potential", help="shipped name or .safetensors path")
     ev.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
     ev.add_argument("--split", choices=["all", "train", "validation", "test"], default="all",
@@ -423,38 +477,39 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--json", default=None, help="also write the errors to this JSON file")
     ev.add_argument("--group-by", action="append", default=[], metavar="KEY",
                     help="also group errors by this frame info key (repeatable), e.g. source or cell")
-    ev.add_argument("--batch-size", type=int, default=16)
-    ev.add_argument("--device", default="cpu")
-    ev.set_defaults(func=_evaluate)
-    sh = sub.add_parser("ship", help="turn a training run into potentials/NAME.safetensors + NAME.md (model card)",
-                        description="Adds the data recipe, frame counts, learning curve and limits to the header, "
-                                    "measures float64 test errors, and writes the file and its card.")
+    ev.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="structures per batched evaluation")
+    ev.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+
+    sh = command("ship", _ship, "turn a training run into potentials/NAME.safetensors + NAME.md (model card)",
+                 "Adds the data recipe, frame counts, learning curve and limits to the header, measures "
+                 "float64 test errors, and writes the file and its card.")
     sh.add_argument("run", help="training output folder (best.safetensors, metrics.csv)")
     sh.add_argument("--data", required=True, help="the data file the run trained on (its recipe JSON beside it)")
     sh.add_argument("--name", required=True, help="potential name, e.g. emt-surfaces")
     sh.add_argument("--limits", required=True, help="markdown file: what the potential has not seen")
-    sh.add_argument("--out", default="potentials", help="folder (default: potentials)")
-    sh.add_argument("--device", default="cpu")
-    sh.set_defaults(func=_ship)
-    sc = sub.add_parser("screen", help="adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
-                        description="Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at "
-                                    "every distinct site; rows go to --db as they finish, and re-running skips them.")
+    sh.add_argument("--out", default="potentials", help="folder")
+    sh.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+
+    sc = command("screen", _screen,
+                 "adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
+                 "Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at every distinct "
+                 "site; rows go to --db as they finish, and re-running skips them.")
     sc.add_argument("--potential", required=True, help="shipped name or .safetensors path")
-    sc.add_argument("--metals", required=True, help="comma-separated fcc metals, e.g. Cu,Pt")
+    sc.add_argument("--metals", required=True, help="comma-separated fcc metals the potential covers, e.g. Cu,Pt")
     sc.add_argument("--facets", default="111,100", help="comma-separated: 111, 100, 110, 211")
     sc.add_argument("--adsorbates", required=True, help="comma-separated, e.g. H,O,CO")
     sc.add_argument("--db", required=True, help="ase.db file (SQLite) or postgresql:// URL")
-    sc.add_argument("--workers", type=int, default=1, help="Dask LocalCluster workers (0: relax in this process)")
+    sc.add_argument("--workers", type=COUNT, default=1, help="Dask LocalCluster workers (0: relax in this process)")
     sc.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (e.g. dask-jobqueue)")
-    sc.add_argument("--fmax", type=float, default=0.05, help="eV/A")
-    sc.add_argument("--steps", type=int, default=300, help="FIRE steps at most per structure")
-    sc.add_argument("--batch-size", type=int, default=8, help="structures relaxed together per Dask task")
+    sc.add_argument("--fmax", type=POSITIVE, default=0.05, help="eV/A")
+    sc.add_argument("--steps", type=POSITIVE_INT, default=300, help="FIRE steps at most per structure")
+    sc.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="structures relaxed together per Dask task")
     sc.add_argument("--check-with", choices=["emt"], default=None, help="re-relax every result with EMT and compare")
-    sc.add_argument("--device", default="auto")
-    sc.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    sc.set_defaults(func=_screen)
-    sp = sub.add_parser("springs", help="spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
-    sp.add_argument("action", choices=["generate", "train", "evaluate", "ship"])
+    sc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    sc.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
+
+    sp = command("springs", _springs, "spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
+    sp.add_argument("action", choices=["generate", "train", "evaluate", "ship"], help="what to do")
     sp.add_argument("data", nargs="?", help="train / evaluate: spring data .npz; ship: the training run folder")
     sp.add_argument("model_file", nargs="?",
                     help="evaluate: learned Hamiltonian (.safetensors or shipped name); ship: the test data .npz")
@@ -467,28 +522,37 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--describe-train", help="ship: how to regenerate the training data, for the card")
     sp.add_argument("--describe-validation", help="ship: how to regenerate the validation data")
     sp.add_argument("--describe-test", help="ship: how to regenerate the test data")
-    sp.add_argument("--systems", type=int, default=3000, help="generate: trajectories")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--systems", type=POSITIVE_INT, default=3000, help="generate: trajectories")
+    sp.add_argument("--seed", type=int, default=0, help="data or initialisation seed")
     sp.add_argument("--model", choices=["lie", "mlp"], default="lie", help="train: LieTransformer or HNN baseline")
     sp.add_argument("--group", default="T(2)", help="train: LieTransformer group, e.g. T(2), SE(2)")
     sp.add_argument("--full", action="store_true", help="train: learn the kinetic term too (non-separable H)")
-    sp.add_argument("--train", type=int, default=3000, help="train: the first N trajectories")
-    sp.add_argument("--validation", type=int, default=200,
+    sp.add_argument("--train", type=POSITIVE_INT, default=3000, help="train: the first N trajectories")
+    sp.add_argument("--validation", type=POSITIVE_INT, default=200,
                     help="train: validate on the last N trajectories (of --validation-data if given)")
     sp.add_argument("--validation-data", help="train: a separate .npz to validate on (default: DATA itself)")
-    sp.add_argument("--validate-every", type=int, default=1, help="train: epochs between validations")
-    sp.add_argument("--epochs", type=int, default=100)
-    sp.add_argument("--max-time", type=float, default=None, help="train: wall-clock budget, minutes")
-    sp.add_argument("--batch-size", type=int, default=200)
-    sp.add_argument("--lr", type=float, default=3e-3)
-    sp.add_argument("--width", type=int, default=64)
-    sp.add_argument("--depth", type=int, default=2)
-    sp.add_argument("--heads", type=int, default=4)
-    sp.add_argument("--rollout-steps", type=int, default=100, help="evaluate: rollout length in grid steps")
+    sp.add_argument("--validate-every", type=POSITIVE_INT, default=1, help="train: epochs between validations")
+    sp.add_argument("--epochs", type=POSITIVE_INT, default=100, help="train: epochs")
+    sp.add_argument("--max-time", type=POSITIVE, default=None, help="train: wall-clock budget, minutes")
+    sp.add_argument("--batch-size", type=POSITIVE_INT, default=200, help="train: trajectories per step")
+    sp.add_argument("--lr", type=POSITIVE, default=3e-3, help="train: learning rate")
+    sp.add_argument("--width", type=POSITIVE_INT, default=64, help="train: channels")
+    sp.add_argument("--depth", type=POSITIVE_INT, default=2, help="train: attention layers")
+    sp.add_argument("--heads", type=POSITIVE_INT, default=4, help="train: attention heads")
+    sp.add_argument("--rollout-steps", type=POSITIVE_INT, default=100, help="evaluate: rollout length in grid steps")
     sp.add_argument("--resume", action="store_true", help="train: continue from OUT/checkpoint.pt")
-    sp.set_defaults(func=_springs)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the single place where errors become one-line messages and exit codes."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (*USER_ERRORS, BlowUpError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"equiformer-ase {args.command}: error: {message}", file=sys.stderr)
+        return 1 if isinstance(err, BlowUpError) else 2
 
 
 if __name__ == "__main__":

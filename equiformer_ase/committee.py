@@ -8,8 +8,9 @@ exists (MACE's committee calculator, DP-GEN's model deviation). For forces F_k (
   per-atom force deviation; ``max_forces_dev`` is its largest value in a structure (``max_devi_f``).
 
 A committee file is one safetensors file: member k's weights under ``member{k}.<name>`` and, under
-the metadata key ``equiformer_ase_committee``, a JSON header with ``format_version`` and every
-member's own potential header (with its ``weights_sha256``). Loading never unpickles.
+the metadata key ``equiformer_ase_committee``, a JSON header with ``format_version``, every
+member's own potential header (with its ``weights_sha256``) and (version 2) ``header_sha256`` over
+all of it. Loading never unpickles and checks each member as :func:`load_potential` checks a file.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import torch
 
 from .errors import PotentialFileError
 from .graph import AtomGraph
-from .model import Equiformer, EquiformerConfig
-from .potential import COMMITTEE_HEADER_KEY, Potential, _state_tensors, inference_copy
-from .shipped import shipped_names, shipped_path, weights_sha256
+from .model import EquiformerConfig
+from .potential import Potential, _build, _check_shapes, _header_config, _state_tensors, inference_copy
+from .shipped import (COMMITTEE, header_sha256, load_tensors, read_header, resolve, shipped_names, tensor_shapes,
+                      weights_sha256)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = COMMITTEE.versions[-1]
 
 
 class Committee:
@@ -67,8 +69,9 @@ class Committee:
             member_tensors = _state_tensors(member)
             tensors.update({f"member{k}.{name}": value for name, value in member_tensors.items()})
             headers.append({**member.metadata, "weights_sha256": weights_sha256(member_tensors)})
-        header = {"format_version": FORMAT_VERSION, "members": headers}
-        save_file(tensors, str(path), metadata={COMMITTEE_HEADER_KEY: json.dumps(header)})
+        header = json.loads(json.dumps({"format_version": FORMAT_VERSION, "members": headers}))
+        header["header_sha256"] = header_sha256(header)
+        save_file(tensors, str(path), metadata={COMMITTEE.key: json.dumps(header)})
 
 
 def committee_statistics(stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -103,45 +106,26 @@ def _read_metadata(path: Path) -> dict[str, str]:
 
 def load_committee(name_or_path: str | Path) -> Committee:
     """A committee from its file or by the name of a shipped committee."""
-    from safetensors.torch import load_file
-
-    path = Path(name_or_path)
-    if not (path.suffix == ".safetensors" or path.exists()):
-        shipped = shipped_names(COMMITTEE_HEADER_KEY)
-        if str(name_or_path) not in shipped:
-            raise PotentialFileError(f"{name_or_path!r} is neither a file nor a shipped committee "
-                                     f"(shipped: {', '.join(shipped) or 'none'})")
-        path = shipped_path(str(name_or_path))
-    raw = _read_metadata(path).get(COMMITTEE_HEADER_KEY)
-    if raw is None:
-        raise PotentialFileError(f"{path} has no '{COMMITTEE_HEADER_KEY}' header: not a committee file")
-    try:
-        header = json.loads(raw)
-        member_headers = header["members"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise PotentialFileError(f"{path}: corrupt committee header ({exc})") from None
-    if header.get("format_version") != FORMAT_VERSION:
-        raise PotentialFileError(f"{path}: committee format version {header.get('format_version')!r} is not "
-                                 f"supported (this equiformer-ase reads version {FORMAT_VERSION})")
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
-    members = []
+    path = resolve(name_or_path, COMMITTEE)
+    header = read_header(path, COMMITTEE)
+    member_headers = header.get("members")
+    if not (isinstance(member_headers, list) and all(isinstance(h, dict) for h in member_headers)):
+        raise PotentialFileError(f"{path}: corrupt committee header ('members' must be a list of headers)")
+    shapes = tensor_shapes(path)
+    configs = []
     for k, member_header in enumerate(member_headers):
-        prefix = f"member{k}."
-        member_tensors = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
-        if weights_sha256(member_tensors) != member_header.get("weights_sha256"):
-            raise PotentialFileError(f"{path}: member {k}'s weights do not match the sha256 in the header (corrupt file)")
-        potential = Potential(Equiformer(EquiformerConfig.from_dict(member_header["config"])),
-                              member_header["reference_energies"], member_header.get("training"),
-                              member_header.get("metrics"))
-        try:
-            potential.load_state_dict(member_tensors, strict=True)
-        except RuntimeError as exc:
-            raise PotentialFileError(f"{path}: member {k}'s weights do not fit its config ({exc})") from None
-        members.append(potential)
-    return Committee(members)
+        cfg = _header_config(member_header, f"{path} member {k}")
+        _check_shapes(_member_part(shapes, k), cfg, f"{path} member {k}")
+        configs.append(cfg)
+    tensors = load_tensors(path)
+    return Committee([_build(member_header, cfg, _member_part(tensors, k), f"{path} member {k}")
+                      for k, (member_header, cfg) in enumerate(zip(member_headers, configs))])
+
+
+def _member_part(items: dict, k: int) -> dict:
+    """The entries of member ``k`` (``member{k}.<name>``) under their own names."""
+    prefix = f"member{k}."
+    return {name[len(prefix):]: value for name, value in items.items() if name.startswith(prefix)}
 
 
 def is_committee_file(name_or_path: str | Path) -> bool:
@@ -149,10 +133,10 @@ def is_committee_file(name_or_path: str | Path) -> bool:
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.exists():
         try:
-            return COMMITTEE_HEADER_KEY in _read_metadata(path)
+            return COMMITTEE.key in _read_metadata(path)
         except PotentialFileError:
             return False
-    return str(name_or_path) in shipped_names(COMMITTEE_HEADER_KEY)
+    return str(name_or_path) in shipped_names(COMMITTEE)
 
 
 def inference_model(spec, device: torch.device, dtype: torch.dtype) -> Potential | Committee:

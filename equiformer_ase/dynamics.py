@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from .committee import Committee, committee_statistics, inference_model
 from .devices import resolve_device, resolve_dtype
-from .graph import NeighbourList
+from .errors import BlowUpError, UncertaintyError
+from .graph import NeighbourList, check_close_contacts
 from .integrators import (FireParameters, MDState, fire_step, init_fire_state, init_md_state,
                           kinetic_energy, langevin_baoab_step, velocity_verlet_step)
 from .potential import Potential
@@ -40,31 +41,25 @@ LOG_HEADER = "step,time_fs,system,temperature_K,potential_eV,kinetic_eV,total_eV
 COMMITTEE_LOG_HEADER = LOG_HEADER.replace("\n", ",max_forces_dev_eV_per_A\n")
 
 
-class BlowUpError(RuntimeError):
-    """The simulation became unphysical: non-finite energies or positions, forces above the threshold, or
-    a watchdog of :class:`MolecularDynamics` (energy drift, temperature, escaping atoms) tripped."""
-
-
-class UncertaintyError(BlowUpError):
-    """A committee's force deviation went above the limit: the structure left the potential's data."""
-
-
 class BatchedSystems:
     """Structures as flat device tensors plus the batched force function.
 
-    ``positions``, ``momenta`` (N, 3); ``masses`` (N, 1) amu; ``batch`` (N,); ``movable`` (N,) bool
-    (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) = 3 x movable atoms, as ASE counts them.
-    ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. ``isolated`` (N,) bool:
-    atoms without a neighbour within the cutoff at the last :meth:`forces` call.
+    ``positions``, ``momenta`` (N, 3) float64 (``dtype`` is the model's); ``masses`` (N, 1) amu;
+    ``batch`` (N,); ``movable`` (N,) bool (False for FixAtoms atoms); ``degrees_of_freedom`` (B,) =
+    3 x movable atoms, as ASE counts them.
+    ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. The input
+    structures are checked up front (unsupported elements, NaN, cells; overlapping atoms raise
+    :class:`~equiformer_ase.errors.CloseContactError` unless ``allow_close_contacts``).
+    ``isolated`` (N,) bool: atoms without a neighbour within the cutoff at the last :meth:`forces` call.
     ``potential`` may be a committee (see :class:`~equiformer_ase.committee.Committee`): forces are
     the members' mean, ``max_forces_dev`` (B,) eV/A holds each system's largest force deviation over
     its movable atoms at the last :meth:`forces` call, and one above ``max_uncertainty`` raises
-    :class:`UncertaintyError`.
+    :class:`~equiformer_ase.errors.UncertaintyError`.
     """
 
     def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
                  device: str = "auto", dtype: str = "float64", skin: float = 0.5, neighbour_backend: str = "auto",
-                 max_force: float = math.inf, max_uncertainty: float = math.inf):
+                 max_force: float = math.inf, max_uncertainty: float = math.inf, allow_close_contacts: bool = False):
         if isinstance(atoms_list, Atoms):
             atoms_list = [atoms_list]
         if len(atoms_list) == 0:
@@ -76,12 +71,17 @@ class BatchedSystems:
         if self.max_uncertainty < math.inf and not self.is_committee:
             raise ValueError("max_uncertainty needs a committee (a list of potentials or a committee file)")
         cfg = self.potential.config
+        # The state is float64 whatever the model's dtype: edge vectors far from the origin keep
+        # their precision (Potential.evaluate casts them after the subtraction).
         self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
-                                            device=self.device, dtype=self.dtype)
+                                            device=self.device, dtype=torch.float64)
+        graph = self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
+        if not allow_close_contacts:
+            check_close_contacts(graph, cfg.elements)
         self.templates = [atoms.copy() for atoms in atoms_list]
         self.max_force = float(max_force)
 
-        def tensor(array, dtype=self.dtype):
+        def tensor(array, dtype=torch.float64):
             return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
 
         sizes = [len(atoms) for atoms in atoms_list]
@@ -283,8 +283,9 @@ class MolecularDynamics:
     noise reproducible. Initial momenta are the input Atoms' (set them, e.g., with ASE's
     ``MaxwellBoltzmannDistribution``); ``atoms.info['md_step']`` of the first structure sets the
     starting step, so the last frames of a trajectory (:func:`last_frames`) resume a run.
-    ``max_force`` eV/A: the blow-up threshold. With a committee, every written frame and log line
-    carries ``max_forces_dev`` and ``max_uncertainty`` (eV/A) stops the run like a blow-up.
+    ``max_force`` eV/A: the blow-up threshold; ``allow_close_contacts``: see :class:`BatchedSystems`.
+    With a committee, every written frame and log line carries ``max_forces_dev`` and
+    ``max_uncertainty`` (eV/A) stops the run like a blow-up.
 
     Watchdogs, checked every step, raise :class:`BlowUpError`: ``max_drift`` eV/atom, the change of each
     system's total energy since the start (or resume) of an NVE run; ``max_temperature`` K (default 10 x the
@@ -298,7 +299,8 @@ class MolecularDynamics:
                  timestep: float, ensemble: str = "nve", temperature: float | None = None, friction: float = 0.01,
                  seed: int = 0, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
                  max_force: float = 100.0, max_drift: float = 0.1, max_temperature: float | None = None,
-                 check_escape: bool = True, max_uncertainty: float = math.inf, neighbour_backend: str = "auto"):
+                 check_escape: bool = True, max_uncertainty: float = math.inf, neighbour_backend: str = "auto",
+                 allow_close_contacts: bool = False):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
         if ensemble == "nvt" and (temperature is None or temperature < 0 or friction <= 0):
@@ -309,7 +311,7 @@ class MolecularDynamics:
             raise ValueError(f"max_drift and max_temperature must be > 0, got {max_drift}, {max_temperature}")
         self.systems = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
                                       neighbour_backend=neighbour_backend, max_force=max_force,
-                                      max_uncertainty=max_uncertainty)
+                                      max_uncertainty=max_uncertainty, allow_close_contacts=allow_close_contacts)
         first = atoms_list[0] if not isinstance(atoms_list, Atoms) else atoms_list
         self.step_count = int(first.info.get("md_step", 0))
         self.ensemble, self.timestep, self.temperature, self.friction = ensemble, timestep, temperature, friction
@@ -443,16 +445,17 @@ class MolecularDynamics:
 
 def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *, fmax: float = 0.05,
           steps: int = 1000, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
-          params: FireParameters = FireParameters(), neighbour_backend: str = "auto",
-          progress: bool = True) -> tuple[list[Atoms], list[bool]]:
+          params: FireParameters = FireParameters(), neighbour_backend: str = "auto", progress: bool = True,
+          allow_close_contacts: bool = False) -> tuple[list[Atoms], list[bool]]:
     """FIRE (ASE's algorithm and defaults) for all structures at once, fixed cells.
 
     A structure stops when its largest force norm is below ``fmax`` (eV/A) or after ``steps`` steps;
     converged structures are masked out. Returns relaxed copies (SinglePointCalculator with energy and
     forces; ``info["max_forces_dev"]`` with a committee) and per-structure converged flags.
+    ``allow_close_contacts``: see :class:`BatchedSystems`.
     """
     s = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
-                       neighbour_backend=neighbour_backend)
+                       neighbour_backend=neighbour_backend, allow_close_contacts=allow_close_contacts)
     state = init_fire_state(s.positions, s.num_systems, s.forces, params)
     converged = s.max_force_per_system(state.forces) < fmax
     with tqdm(total=steps, disable=not progress, desc="FIRE", unit="step") as bar:

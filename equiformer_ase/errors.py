@@ -17,3 +17,24 @@ class UnsupportedElementError(ValueError):
 
 class PotentialFileError(ValueError):
     """A potential file is missing, corrupt, truncated or of an unknown format version."""
+
+
+class CloseContactError(ValueError):
+    """Two atoms overlap: closer than a fraction of the sum of their covalent radii."""
+
+
+class UserFileError(ValueError):
+    """An input file is missing or unreadable, or an output path cannot be written."""
+
+
+class BlowUpError(RuntimeError):
+    """The simulation became unphysical: non-finite energies or positions, forces above the threshold, or
+    a watchdog of the MD engine (energy drift, temperature, escaping atoms) tripped."""
+
+
+class UncertaintyError(BlowUpError):
+    """A committee's force deviation went above the limit: the structure left the potential's data."""
+
+
+# What the command line reports as a user mistake: one line on stderr, exit code 2.
+USER_ERRORS = (ValueError, OSError, NotImplementedError, ImportError)

@@ -3,11 +3,17 @@
 Backends (``backend=`` in :func:`build_graph`):
 
 * ``"matscipy"``: matscipy's C neighbour list; any periodicity, cells smaller than the cutoff.
+  Its cell list takes memory per bin of the box (about 4 bytes per cutoff-sized bin), so a box
+  that would need more than ``MAX_BINS`` bins is refused before allocating.
+* ``"kdtree"``: scipy's k-d tree over the atoms and the periodic images within the cutoff of the
+  cell; any periodicity, memory follows the atom and edge counts, not the box.
 * ``"torch-cluster"``: ``torch_cluster.radius_graph`` on the device, non-periodic systems only.
   Its ``max_num_neighbors`` cap silently truncates, so the cap starts from the data and is
   doubled until no atom reaches it: a neighbour is never dropped.
 * ``"brute"``: all pairs in torch, non-periodic only, O(N^2) memory per structure (small molecules).
-* ``"auto"``: torch-cluster (or brute without it) on CUDA for non-periodic batches, else matscipy.
+* ``"auto"``: torch-cluster (or brute without it) on CUDA for non-periodic batches, else per
+  structure matscipy, or the k-d tree where the box holds far more bins than atoms (one atom far
+  away, a huge periodic box).
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 from ase import Atoms
-from ase.data import chemical_symbols
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
-from .errors import UnsupportedElementError
+from .errors import CloseContactError, UnsupportedElementError
 
-BACKENDS = ("auto", "matscipy", "torch-cluster", "brute")
+BACKENDS = ("auto", "matscipy", "kdtree", "torch-cluster", "brute")
+MAX_BINS = 50_000_000
+CLOSE_CONTACT_FRACTION = 0.5  # of the covalent radii sum: O-H 0.49 A, H-H 0.31 A, Cu-Cu 1.32 A
 
 
 @dataclass
@@ -96,6 +104,27 @@ def validate_atoms(atoms: Atoms, elements: list[str]) -> np.ndarray:
     return species
 
 
+def check_close_contacts(graph: AtomGraph, elements: list[str], fraction: float = CLOSE_CONTACT_FRACTION) -> None:
+    """Raise :class:`CloseContactError` naming the worst pair if two atoms (or periodic images) are
+    closer than ``fraction`` x the sum of their covalent radii (``ase.data.covalent_radii``)."""
+    radii = graph.positions.new_tensor(covalent_radii[[atomic_numbers[e] for e in elements]])[graph.species]
+    source, destination = graph.edge_index
+    lengths = torch.linalg.vector_norm(graph.edge_vectors(), dim=1)
+    limits = fraction * (radii[source] + radii[destination])
+    if not bool((lengths < limits).any()):
+        return
+    k = int(torch.argmin(lengths / limits))
+    i, j = int(destination[k]), int(source[k])
+    structure = int(graph.batch[i])
+    offset = int((graph.batch < structure).sum())
+    symbols = [elements[s] for s in graph.species[[i, j]].tolist()]
+    raise CloseContactError(
+        f"structure {structure}: atoms {i - offset} ({symbols[0]}) and {j - offset} ({symbols[1]}) are "
+        f"{float(lengths[k]):.3g} A apart, under {fraction} x their covalent radii sum "
+        f"({float(limits[k]) / fraction:.3g} A): overlapping atoms give meaningless energies "
+        "(allow_close_contacts=True evaluates them anyway)")
+
+
 @functools.lru_cache(maxsize=16)
 def species_table(elements: tuple[str, ...]) -> np.ndarray:
     """(len(chemical_symbols),) int64: atomic number -> index in ``elements``, -1 if absent."""
@@ -105,16 +134,75 @@ def species_table(elements: tuple[str, ...]) -> np.ndarray:
     return table
 
 
+def _bounding_cell(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+    """(positions (n, 3), cell (3, 3)) as matscipy sees them: a box around the atoms stands in for
+    the cell of a structure that is periodic in no direction."""
+    if atoms.pbc.any():
+        return atoms.positions, atoms.cell.array
+    positions = atoms.positions - atoms.positions.min(axis=0)
+    return positions, np.diag(positions.max(axis=0) + 1.0)
+
+
+def cell_list_bins(atoms: Atoms, cutoff: float) -> float:
+    """Number of cutoff-sized bins of matscipy's cell list for ``atoms``: its memory, ~4 bytes each."""
+    _, cell = _bounding_cell(atoms)
+    heights = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
+    return float(np.prod(np.maximum(np.ceil(heights / cutoff), 1.0)))
+
+
 def _matscipy_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(i, j, S) with r_j - r_i + S @ cell within ``cutoff``; a box stands in for a missing cell."""
+    """(i, j, S) with r_j - r_i + S @ cell within ``cutoff``; refuses boxes of more than MAX_BINS bins."""
     from matscipy.neighbours import neighbour_list
 
+    bins = cell_list_bins(atoms, cutoff)
+    if bins > MAX_BINS:
+        raise ValueError(
+            f"matscipy's cell list would need {bins:.3g} bins (~{4 * bins / 1e9:.2g} GB) for this "
+            f"{len(atoms)}-atom structure's box; use neighbour_backend='kdtree' or 'auto'")
     if atoms.pbc.any():
         return neighbour_list("ijS", atoms, cutoff)
-    positions = atoms.positions - atoms.positions.min(axis=0)
-    box = np.diag(positions.max(axis=0) + 1.0)
+    positions, box = _bounding_cell(atoms)
     i, j, _ = neighbour_list("ijS", positions=positions, cell=box, pbc=np.zeros(3, bool), cutoff=cutoff)
     return i, j, np.zeros((len(i), 3), dtype=np.int64)
+
+
+def _kdtree_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, S) as :func:`_matscipy_edges`, from a k-d tree of the atoms wrapped into the cell
+    against their periodic images within ``cutoff`` of it (along periodic axes only)."""
+    from scipy.spatial import cKDTree
+
+    pbc, cell = atoms.pbc, atoms.cell.array
+    if pbc.any():
+        fractional = np.linalg.solve(cell.T, atoms.positions.T).T
+        wraps = np.where(pbc, np.floor(fractional), 0.0)
+        fractional = fractional - wraps
+        margin = np.where(pbc, cutoff * np.linalg.norm(np.linalg.inv(cell), axis=0), 0.0)  # cutoff / height
+        ranges = [np.arange(-n, n + 1) for n in np.ceil(margin).astype(int)]
+        images = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, 3)  # (K, 3)
+        image_fractional = fractional[None] + images[:, None]  # (K, n, 3)
+        inside = (image_fractional >= -margin) & (image_fractional < 1 + margin)
+        image_index, atom_index = np.nonzero(np.all(inside | ~pbc, axis=-1))
+        centres = fractional @ cell
+        others = image_fractional[image_index, atom_index] @ cell
+    else:
+        wraps = np.zeros((len(atoms), 3))
+        images, image_index = np.zeros((1, 3)), np.zeros(len(atoms), dtype=np.int64)
+        atom_index = np.arange(len(atoms))
+        centres = others = atoms.positions
+    pairs = cKDTree(centres).sparse_distance_matrix(cKDTree(others), cutoff, output_type="ndarray")
+    i, j = pairs["i"], atom_index[pairs["j"]]
+    shifts = images[image_index[pairs["j"]]]
+    not_self = (i != j) | np.any(shifts != 0, axis=1)
+    i, j, shifts = i[not_self], j[not_self], shifts[not_self]
+    return i, j, np.rint(shifts - wraps[j] + wraps[i]).astype(np.int64)
+
+
+def _host_edges(atoms: Atoms, cutoff: float, backend: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, S) of one structure on the host; ``"auto"`` takes the k-d tree where matscipy's cell
+    list would hold far more bins than atoms."""
+    if backend == "auto":
+        backend = "kdtree" if cell_list_bins(atoms, cutoff) > 1e5 + 8 * len(atoms) else "matscipy"
+    return (_kdtree_edges if backend == "kdtree" else _matscipy_edges)(atoms, cutoff)
 
 
 def _torch_cluster_edges(positions: torch.Tensor, batch: torch.Tensor, cutoff: float,
@@ -147,10 +235,8 @@ def _choose_backend(backend: str, periodic: bool, device: torch.device) -> str:
         raise ValueError(f"unknown neighbour-list backend {backend!r}; choose one of {BACKENDS}")
     if backend in ("torch-cluster", "brute") and periodic:
         raise ValueError(f"the {backend!r} backend handles non-periodic structures only; use 'matscipy'")
-    if backend != "auto":
+    if backend != "auto" or periodic or device.type != "cuda":
         return backend
-    if periodic or device.type != "cuda":
-        return "matscipy"
     try:
         import torch_cluster  # noqa: F401
     except ImportError:
@@ -174,10 +260,10 @@ def build_graph(atoms_list: list[Atoms], elements: list[str], cutoff: float, *, 
 
     positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=dtype, device=device)
     batch = torch.repeat_interleave(torch.arange(len(atoms_list), device=device), torch.as_tensor(sizes, device=device))
-    if chosen == "matscipy":
+    if chosen in ("auto", "matscipy", "kdtree"):
         sources, destinations, shifts = [], [], []
         for atoms, offset in zip(atoms_list, offsets):
-            i, j, S = _matscipy_edges(atoms, cutoff)
+            i, j, S = _host_edges(atoms, cutoff, chosen)
             sources.append(j + offset)
             destinations.append(i + offset)
             shifts.append(S)
@@ -248,7 +334,7 @@ class NeighbourList:
                 start += len(atoms)
             self._candidates = build_graph(moved, self.elements, self.cutoff + self.skin, backend=self.backend,
                                            device=self.device, dtype=self.dtype)
-            self._reference = (self._signature(atoms_list), positions.detach().clone())
+            self._reference = (self.signature(atoms_list), positions.detach().clone())
             self.rebuilds += 1
         graph = replace(self._candidates, positions=positions)
         if self.skin == 0:
@@ -257,14 +343,15 @@ class NeighbourList:
         return replace(graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep])
 
     @staticmethod
-    def _signature(atoms_list: list[Atoms]) -> tuple:
+    def signature(atoms_list: list[Atoms]) -> tuple:
+        """What identifies the systems apart from positions: atomic numbers, cell and pbc of each."""
         return tuple((a.numbers.tobytes(), a.cell.array.tobytes(), a.pbc.tobytes()) for a in atoms_list)
 
     def _must_rebuild(self, atoms_list: list[Atoms], positions: torch.Tensor) -> bool:
         if self._reference is None or self.skin == 0:
             return True
         signature, reference_positions = self._reference
-        if signature != self._signature(atoms_list) or reference_positions.shape != positions.shape:
+        if signature != self.signature(atoms_list) or reference_positions.shape != positions.shape:
             return True
         displacement = torch.linalg.vector_norm(positions.detach() - reference_positions, dim=1)
         return not bool(torch.all(displacement <= 0.5 * self.skin))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
+from ase.data import chemical_symbols
 from e3nn import o3
 from torch import nn
 
@@ -19,6 +22,14 @@ from .nn import (
     PolynomialEnvelope,
     radial_basis,
 )
+
+# Inclusive bounds of the integer fields: generous for real models, small enough that a crafted
+# file cannot make loading build a model of minutes or gigabytes before its weights are checked.
+INT_RANGES = {"num_blocks": (1, 32), "num_heads": (1, 64), "alpha_channels": (1, 1024), "num_radial": (1, 1024),
+              "radial_hidden": (1, 4096), "envelope_exponent": (1, 16), "output_hidden": (1, 4096)}
+MAX_CHANNELS = 1024
+MAX_CUTOFF = 30.0  # Angstrom
+CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_product")}
 
 
 def degree_irreps(channels: tuple[int, ...], parity: bool) -> o3.Irreps:
@@ -56,21 +67,50 @@ class EquiformerConfig:
     preset_name: str = "custom"
 
     def __post_init__(self):
+        """Check every field's type and range (ValueError naming the field) and normalise sequences."""
+        if not isinstance(self.elements, (list, tuple)) or not all(isinstance(e, str) for e in self.elements):
+            raise ValueError(f"elements must be a list of element symbols, got {self.elements!r}")
         self.elements = list(self.elements)
-        self.node_channels = tuple(self.node_channels)
-        self.head_channels = tuple(self.head_channels)
-        self.ffn_channels = tuple(self.ffn_channels)
         if not self.elements:
             raise ValueError("EquiformerConfig needs at least one element")
+        unknown = [e for e in self.elements if e not in chemical_symbols[1:]]
+        if unknown:
+            raise ValueError(f"unknown element symbols {unknown}")
         if len(set(self.elements)) != len(self.elements):
             raise ValueError(f"duplicate elements in {self.elements}")
+        for name in ("node_channels", "head_channels", "ffn_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(_is_int(c) and 0 <= c <= MAX_CHANNELS for c in value):
+                raise ValueError(f"{name} must be a sequence of integers in [0, {MAX_CHANNELS}], got {value!r}")
+            if not value or value[0] < 1 or (name == "node_channels" and min(value) < 1):
+                raise ValueError(f"{name} needs channels of degree 0 (node_channels: of every degree), got {value!r}")
+            setattr(self, name, tuple(int(c) for c in value))
         lmax = len(self.node_channels) - 1
         if not 1 <= lmax <= 3:
             raise ValueError(f"lmax must be 1, 2 or 3 (node_channels has {len(self.node_channels)} degrees)")
         if not (len(self.head_channels) == len(self.ffn_channels) == lmax + 1):
             raise ValueError("node_channels, head_channels and ffn_channels need one entry per degree")
-        if self.cutoff <= 0:
-            raise ValueError(f"cutoff must be positive, got {self.cutoff}")
+        for name, (low, high) in INT_RANGES.items():
+            value = getattr(self, name)
+            if not (_is_int(value) and low <= value <= high):
+                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+            setattr(self, name, int(value))
+        if not (_is_real(self.cutoff) and 0 < self.cutoff <= MAX_CUTOFF):
+            raise ValueError(f"cutoff must be a number in (0, {MAX_CUTOFF}] Angstrom, got {self.cutoff!r}")
+        if not (_is_real(self.avg_num_neighbors) and self.avg_num_neighbors > 0):
+            raise ValueError(f"avg_num_neighbors must be a positive number, got {self.avg_num_neighbors!r}")
+        if not (_is_real(self.energy_scale) and self.energy_scale != 0):
+            raise ValueError(f"energy_scale must be a finite non-zero number, got {self.energy_scale!r}")
+        self.cutoff, self.avg_num_neighbors = float(self.cutoff), float(self.avg_num_neighbors)
+        self.energy_scale = float(self.energy_scale)
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        for name in ("nonlinear_message", "parity"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.preset_name, str):
+            raise ValueError(f"preset_name must be a string, got {self.preset_name!r}")
 
     @property
     def lmax(self) -> int:
@@ -108,11 +148,24 @@ class EquiformerConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EquiformerConfig":
+        """The config of :meth:`to_dict`'s output; ValueError for unknown or missing fields or bad values."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown EquiformerConfig fields {sorted(unknown)}")
+        if "elements" not in data:
+            raise ValueError("the config has no 'elements'")
         return cls(**data)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class EquiformerBlock(nn.Module):
@@ -162,6 +215,23 @@ class Equiformer(nn.Module):
             nn.SiLU(),
             nn.Linear(cfg.output_hidden, 1),
         )
+
+    @staticmethod
+    def expected_shapes(cfg: EquiformerConfig) -> dict[str, tuple[int, ...]]:
+        """Shapes of the weights (``state_dict`` names) that pin ``cfg``'s sizes: elements, channels
+        of every degree, blocks, heads, radial basis and hidden widths. Lets a file be checked
+        against its config before the model is built."""
+        last = f"blocks.{cfg.num_blocks - 1}"
+        shapes = {
+            "atom_embedding.embedding.weight": (len(cfg.elements), cfg.node_channels[0]),
+            "edge_degree_embedding.radial.net.0.weight": (cfg.radial_hidden, cfg.num_radial),
+            f"{last}.ffn.linear_out.weights.0": (cfg.ffn_channels[0], cfg.node_channels[0]),
+            "head.2.weight": (1, cfg.output_hidden),
+        }
+        shapes.update({f"{last}.attention.linear_src.weights.{l}": (c, c) for l, c in enumerate(cfg.node_channels)})
+        if cfg.attention == "mlp":
+            shapes[f"{last}.attention.alpha_dot"] = (cfg.num_heads, cfg.alpha_channels)
+        return shapes
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor) -> torch.Tensor:
         lengths = torch.linalg.vector_norm(edge_vectors, dim=1)

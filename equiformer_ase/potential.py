@@ -5,14 +5,19 @@ the calculator, batch evaluation, MD, relaxation and training all call it.
 
 File format (``.safetensors``): the weights plus, under the metadata key ``equiformer_ase``, a
 JSON header with ``format_version``, ``config``, ``elements``, ``reference_energies`` (eV per
-element), ``cutoff`` (Angstrom), ``training`` (data recipe), ``metrics`` (test errors) and
-``weights_sha256``. Loading never unpickles.
+element), ``cutoff`` (Angstrom), ``training`` (data recipe), ``metrics`` (test errors),
+``weights_sha256`` and (version 2) ``header_sha256`` over all of it. Version 1 files (no header
+hash) still load. Loading never unpickles, validates every header field, and checks the weights'
+names and shapes against the config before building the model; every failure is a
+:class:`PotentialFileError`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from pathlib import Path
 
 import torch
@@ -23,11 +28,12 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import shipped_names, shipped_path, weights_sha256
+from .shipped import (COMMITTEE, POTENTIAL, header_sha256, load_tensors, resolve, shipped_names, tensor_shapes,
+                      weights_sha256)
+from .shipped import read_header as read_model_header
 
-FORMAT_VERSION = 1
-HEADER_KEY = "equiformer_ase"
-COMMITTEE_HEADER_KEY = "equiformer_ase_committee"   # committee files: see committee.py
+FORMAT_VERSION = POTENTIAL.versions[-1]
+HEADER_KEY = POTENTIAL.key
 
 
 class Potential(nn.Module):
@@ -74,6 +80,11 @@ class Potential(nn.Module):
         return weights_sha256(_state_tensors(self))
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the weights: edge vectors are cast to it after they are formed."""
+        return next(self.model.parameters()).dtype
+
+    @property
     def metadata(self) -> dict:
         elements = self.config.elements
         return {
@@ -95,6 +106,10 @@ class Potential(nn.Module):
         strain applied to positions and cell (NaN rows for structures that are not periodic in
         all three directions, where stress is undefined). ``create_graph=True`` keeps the graph of
         the derivatives for training on forces.
+
+        Edge vectors are differences formed in the graph's dtype and only then cast to the model's,
+        so a float64 graph keeps a float32 model exact far from the origin (forces come out in the
+        graph's dtype).
         """
         positions, cell = graph.positions, graph.cell
         inputs = []
@@ -110,7 +125,7 @@ class Potential(nn.Module):
                 symmetric = 0.5 * (strain + strain.transpose(1, 2))
                 positions = positions + torch.einsum("ni,nij->nj", positions, symmetric[graph.batch])
                 cell = cell + torch.bmm(cell, symmetric)
-            edge_vectors = graph.edge_vectors(positions, cell)
+            edge_vectors = graph.edge_vectors(positions, cell).to(self.dtype)
             energies = self.model(graph.species, graph.edge_index, edge_vectors)
             energies = energies + self._reference_table(energies).index_select(0, graph.species)
             energy = scatter_sum(energies, graph.batch, graph.num_graphs)
@@ -136,7 +151,8 @@ class Potential(nn.Module):
         from safetensors.torch import save_file
 
         tensors = _state_tensors(self)
-        header = {**self.metadata, "weights_sha256": weights_sha256(tensors)}
+        header = json.loads(json.dumps({**self.metadata, "weights_sha256": weights_sha256(tensors)}))
+        header["header_sha256"] = header_sha256(header)
         save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
 
 
@@ -144,53 +160,78 @@ def _state_tensors(potential: Potential) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in potential.state_dict().items()}
 
 
-def read_header(path: str | Path) -> dict:
-    """The JSON header of a potential file, without loading the weights."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(HEADER_KEY)
-    except FileNotFoundError:
-        raise PotentialFileError(f"potential file {path} does not exist") from None
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
-    if raw is None:
-        raise PotentialFileError(f"{path} has no '{HEADER_KEY}' header: not an equiformer-ase potential")
-    try:
-        header = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise PotentialFileError(f"{path}: corrupt JSON header ({exc})") from None
-    version = header.get("format_version")
-    if version != FORMAT_VERSION:
-        raise PotentialFileError(
-            f"{path}: format version {version!r} is not supported (this equiformer-ase reads version {FORMAT_VERSION})"
-        )
+def read_header(name_or_path: str | Path) -> dict:
+    """The validated JSON header of a potential file or shipped potential, without loading the weights."""
+    header = read_model_header(name_or_path, POTENTIAL)
+    _header_config(header, name_or_path)
     return header
 
 
-def _load_file(path: Path) -> Potential:
-    from safetensors.torch import load_file
-
-    header = read_header(path)
+def _header_config(header: dict, path: str | Path) -> EquiformerConfig:
+    """The config of a header whose every field has been checked: PotentialFileError naming the field."""
+    missing = {"config", "elements", "cutoff", "reference_energies", "weights_sha256"} - set(header)
+    if missing:
+        raise PotentialFileError(f"{path}: the header lacks {', '.join(sorted(missing))}")
     try:
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
-    if weights_sha256(tensors) != header.get("weights_sha256"):
-        raise PotentialFileError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
-    cfg = EquiformerConfig.from_dict(header["config"])
+        cfg = EquiformerConfig.from_dict(header["config"])
+    except (TypeError, ValueError) as exc:
+        raise PotentialFileError(f"{path}: invalid config ({exc})") from None
+    if header["elements"] != cfg.elements or header["cutoff"] != cfg.cutoff:
+        raise PotentialFileError(f"{path}: elements {header['elements']!r} / cutoff {header['cutoff']!r} differ from "
+                                 f"the config's {cfg.elements} / {cfg.cutoff}")
+    references = header["reference_energies"]
+    if not (isinstance(references, dict) and set(references) == set(cfg.elements)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in references.values())):
+        raise PotentialFileError(f"{path}: reference_energies must map each of {', '.join(cfg.elements)} to a "
+                                 f"finite number (eV), got {references!r}")
+    for key in ("training", "metrics"):
+        if not isinstance(header.get(key, {}), dict):
+            raise PotentialFileError(f"{path}: '{key}' must be a JSON object, got {type(header[key]).__name__}")
+    if not isinstance(header["weights_sha256"], str):
+        raise PotentialFileError(f"{path}: weights_sha256 must be a string")
+    return cfg
+
+
+def _check_shapes(shapes: dict[str, tuple[int, ...]], cfg: EquiformerConfig, where: str | Path) -> None:
+    """Check the block count and the shapes that pin the config's sizes (``shapes``: name -> shape,
+    read from a file's header), so a crafted small file never makes loading build a large model."""
+    blocks = {int(m.group(1)) for name in shapes if (m := re.match(r"model\.blocks\.(\d+)\.", name))}
+    if blocks != set(range(cfg.num_blocks)):
+        raise PotentialFileError(f"{where}: the weights hold {len(blocks)} blocks, the config {cfg.num_blocks}")
+    for name, shape in Equiformer.expected_shapes(cfg).items():
+        found = shapes.get(f"model.{name}")
+        if found != shape:
+            raise PotentialFileError(f"{where}: weight model.{name} has shape {found}, the config implies {shape}")
+
+
+def _build(header: dict, cfg: EquiformerConfig, tensors: dict[str, torch.Tensor], where: str | Path) -> Potential:
+    """The potential of a checked ``header`` (config ``cfg``) and its weights, whose hash is checked here."""
+    if weights_sha256(tensors) != header["weights_sha256"]:
+        raise PotentialFileError(f"{where}: weights do not match the sha256 in the header (corrupt file)")
     potential = Potential(Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics"))
     try:
         potential.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise PotentialFileError(f"{path}: weights do not fit the stored config ({exc})") from None
+        raise PotentialFileError(f"{where}: weights do not fit the stored config ({exc})") from None
     return potential
+
+
+def load_potential(name_or_path: str | Path) -> Potential:
+    """Load a potential from a file path or by the name of a shipped potential."""
+    if not Path(name_or_path).exists() and str(name_or_path) in shipped_names(COMMITTEE):
+        raise PotentialFileError(f"{name_or_path!r} is a committee: pass it to EquiformerCalculator or load it "
+                                 "with equiformer_ase.load_committee")
+    path = resolve(name_or_path, POTENTIAL)
+    header = read_model_header(path, POTENTIAL)
+    cfg = _header_config(header, path)
+    _check_shapes(tensor_shapes(path), cfg, path)
+    return _build(header, cfg, load_tensors(path), path)
 
 
 def list_potentials() -> list[str]:
     """Names of the Equiformer potentials and committees shipped in ``potentials/``."""
-    return sorted(shipped_names(HEADER_KEY) + shipped_names(COMMITTEE_HEADER_KEY))
+    return sorted(shipped_names(POTENTIAL) + shipped_names(COMMITTEE))
 
 
 def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype) -> Potential:
@@ -198,24 +239,3 @@ def inference_copy(potential: Potential | str | Path, device: torch.device, dtyp
     :class:`Potential` or of the file / shipped name; the caller's potential is never cast in place."""
     potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
     return potential.to(device=device, dtype=dtype).eval().requires_grad_(False)
-
-
-def potential_path(name_or_path: str | Path) -> Path:
-    """The file of a potential given by its path or by the name of a shipped potential."""
-    path = Path(name_or_path)
-    if path.suffix == ".safetensors" or path.exists():
-        return path
-    shipped = shipped_names(HEADER_KEY)
-    if str(name_or_path) in shipped_names(COMMITTEE_HEADER_KEY):
-        raise PotentialFileError(f"{name_or_path!r} is a committee: pass it to EquiformerCalculator or load it "
-                                 "with equiformer_ase.load_committee")
-    if str(name_or_path) not in shipped:
-        raise PotentialFileError(
-            f"{name_or_path!r} is neither a file nor a shipped potential (shipped: {', '.join(shipped) or 'none'})"
-        )
-    return shipped_path(str(name_or_path))
-
-
-def load_potential(name_or_path: str | Path) -> Potential:
-    """Load a potential from a file path or by the name of a shipped potential."""
-    return _load_file(potential_path(name_or_path))

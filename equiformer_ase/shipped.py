@@ -1,18 +1,43 @@
-"""Model files: the ``potentials/`` folder of shipped models (installed as ``equiformer_ase.potentials``)
-and the weights hash stored in every file's header.
+"""Model files: the ``potentials/`` folder of shipped models (installed as ``equiformer_ase.potentials``),
+the hashes stored in every file's header, and reading that header.
 
-Equiformer potentials and learned Lie Hamiltonians share the folder; each file is told apart by the
-key of its safetensors JSON header, read without loading the weights.
+Equiformer potentials, committees and learned Lie Hamiltonians share the folder; each file is told
+apart by the key of its safetensors JSON header, read without loading the weights. From format version 2 on,
+``header_sha256`` covers the whole header (which holds ``weights_sha256``), so neither a weight nor a
+header field (cutoff, reference energies, config) can change without the file saying so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+from .errors import PotentialFileError
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A kind of model file: its safetensors header ``key``, the format ``versions`` this code reads
+    (the last is the one it writes) and its ``name`` in messages."""
+
+    key: str
+    versions: tuple[int, ...]
+    name: str
+
+
+# Version 1 files predate header_sha256 and still load.
+POTENTIAL = ModelKind("equiformer_ase", (1, 2), "potential")
+HAMILTONIAN = ModelKind("equiformer_ase.lie_hamiltonian", (1, 2), "Hamiltonian")
+COMMITTEE = ModelKind("equiformer_ase_committee", (1, 2), "committee")
 
 
 def shipped_path(name: str) -> Path:
@@ -20,15 +45,15 @@ def shipped_path(name: str) -> Path:
     return Path(str(resources.files("equiformer_ase.potentials") / f"{name}.safetensors"))
 
 
-def shipped_names(header_key: str) -> list[str]:
-    """Names of the shipped ``.safetensors`` files whose header has ``header_key``."""
+def shipped_names(kind: ModelKind) -> list[str]:
+    """Names of the shipped ``.safetensors`` files of ``kind``."""
     from safetensors import safe_open
 
     names = []
     for entry in resources.files("equiformer_ase.potentials").iterdir():
         if entry.name.endswith(".safetensors"):
             with safe_open(str(entry), framework="pt") as handle:
-                if header_key in (handle.metadata() or {}):
+                if kind.key in (handle.metadata() or {}):
                     names.append(entry.name[: -len(".safetensors")])
     return sorted(names)
 
@@ -42,3 +67,72 @@ def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
         digest.update(str(array.dtype).encode() + str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def header_sha256(header: dict) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of ``header`` without ``header_sha256``."""
+    body = {k: v for k, v in header.items() if k != "header_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def resolve(name_or_path: str | Path, kind: ModelKind) -> Path:
+    """The file of a path, or of the name of a shipped model of ``kind``."""
+    path = Path(name_or_path)
+    if path.suffix == ".safetensors" or path.exists():
+        return path
+    shipped = shipped_names(kind)
+    if str(name_or_path) not in shipped:
+        raise PotentialFileError(f"{name_or_path!r} is neither a file nor a shipped {kind.name} "
+                                 f"(shipped: {', '.join(shipped) or 'none'})")
+    return shipped_path(str(name_or_path))
+
+
+def read_header(name_or_path: str | Path, kind: ModelKind) -> dict:
+    """The JSON header of a model file of ``kind`` (a path or a shipped name), without loading weights.
+
+    Checks that it is a JSON object of a readable format version whose ``header_sha256`` matches
+    (versions >= 2). Every failure is a :class:`PotentialFileError` naming the file.
+    """
+    from safetensors import safe_open
+
+    path = resolve(name_or_path, kind)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = (handle.metadata() or {}).get(kind.key)
+    except FileNotFoundError:
+        raise PotentialFileError(f"{kind.name} file {path} does not exist") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
+    if raw is None:
+        raise PotentialFileError(f"{path} has no '{kind.key}' header: not a {kind.name} file")
+    try:
+        header = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise PotentialFileError(f"{path}: corrupt JSON header ({exc})") from None
+    if not isinstance(header, dict):
+        raise PotentialFileError(f"{path}: the header is a JSON {type(header).__name__}, not an object")
+    version = header.get("format_version")
+    if type(version) is not int or version not in kind.versions:
+        raise PotentialFileError(f"{path}: format version {version!r} is not supported (this equiformer-ase "
+                                 f"reads {kind.name} versions {', '.join(map(str, kind.versions))})")
+    if version >= 2 and header.get("header_sha256") != header_sha256(header):
+        raise PotentialFileError(f"{path}: the header does not match its header_sha256 (edited or corrupt file)")
+    return header
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of the safetensors file ``path``; PotentialFileError for a corrupt or truncated file."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors' own error types
+        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
+
+
+def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in the safetensors file ``path``, read from its header only."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}

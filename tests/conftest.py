@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 
 import numpy as np
 import pytest
@@ -35,6 +37,41 @@ def tiny_calculator(dtype: str = "float64", **overrides) -> ea.EquiformerCalcula
     return ea.EquiformerCalculator(tiny_potential(**overrides), device=TEST_DEVICE, dtype=dtype)
 
 
+def rewrite_header(path, change, key: str = "equiformer_ase", rehash: bool = False) -> None:
+    """Edit the JSON header under ``key`` of the safetensors file ``path`` in place, as a user with a
+    text editor would: ``change(header)`` edits it or returns a replacement. ``rehash=True`` also
+    recomputes ``header_sha256``, as a crafted file would."""
+    from equiformer_ase.shipped import header_sha256
+
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[:8])
+    outer = json.loads(raw[8 : 8 + size])
+    meta = json.loads(outer["__metadata__"][key])
+    replaced = change(meta)
+    meta = meta if replaced is None else replaced
+    if rehash and isinstance(meta, dict):
+        meta["header_sha256"] = header_sha256(meta)
+    outer["__metadata__"][key] = json.dumps(meta)
+    encoded = json.dumps(outer).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + raw[8 + size :])
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """Run the command line on ``argv``, expecting a user mistake: exit code 2 and one line on stderr."""
+    from equiformer_ase.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
 def random_rotation(seed: int) -> np.ndarray:
     """A proper rotation matrix (det +1) drawn uniformly."""
     q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
@@ -58,11 +95,14 @@ def triclinic_copper() -> Atoms:
 
 
 def copper_with_adsorbate() -> Atoms:
-    """A periodic Cu slab with CO on top, as a fully periodic cell (vacuum inside the box)."""
+    """A periodic Cu slab with CO on top (C down), as a fully periodic cell (vacuum inside the box).
+
+    ``mol_index=1`` anchors the C: anchoring ASE's first atom (O) put the C 0.76 A from a Cu atom,
+    inside the surface, which the close-contact check now refuses."""
     from ase.build import add_adsorbate, fcc111
 
     slab = fcc111("Cu", size=(2, 2, 2), vacuum=4.0)
-    add_adsorbate(slab, molecule("CO"), 1.9, "ontop")
+    add_adsorbate(slab, molecule("CO"), 1.9, "ontop", mol_index=1)
     slab.pbc = True
     slab.rattle(0.05, seed=7)
     return slab

@@ -7,10 +7,10 @@ import pytest
 from ase.build import bulk
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, tiny_potential
+from conftest import ELEMENTS, copper_with_adsorbate, tiny_potential, triclinic_copper
 
 HAS_TORCH_CLUSTER = importlib.util.find_spec("torch_cluster") is not None
-BACKENDS = ["matscipy", "brute"] + (["torch-cluster"] if HAS_TORCH_CLUSTER else [])
+BACKENDS = ["matscipy", "kdtree", "brute"] + (["torch-cluster"] if HAS_TORCH_CLUSTER else [])
 
 
 def dense_cluster():
@@ -42,6 +42,21 @@ def test_backends_agree_on_dense_cluster(backend):
     energy = atoms.get_potential_energy()
     reference_calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", neighbour_backend="matscipy")
     assert abs(energy - reference_calc.get_potential_energy(atoms)) < 1e-9
+
+
+def periodic_edge_set(graph):
+    return {(j, i, *map(int, shift)) for (j, i), shift in zip(graph.edge_index.T.tolist(), graph.shifts.tolist())}
+
+
+@pytest.mark.parametrize("pbc", [True, [True, True, False], [False, True, False]])
+def test_kdtree_agrees_with_matscipy_on_periodic_cells(pbc):
+    """Cells smaller than the cutoff, mixed periodicity, atoms outside the cell."""
+    for atoms in (triclinic_copper(), copper_with_adsorbate()):
+        atoms.pbc = pbc
+        atoms.positions += [7.3, -11.2, 2.9]
+        reference = ea.build_graph([atoms], ELEMENTS, 4.0, backend="matscipy")
+        graph = ea.build_graph([atoms], ELEMENTS, 4.0, backend="kdtree")
+        assert periodic_edge_set(graph) == periodic_edge_set(reference)
 
 
 @pytest.mark.skipif(not HAS_TORCH_CLUSTER, reason="torch-cluster not installed")

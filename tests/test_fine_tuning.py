@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import equiformer_ase as ea
-from conftest import TINY
+from conftest import TINY, cli_error
 from equiformer_ase.cli import main
 from equiformer_ase.training import Distributed, LossWeights, TrainingConfig, compute_gradients, generate, train
 from equiformer_ase.training.dataset import read_structures, to_samples
@@ -89,9 +89,8 @@ def test_refit_references_changes_only_the_references(data, parent, tmp_path):
 def test_elements_the_parent_lacks_are_a_clear_error(data, tmp_path, capsys):
     cfg = ea.EquiformerConfig(elements=["H", "C", "O"], **TINY)
     ea.Potential.from_config(cfg).save(tmp_path / "no-copper.safetensors")
-    with pytest.raises(SystemExit) as exit_:
-        main(["train", str(data), "--out", str(tmp_path / "run"), "--init-from", str(tmp_path / "no-copper.safetensors")])
-    assert "contains Cu, which the parent potential" in str(exit_.value)
+    assert "contains Cu, which the parent potential" in cli_error(
+        capsys, ["train", str(data), "--out", str(tmp_path / "run"), "--init-from", str(tmp_path / "no-copper.safetensors")])
     with pytest.raises(ea.UnsupportedElementError, match="Cu"):
         train(data, tmp_path / "run2", TrainingConfig(epochs=0, validation=4, test=4),
               init_from=tmp_path / "no-copper.safetensors")

@@ -9,6 +9,7 @@ from ase import Atoms, units
 from ase.calculators.lj import LennardJones
 from ase.md.verlet import VelocityVerlet
 
+from conftest import cli_error
 from equiformer_ase.cli import main
 from equiformer_ase.lie import (FitConfig, HamiltonianFit, LearnedHamiltonian, SpringData, evaluate_hamiltonian,
                                 generate_lj_clusters, generate_springs, lj_hamiltonian, load_hamiltonian,
@@ -175,9 +176,8 @@ def test_cli_springs_train_and_evaluate(tmp_path, capsys):
     assert main(["springs", "evaluate", str(tmp_path / "s.npz"), str(tmp_path / "run" / "best.safetensors"),
                  "--rollout-steps", "20"]) == 0
     assert '"mse_rollout"' in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="fewer than --train 9"):
-        main(["springs", "train", str(tmp_path / "s.npz"), "--out", str(tmp_path / "x"), "--train", "9",
-              "--validation", "2"])
+    assert "fewer than --train 9" in cli_error(capsys, ["springs", "train", str(tmp_path / "s.npz"), "--out",
+                                                        str(tmp_path / "x"), "--train", "9", "--validation", "2"])
     metrics = evaluate_hamiltonian(load_hamiltonian(tmp_path / "run" / "best.safetensors"), data, rollout_steps=20)
     assert set(metrics) >= {"mse_chunk", "mse_chunk_median", "mse_rollout", "energy_drift_rk4", "energy_drift_leapfrog"}
     assert isinstance(SpringData.load(tmp_path / "s.npz"), SpringData)
@@ -192,9 +192,9 @@ def test_cli_separate_validation_data_and_ship_with_card(tmp_path, capsys):
                  "--validation", "3", "--epochs", "4", "--validate-every", "3", *common]) == 0
     history = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["3", "4"]       # every 3 epochs and after the last
-    with pytest.raises(SystemExit, match="exceed the trajectories"):
-        main(["springs", "train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "x"), "--train", "10",
-              "--validation", "4", *common])
+    assert "exceed the trajectories" in cli_error(capsys, ["springs", "train", str(tmp_path / "train.npz"), "--out",
+                                                           str(tmp_path / "x"), "--train", "10", "--validation", "4",
+                                                           *common])
     (tmp_path / "limits.md").write_text("- A test model.")
     assert main(["springs", "ship", str(tmp_path / "run"), str(tmp_path / "test.npz"), "--out", str(tmp_path / "pot"),
                  "--name", "tiny", "--limits", str(tmp_path / "limits.md"),

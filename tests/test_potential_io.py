@@ -1,15 +1,12 @@
 """Potential files: round trip, metadata, registry, and refusal of damaged files."""
 
-import json
-import struct
-
 import numpy as np
 import pytest
 import torch
 from ase.build import bulk, molecule
 
 import equiformer_ase as ea
-from conftest import tiny_potential
+from conftest import rewrite_header, tiny_potential
 
 
 def test_from_config_is_deterministic_for_a_seed():
@@ -45,18 +42,6 @@ def test_save_load_round_trip(tmp_path):
         np.testing.assert_array_equal(x["forces"], y["forces"])
 
 
-def _rewrite_header(path, change):
-    raw = path.read_bytes()
-    (size,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + size])
-    meta = json.loads(header["__metadata__"]["equiformer_ase"])
-    change(meta)
-    header["__metadata__"]["equiformer_ase"] = json.dumps(meta)
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + raw[8 + size :])
-
-
 @pytest.fixture
 def saved(tmp_path):
     path = tmp_path / "model.safetensors"
@@ -79,7 +64,7 @@ def test_flipped_weight_bytes(saved):
 
 
 def test_wrong_format_version(saved):
-    _rewrite_header(saved, lambda meta: meta.update(format_version=99))
+    rewrite_header(saved, lambda meta: meta.update(format_version=99))
     with pytest.raises(ea.PotentialFileError, match="format version 99"):
         ea.load_potential(saved)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
+from conftest import cli_error
 from equiformer_ase.cli import main
 from equiformer_ase.training import SurfaceRecipe, generate, make_recipe, read_frames, recipe_path
 from equiformer_ase.training import generation
@@ -123,8 +124,8 @@ def test_bad_input_is_named(tmp_path, capsys):
         SurfaceRecipe(bulk_md_frames=-1)
     with pytest.raises(ValueError, match=r"unsupported output extension '\.csv'"):
         generate("surfaces", tmp_path / "x.csv", preset="tiny")
-    with pytest.raises(SystemExit, match=r"unsupported output extension '\.csv'"):
-        main(["generate", "surfaces", "--out", str(tmp_path / "x.csv"), "--preset", "tiny"])
+    assert "unsupported output extension '.csv'" in cli_error(
+        capsys, ["generate", "surfaces", "--out", str(tmp_path / "x.csv"), "--preset", "tiny"])
     path = tmp_path / "x.extxyz"
     generate("surfaces", path, preset="tiny", seed=0)
     with pytest.raises(ValueError, match="different recipe .*differs in seed"):

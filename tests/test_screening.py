@@ -133,9 +133,16 @@ def test_hydrogen_in_a_hollow_is_adsorbed_not_desorbed(metal, facet, kind, heigh
     assert detect_anomaly(placed, relaxed, n) == "desorbed"
 
 
-def test_bad_screen_inputs_are_refused(potential_file):
-    with pytest.raises(ValueError, match="unknown or no metals \\['Xx'\\]"):
-        ScreeningSpec(potential_file, ("Xx",), ("111",), ("O",))
+def test_bad_screen_inputs_are_refused(potential_file, tmp_path):
+    for metals in (("Xx",), ("Fe",), ("Al",)):   # not a metal; not fcc; fcc but not in the potential
+        with pytest.raises(ValueError, match=f"{metals[0]}: not an fcc metal covered by .* which covers Cu, Pt$"):
+            ScreeningSpec(potential_file, metals, ("111",), ("O",))
+    with pytest.raises(ea.PotentialFileError, match="does not exist"):
+        ScreeningSpec(str(tmp_path / "missing.safetensors"), ("Cu",), ("111",), ("O",))
+    no_nitrogen = tmp_path / "no-n.safetensors"
+    ea.Potential.from_config(ea.EquiformerConfig(elements=["Cu", "H", "C", "O"], **TINY)).save(no_nitrogen)
+    with pytest.raises(ea.UnsupportedElementError, match="unsupported element.s. N"):   # the N2 gas reference
+        ScreeningSpec(str(no_nitrogen), ("Cu",), ("111",), ("O",))
     with pytest.raises(ValueError, match="unknown or no facets \\['311'\\]"):
         ScreeningSpec(potential_file, ("Cu",), ("311",), ("O",))
     with pytest.raises(ValueError, match="unknown adsorbate 'Q'"):

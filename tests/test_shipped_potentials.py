@@ -95,3 +95,17 @@ def test_shipped_se2_hamiltonian_is_exactly_invariant_under_grid_rotations():
     quarter_turn = np.array([[0.0, -1.0], [1.0, 0.0]])
     moved = q @ quarter_turn.T + np.array([0.3, -1.1])
     np.testing.assert_allclose(model.energy(moved, p @ quarter_turn.T, m, k), model.energy(q, p, m, k), rtol=1e-12)
+
+
+def test_files_in_this_checkout_carry_the_header_hash():
+    """potentials/ of this source tree (which an editable install elsewhere may not point to):
+    every file is of the current format version with a valid header hash, and loads."""
+    from equiformer_ase.lie import hamiltonian_files, load_hamiltonian
+    from equiformer_ase.potential import FORMAT_VERSION, read_header
+
+    folder = Path(__file__).resolve().parents[1] / "potentials"
+    for name in SHIPPED:
+        assert read_header(folder / f"{name}.safetensors")["format_version"] == FORMAT_VERSION
+        ea.load_potential(folder / f"{name}.safetensors")
+    for path in folder.glob("lie-*.safetensors"):
+        assert load_hamiltonian(path).header["format_version"] == hamiltonian_files.FORMAT_VERSION

@@ -15,7 +15,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 import equiformer_ase as ea
-from conftest import TINY
+from conftest import TINY, cli_error
 from equiformer_ase.cli import main
 from equiformer_ase.training import (
     Distributed, LossWeights, Trainer, TrainingConfig, compute_gradients, generate, predict, read_frames,
@@ -128,7 +128,7 @@ def test_resuming_with_other_loss_weights_tracks_the_best_under_the_new_loss(sur
     assert ea.load_potential(tmp_path / "best.safetensors").metadata["training"]["best_epoch"] == 2
 
 
-def test_bad_data_is_refused_naming_the_frame(surfaces, tmp_path):
+def test_bad_data_is_refused_naming_the_frame(surfaces, tmp_path, capsys):
     frames = read_frames(surfaces)[:3]
     good = [labelled(f, f.get_potential_energy(), f.get_forces()) for f in frames]
     no_forces = good[:2] + [labelled(frames[2], 1.0, None)]
@@ -144,14 +144,14 @@ def test_bad_data_is_refused_naming_the_frame(surfaces, tmp_path):
     with pytest.raises(ea.UnsupportedElementError, match=f"frame {adsorbate}: unsupported element.*O"):
         to_samples(read_frames(surfaces), ["Cu", "C"])
     (tmp_path / "empty.extxyz").write_text("")
-    with pytest.raises(SystemExit, match="contains no structures"):
-        main(["train", str(tmp_path / "empty.extxyz"), "--out", str(tmp_path / "out")])
+    assert "contains no structures" in cli_error(capsys, ["train", str(tmp_path / "empty.extxyz"), "--out",
+                                                          str(tmp_path / "out")])
 
 
 DDP_SCRIPT = """
 import sys, torch
 sys.path.insert(0, {tests!r})
-from conftest import TINY
+from conftest import TINY, cli_error
 from equiformer_ase.training import LossWeights, compute_gradients, init_distributed, read_frames, to_samples
 from equiformer_ase.training.card import held_out, render_card
 from equiformer_ase.training.trainer import build_potential

@@ -1,7 +1,9 @@
 """Learned Hamiltonians on disk: one safetensors file with a JSON header (config, training, metrics).
 
 Shipped Hamiltonians live beside the Equiformer potentials in ``potentials/`` and are told apart
-by their header key; loading never unpickles anything.
+by their header key; loading never unpickles anything. Version 2 adds ``header_sha256`` over the
+whole header (version 1 still loads); a damaged, edited or malformed file raises
+:class:`~equiformer_ase.errors.PotentialFileError`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from pathlib import Path
 
 import torch
 
-from ..shipped import shipped_names, shipped_path, weights_sha256
+from ..errors import PotentialFileError
+from ..shipped import HAMILTONIAN, header_sha256, load_tensors, read_header, resolve, shipped_names, weights_sha256
 from .hamiltonian import LearnedHamiltonian
 
-HEADER_KEY = "equiformer_ase.lie_hamiltonian"
-FORMAT_VERSION = 1
+FORMAT_VERSION = HAMILTONIAN.versions[-1]
+HEADER_KEY = HAMILTONIAN.key
+# Upper bounds of the integer sizes in a file's config, so a crafted header cannot build a huge model.
+SIZE_LIMITS = {"dim": 3, "num_particles": 10_000, "in_features": 1024, "width": 4096, "depth": 64, "heads": 64,
+               "nsamples": 4096}
 
 
 def save_hamiltonian(model: LearnedHamiltonian, path: str | Path, training: dict | None = None,
@@ -23,48 +29,42 @@ def save_hamiltonian(model: LearnedHamiltonian, path: str | Path, training: dict
     """Write ``model`` (weights as float64) with its config, ``training`` record and ``metrics``."""
     from safetensors.torch import save_file
     tensors = {k: v.detach().cpu().to(torch.float64).contiguous() for k, v in model.state_dict().items()}
-    header = {"format_version": FORMAT_VERSION, "config": model.config, "training": training or {},
-              "metrics": metrics or {}, "weights_sha256": weights_sha256(tensors)}
+    header = json.loads(json.dumps({"format_version": FORMAT_VERSION, "config": model.config,
+                                    "training": training or {}, "metrics": metrics or {},
+                                    "weights_sha256": weights_sha256(tensors)}))
+    header["header_sha256"] = header_sha256(header)
     save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
 
 
 def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            raw = (handle.metadata() or {}).get(HEADER_KEY)
-        tensors = load_file(str(path))
-    except FileNotFoundError:
-        raise ValueError(f"Hamiltonian file {path} does not exist") from None
-    except Exception as exc:  # safetensors' own error types for corrupt files
-        raise ValueError(f"{path} is not a readable safetensors file ({exc})") from None
-    if raw is None:
-        raise ValueError(f"{path} has no '{HEADER_KEY}' header: not a learned Hamiltonian")
-    header = json.loads(raw)
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: Hamiltonian format {header.get('format_version')!r} is not supported")
-    if weights_sha256(tensors) != header["weights_sha256"]:
-        raise ValueError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
+    """The checked header and the weights whose hash it holds."""
+    header = read_header(path, HAMILTONIAN)
+    config = header.get("config")
+    if not isinstance(config, dict) or not all(isinstance(header.get(k, {}), dict) for k in ("training", "metrics")):
+        raise PotentialFileError(f"{path}: 'config', 'training' and 'metrics' must be JSON objects")
+    for key, limit in SIZE_LIMITS.items():
+        value = config.get(key)
+        if value is not None and not (type(value) is int and 0 <= value <= limit):
+            raise PotentialFileError(f"{path}: config {key} must be an integer in [0, {limit}], got {value!r}")
+    tensors = load_tensors(path)
+    if weights_sha256(tensors) != header.get("weights_sha256"):
+        raise PotentialFileError(f"{path}: weights do not match the sha256 in the header (corrupt file)")
     return header, tensors
 
 
 def list_hamiltonians() -> list[str]:
     """Names of the learned Hamiltonians shipped in ``potentials/``."""
-    return shipped_names(HEADER_KEY)
+    return shipped_names(HAMILTONIAN)
 
 
 def load_hamiltonian(name_or_path: str | Path, dtype: torch.dtype = torch.float64) -> LearnedHamiltonian:
     """A learned Hamiltonian from a file, or by the name of a shipped one; ``.header`` holds its metadata."""
-    path = Path(name_or_path)
-    if not (path.suffix == ".safetensors" or path.exists()):
-        shipped = list_hamiltonians()
-        if str(name_or_path) not in shipped:
-            raise ValueError(f"{name_or_path!r} is neither a file nor a shipped Hamiltonian "
-                             f"(shipped: {', '.join(shipped) or 'none'})")
-        path = shipped_path(str(name_or_path))
+    path = resolve(name_or_path, HAMILTONIAN)
     header, tensors = _read(path)
-    model = LearnedHamiltonian(**header["config"]).to(dtype)
-    model.load_state_dict(tensors)
+    try:
+        model = LearnedHamiltonian(**header["config"]).to(dtype)
+        model.load_state_dict(tensors)
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise PotentialFileError(f"{path}: the weights or config do not make a learned Hamiltonian ({exc})") from None
     model.header = header
     return model.eval()

@@ -59,7 +59,9 @@ def write_heatmap(best: dict, path: str | Path, title: str) -> None:
     grid = np.full((len(surfaces), len(adsorbates)), np.nan)
     for (metal, facet, name), entry in best.items():
         grid[surfaces.index(surface_name(metal, facet)), adsorbates.index(name)] = entry["adsorption_energy"]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(adsorbates), 1.0 + 0.45 * len(surfaces)))
+    # The grid sets the size, but never below what the title and the colour bar with its label need.
+    width = max(2.5 + 0.9 * len(adsorbates), 1.0 + 0.08 * len(title))
+    fig, ax = plt.subplots(figsize=(width, max(1.5 + 0.45 * len(surfaces), 3.0)))
     image = ax.imshow(grid, cmap="viridis", aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
         ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7, color="w")
@@ -68,5 +70,5 @@ def write_heatmap(best: dict, path: str | Path, title: str) -> None:
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label="adsorption energy (eV)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

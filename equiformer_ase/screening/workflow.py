@@ -33,6 +33,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.optimize import FIRE
 from tqdm.auto import tqdm
 
+from ..errors import UnsupportedElementError
+from ..shipped import POTENTIAL, read_header
 from .adsorbates import Adsorbate, adsorbate, place_adsorbate
 from .anomalies import detect_anomaly
 from .references import GAS_REFERENCES, adsorption_energy, chemical_potentials, gas_molecule
@@ -66,9 +68,12 @@ class ScreeningSpec:
     settings: str = field(init=False)
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.metals if m not in fcc_metals()]
+        covered = read_header(self.potential, POTENTIAL)["elements"]  # a missing potential fails here, first
+        metals = [m for m in fcc_metals() if m in covered]
+        unknown = [m for m in self.metals if m not in metals]
         if unknown or not self.metals:
-            raise ValueError(f"unknown or no metals {unknown or list(self.metals)}; fcc metals: {', '.join(fcc_metals())}")
+            raise ValueError(f"{', '.join(unknown) or 'no metals'}: not an fcc metal covered by {self.potential}, "
+                             f"which covers {', '.join(metals) or 'no fcc metal'}")
         unknown = [f for f in self.facets if f not in FACET_BUILDERS]
         if unknown or not self.facets:
             raise ValueError(f"unknown or no facets {unknown or list(self.facets)}; choose from {', '.join(FACET_BUILDERS)}")
@@ -76,6 +81,10 @@ class ScreeningSpec:
             raise ValueError("no adsorbates to screen")
         object.__setattr__(self, "adsorbates", tuple(a if isinstance(a, Adsorbate) else adsorbate(a)
                                                      for a in self.adsorbates))
+        needed = {symbol for a in self.adsorbates for symbol in a.atoms.get_chemical_symbols()}
+        needed |= {symbol for name in GAS_REFERENCES for symbol in gas_molecule(name).get_chemical_symbols()}
+        if needed - set(covered):
+            raise UnsupportedElementError(sorted(needed - set(covered)), covered)
         if self.fmax <= 0 or self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"need fmax > 0, steps >= 1 and batch_size >= 1, got {self.fmax}, {self.steps}, "
                              f"{self.batch_size}")
@@ -89,9 +98,9 @@ class ScreeningSpec:
 def potential_hash(potential: str) -> str:
     """16 hex digits of the sha256 over a potential file's weights hash, config and reference energies:
     it changes with anything that changes the energies, not with the model card."""
-    from ..potential import potential_path, read_header
+    from ..potential import read_header
 
-    header = read_header(potential_path(potential))
+    header = read_header(potential)
     identity = {key: header.get(key) for key in ("weights_sha256", "config", "reference_energies")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
