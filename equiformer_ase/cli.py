@@ -379,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Equiformer force fields and LieTransformer Hamiltonians in ASE: MD, relaxation, "
                                  "training, adsorbate screening.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--threads", type=POSITIVE_INT, default=None,
+                        help="torch CPU threads (default: torch's choice, one per core)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
@@ -544,9 +546,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cpu_threads(threads: int | None) -> None:
+    """Idle OpenMP threads sleep instead of spinning (unless the user set OMP_WAIT_POLICY): with other
+    processes on the cores, spinning made two torch threads about 10x slower than one. Set before
+    torch starts its thread pool, i.e. before any command imports torch."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the single place where errors become one-line messages and exit codes."""
     args = build_parser().parse_args(argv)
+    _cpu_threads(args.threads)
     try:
         return args.func(args)
     except (*USER_ERRORS, BlowUpError) as err:

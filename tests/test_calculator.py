@@ -43,3 +43,24 @@ def test_cli_info(capsys):
     assert "equiformer-ase" in out and "torch" in out and "e3nn" in out and "shipped potentials" in out
     for name in ea.list_potentials():
         assert name in out
+
+
+def test_cli_sets_a_passive_wait_policy_and_threads(monkeypatch):
+    """Spinning OpenMP threads made 2 threads 10x slower than 1 on a busy machine: the CLI asks for PASSIVE
+    (keeping a user's own choice) and --threads sets torch's thread count."""
+    import os
+
+    import torch
+
+    from equiformer_ase.cli import _cpu_threads, build_parser
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    threads = torch.get_num_threads()
+    try:
+        _cpu_threads(build_parser().parse_args(["--threads", "2", "info"]).threads)
+        assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    _cpu_threads(None)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and torch.get_num_threads() == threads
