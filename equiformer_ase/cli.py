@@ -314,6 +314,55 @@ def _screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _committee_argument(text: str):
+    """A committee file or shipped name, or comma-separated member files / names."""
+    return text.split(",") if "," in text else text
+
+
+def _learn(args: argparse.Namespace) -> int:
+    from .training.active import LearnSettings, learn
+
+    try:
+        settings = LearnSettings(
+            reference=args.reference, iterations=args.iterations, trust_low=args.trust_low, trust_high=args.trust_high,
+            max_selected=args.max_selected, per_group=args.per_group, systems=args.systems,
+            md_temperatures=tuple(float(t) for t in args.temperatures.split(",")), md_steps=args.md_steps,
+            placements=args.placements, epochs=args.epochs, max_time=args.max_time, lr=args.lr,
+            batch_size=args.batch_size, dtype=args.dtype, seed=args.seed)
+        rows = learn(args.data, _committee_argument(args.committee), args.probe, args.out, settings, args.device)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        print(f"equiformer-ase learn: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; finished stages are in {args.out}: re-run the same command to resume", file=sys.stderr)
+        return 130
+    print(f"{'iteration':>9} {'explored':>8} {'selected':>8} {'labelled':>8} {'<low':>6} {'probe F MAE':>12}")
+    for row in rows:
+        below = row.get("below_low_fraction")
+        print(f"{row['iteration']:>9} {row.get('explored', ''):>8} {row.get('selected', ''):>8} "
+              f"{row.get('labelled', ''):>8} {'' if below is None else f'{below:.2f}':>6} "
+              f"{row['probe_forces_mae_mev_per_a']:>8.1f} meV/A")
+    print(f"committee: {rows[-1]['committee']}; table {args.out}/learn.csv, plot {args.out}/learn.png, "
+          f"data {args.out}/data.extxyz")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .training.calibration import calibrate
+
+    try:
+        stats = calibrate(_committee_argument(args.committee), args.data, args.png, args.device, args.dtype)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"equiformer-ase calibrate: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{stats['frames']} frames, {stats['atoms']} atoms; force MAE of the mean {stats['forces_mae_mev_per_a']:.1f} meV/A")
+    print(f"Spearman per frame (max_forces_dev vs largest atom error): {stats['frame_spearman']:.3f}")
+    print(f"Spearman per atom (forces_dev vs |F_mean - F_ref|): {stats['atom_spearman']:.3f}")
+    if args.png:
+        print(f"scatter plot: {args.png}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="equiformer-ase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -454,6 +503,40 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--rollout-steps", type=int, default=100, help="evaluate: rollout length in grid steps")
     sp.add_argument("--resume", action="store_true", help="train: continue from OUT/checkpoint.pt")
     sp.set_defaults(func=_springs)
+    le = sub.add_parser("learn", help="active learning: explore with a committee, label with the reference, fine-tune",
+                        description="Per iteration (OUT/iter_NNN): committee MD, rattles, strains and adsorbate "
+                                    "placements; frames whose max_forces_dev lies in [--trust-low, --trust-high) "
+                                    "labelled by the reference and appended to OUT/data.extxyz; every member "
+                                    "fine-tuned. Writes OUT/learn.csv and learn.png; re-running resumes.")
+    le.add_argument("data", help="labelled training data (.extxyz/.xyz or .db) the members were trained on")
+    le.add_argument("--committee", required=True, help="committee file / shipped name, or comma-separated member files")
+    le.add_argument("--probe", required=True, help="labelled frames to judge on, never trained on")
+    le.add_argument("--out", required=True, help="output folder")
+    le.add_argument("--reference", default="emt", help="emt, gfn2 (tblite) or an ASE calculator as module:Class")
+    le.add_argument("--iterations", type=int, default=4)
+    le.add_argument("--trust-low", type=float, default=0.05, help="eV/A: frames below are considered known")
+    le.add_argument("--trust-high", type=float, default=0.5, help="eV/A: frames at or above are considered unphysical")
+    le.add_argument("--max-selected", type=int, default=40, help="frames labelled per iteration at most")
+    le.add_argument("--per-group", type=int, default=4, help="frames per (system, exploration source) at most")
+    le.add_argument("--systems", type=int, default=8, help="start structures drawn from the data per iteration")
+    le.add_argument("--temperatures", default="300,600,1000", help="comma-separated MD temperatures, K")
+    le.add_argument("--md-steps", type=int, default=200, help="MD steps per start and temperature (1 fs)")
+    le.add_argument("--placements", type=int, default=8, help="adsorbate placements relaxed per iteration")
+    le.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per member and iteration")
+    le.add_argument("--max-time", type=float, default=None, help="fine-tuning budget per member, minutes")
+    le.add_argument("--lr", type=float, default=5e-4, help="fine-tuning peak learning rate")
+    le.add_argument("--batch-size", type=int, default=8)
+    le.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    le.add_argument("--device", default="cpu")
+    le.add_argument("--seed", type=int, default=0)
+    le.set_defaults(func=_learn)
+    ca = sub.add_parser("calibrate", help="does a committee's deviation rank its true force errors? (Spearman, PNG)")
+    ca.add_argument("committee", help="committee file / shipped name, or comma-separated member files")
+    ca.add_argument("data", help="labelled frames (.extxyz/.xyz or .db), held out from training")
+    ca.add_argument("--png", default=None, help="write the log-log scatter of error vs deviation here")
+    ca.add_argument("--device", default="cpu")
+    ca.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    ca.set_defaults(func=_calibrate)
     args = parser.parse_args(argv)
     return args.func(args)
 
