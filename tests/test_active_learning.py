@@ -147,6 +147,8 @@ def test_bad_input_is_a_clear_error(inputs, tmp_path, capsys):
     (tmp_path / "empty.extxyz").write_text("")
     with pytest.raises(ValueError, match="probe set .*empty.extxyz.* contains no structures"):
         learn(inputs["data"], inputs["members"], tmp_path / "empty.extxyz", tmp_path / "out", SETTINGS)
+    with pytest.raises(ValueError, match="shares 19 structures with"):
+        learn(inputs["data"], inputs["members"], inputs["data"], tmp_path / "out", SETTINGS)
     other = ea.Potential.from_config(ea.EquiformerConfig(elements=ELEMENTS[:-1], **TINY))
     with pytest.raises(ValueError, match="member 1 has elements H,C,N,O, member 0 has H,C,N,O,Cu"):
         learn(inputs["data"], [inputs["members"][0], other], inputs["probe"], tmp_path / "out", SETTINGS)

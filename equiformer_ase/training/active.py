@@ -139,6 +139,11 @@ def _write_frames_atomic(path: Path, frames: list[Atoms]) -> None:
     _write_atomic(path, buffer.getvalue())
 
 
+def _fingerprint(atoms: Atoms) -> bytes:
+    """Identity of a structure: its atomic numbers and positions to 1e-6 Angstrom."""
+    return atoms.numbers.tobytes() + np.round(atoms.positions, 6).tobytes()
+
+
 def _stage(folder: Path, name: str, run) -> dict:
     """The stored result of stage ``name`` in ``folder``, or ``run()``'s (dict) with its wall time, stored."""
     marker = folder / f"done_{name}.json"
@@ -171,11 +176,15 @@ class ActiveLearning:
         self.members = load_members(committee)
         self.elements = self.members[0].config.elements
         self.data = Path(data)
-        to_samples(read_structures(self.data), self.elements)   # refuse bad data before any work
+        training = to_samples(read_structures(self.data), self.elements)   # refuse bad data before any work
         try:
             self.probe = to_samples(read_structures(probe), self.elements)
         except ValueError as err:
             raise ValueError(f"probe set {probe}: {err}") from None
+        shared = {_fingerprint(s.atoms) for s in training} & {_fingerprint(s.atoms) for s in self.probe}
+        if shared:
+            raise ValueError(f"probe set {probe} shares {len(shared)} structures with {data}: "
+                             "judge on frames the potentials were never trained on")
         self.out.mkdir(parents=True, exist_ok=True)
         self._claim({"settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "iterations"},
                      "committee": [m.weights_hash() for m in self.members],
