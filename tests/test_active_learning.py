@@ -136,6 +136,16 @@ def test_other_settings_are_refused_in_one_line(inputs, uninterrupted, capsys):
     assert error.startswith("equiformer-ase learn: error:") and "other settings" in error and "\n" not in error
 
 
+def test_cli_runs_an_iteration_and_prints_the_table(inputs, tmp_path, capsys):
+    members = ",".join(str(p) for p in inputs["members"])
+    assert main(["learn", str(inputs["data"]), "--committee", members, "--probe", str(inputs["probe"]),
+                 "--out", str(tmp_path / "out"), "--iterations", "1", "--systems", "1", "--temperatures", "300",
+                 "--md-steps", "10", "--placements", "1", "--max-selected", "2", "--epochs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "probe F MAE" in printed and "learn.csv" in printed
+    assert (tmp_path / "out" / "iter_001" / "done_evaluate.json").exists()
+
+
 def test_bad_input_is_a_clear_error(inputs, tmp_path, capsys):
     members = ",".join(str(p) for p in inputs["members"])
     base = ["learn", str(inputs["data"]), "--committee", members, "--probe", str(inputs["probe"]),
@@ -154,6 +164,8 @@ def test_bad_input_is_a_clear_error(inputs, tmp_path, capsys):
         learn(inputs["data"], [inputs["members"][0], other], inputs["probe"], tmp_path / "out", SETTINGS)
     with pytest.raises(ValueError, match="needs 0 <= low < high"):
         LearnSettings(trust_low=0.2, trust_high=0.1)
+    assert main(base + ["--md-steps", "5"]) == 2
+    assert "1 <= md_interval <= md_steps (got 10 and 5)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()   # nothing written before the input was checked
 
 

@@ -116,8 +116,9 @@ class LearnSettings:
             raise ValueError(f"the trust window needs 0 <= low < high, got [{self.trust_low}, {self.trust_high})")
         if self.iterations < 0 or self.max_selected < 0 or self.per_group < 1 or self.systems < 0:
             raise ValueError("iterations, max_selected and systems must not be negative and per_group at least 1")
-        if self.md_interval < 1 or not self.md_temperatures:
-            raise ValueError("md_interval must be at least 1 and md_temperatures not empty")
+        if not 1 <= self.md_interval <= self.md_steps or not self.md_temperatures:
+            raise ValueError(f"MD needs 1 <= md_interval <= md_steps (got {self.md_interval} and {self.md_steps}) "
+                             "and at least one temperature")
         self.training_config(0)   # fail now on bad training settings
 
     def training_config(self, member: int) -> TrainingConfig:
