@@ -268,7 +268,7 @@ class ActiveLearning:
         explored = self._read(folder / "explored.extxyz")
         chosen = select_frames(np.array([f.info["max_forces_dev"] for f in explored]),
                                [(system_of(f), f.info["explored_by"]) for f in explored],
-                               s.trust_low, s.trust_high, s.max_selected, s.per_group, seed=s.seed * 1000003 + i)
+                               s.trust_low, s.trust_high, s.max_selected, s.per_group, seed=(s.seed, i))
         _write_frames_atomic(folder / "selected.extxyz", [explored[k] for k in chosen])
         return {"selected": len(chosen)}
 
