@@ -328,8 +328,7 @@ class ActiveLearning:
 
     # ------------------------------------------------------------------ report
     def report(self, rows: list[dict]) -> None:
-        """``learn.csv`` and ``learn.png`` (probe force MAE and the share of explored frames under
-        ``trust_low``, per iteration)."""
+        """``learn.csv`` (:data:`CSV_FIELDS`, one row per iteration) and ``learn.png``."""
         table, total = [], 0.0
         for row in rows:
             total += row["wall_s"]
@@ -343,21 +342,31 @@ class ActiveLearning:
 
 
 def _plot(table: list[dict], png: Path, trust_low: float) -> None:
+    """Left: probe force MAE against cumulative wall time (the learning curve per hour), points
+    labelled by iteration; right: shares of explored frames below and inside the trust window."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    iterations = [row["iteration"] for row in table]
+    hours = [row["cumulative_wall_s"] / 3600 for row in table]
+    mae = [row["probe_forces_mae_mev_per_a"] for row in table]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(iterations, [row["probe_forces_mae_mev_per_a"] for row in table], "o-")
-    left.set_xlabel("iteration")
+    left.plot(hours, mae, "o-")
+    for row, x, y in zip(table, hours, mae):
+        left.annotate(str(row["iteration"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    left.set_xlabel("cumulative wall time (h)")
     left.set_ylabel("probe force MAE of the committee mean (meV/A)")
-    explored = [(row["iteration"], row["below_low_fraction"]) for row in table if row["explored"] != ""]
-    right.plot([x for x, _ in explored], [y for _, y in explored], "o-")
+    explored = [row for row in table if row["explored"] != ""]
+    for key, label in (("below_low_fraction", f"max_forces_dev < {trust_low:g} eV/A"),
+                       ("in_window_fraction", "inside the trust window")):
+        right.plot([row["iteration"] for row in explored], [row[key] for row in explored], "o-", label=label)
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("iteration")
-    right.set_ylabel(f"explored frames with max_forces_dev < {trust_low:g} eV/A")
+    right.set_ylabel("share of explored frames")
     right.set_ylim(0, 1)
+    right.legend()
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
