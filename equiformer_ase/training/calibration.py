@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 
 def calibration_statistics(deviations: list[np.ndarray], mean_forces: list[np.ndarray],
@@ -84,7 +85,7 @@ def calibrate(committee, data: str | Path, png: str | Path | None = None, device
         raise ValueError(f"{committee} is a single potential, not a committee: give a committee file or 2+ members")
     samples = to_samples(read_structures(data), calc.potential.config.elements)
     deviations, mean_forces = [], []
-    for start in range(0, len(samples), batch_size):
+    for start in tqdm(range(0, len(samples), batch_size), desc="calibrate", unit="batch"):
         for result in calc.calculate_batch([s.atoms for s in samples[start:start + batch_size]]):
             deviations.append(result["forces_dev"])
             mean_forces.append(result["forces"])
