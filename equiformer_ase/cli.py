@@ -320,15 +320,13 @@ def _committee_argument(text: str):
 
 
 def _learn(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
     from .training.active import LearnSettings, learn
 
+    given = vars(args)
     try:
-        settings = LearnSettings(
-            reference=args.reference, iterations=args.iterations, trust_low=args.trust_low, trust_high=args.trust_high,
-            max_selected=args.max_selected, per_group=args.per_group, systems=args.systems,
-            md_temperatures=tuple(float(t) for t in args.temperatures.split(",")), md_steps=args.md_steps,
-            placements=args.placements, epochs=args.epochs, max_time=args.max_time, lr=args.lr,
-            batch_size=args.batch_size, dtype=args.dtype, seed=args.seed)
+        settings = LearnSettings(**{f.name: given[f.name] for f in fields(LearnSettings) if f.name in given})
         rows = learn(args.data, _committee_argument(args.committee), args.probe, args.out, settings, args.device)
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"equiformer-ase learn: error: {err}", file=sys.stderr)
@@ -507,28 +505,32 @@ def main(argv: list[str] | None = None) -> int:
                         description="Per iteration (OUT/iter_NNN): committee MD, rattles, strains and adsorbate "
                                     "placements; frames whose max_forces_dev lies in [--trust-low, --trust-high) "
                                     "labelled by the reference and appended to OUT/data.extxyz; every member "
-                                    "fine-tuned. Writes OUT/learn.csv and learn.png; re-running resumes.")
+                                    "fine-tuned. Writes OUT/learn.csv and learn.png; re-running resumes. Options "
+                                    "left out take the defaults of equiformer_ase.training.LearnSettings.",
+                        argument_default=argparse.SUPPRESS)
     le.add_argument("data", help="labelled training data (.extxyz/.xyz or .db) the members were trained on")
     le.add_argument("--committee", required=True, help="committee file / shipped name, or comma-separated member files")
     le.add_argument("--probe", required=True, help="labelled frames to judge on, never trained on")
     le.add_argument("--out", required=True, help="output folder")
-    le.add_argument("--reference", default="emt", help="emt, gfn2 (tblite) or an ASE calculator as module:Class")
-    le.add_argument("--iterations", type=int, default=4)
-    le.add_argument("--trust-low", type=float, default=0.05, help="eV/A: frames below are considered known")
-    le.add_argument("--trust-high", type=float, default=0.5, help="eV/A: frames at or above are considered unphysical")
-    le.add_argument("--max-selected", type=int, default=40, help="frames labelled per iteration at most")
-    le.add_argument("--per-group", type=int, default=4, help="frames per (system, exploration source) at most")
-    le.add_argument("--systems", type=int, default=8, help="start structures drawn from the data per iteration")
-    le.add_argument("--temperatures", default="300,600,1000", help="comma-separated MD temperatures, K")
-    le.add_argument("--md-steps", type=int, default=200, help="MD steps per start and temperature (1 fs)")
-    le.add_argument("--placements", type=int, default=8, help="adsorbate placements relaxed per iteration")
-    le.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per member and iteration")
-    le.add_argument("--max-time", type=float, default=None, help="fine-tuning budget per member, minutes")
-    le.add_argument("--lr", type=float, default=5e-4, help="fine-tuning peak learning rate")
-    le.add_argument("--batch-size", type=int, default=8)
-    le.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    le.add_argument("--reference", help="emt (default), gfn2 (tblite) or an ASE calculator as module:Class")
+    le.add_argument("--iterations", type=int, help="iterations in all (raise it to continue a finished run)")
+    le.add_argument("--trust-low", type=float, help="eV/A: frames with a smaller max_forces_dev count as known")
+    le.add_argument("--trust-high", type=float, help="eV/A: frames at or above count as unphysical")
+    le.add_argument("--max-selected", type=int, help="frames labelled per iteration at most")
+    le.add_argument("--per-group", type=int, help="frames per (system, exploration source) and iteration at most")
+    le.add_argument("--systems", type=int, help="start structures drawn from the data per iteration")
+    le.add_argument("--temperatures", dest="md_temperatures", metavar="T1,T2,...",
+                    type=lambda text: tuple(map(float, text.split(","))),
+                    help="comma-separated MD temperatures, K")
+    le.add_argument("--md-steps", type=int, help="MD steps per start structure and temperature")
+    le.add_argument("--placements", type=int, help="adsorbate placements relaxed per iteration (data with slabs)")
+    le.add_argument("--epochs", type=int, help="fine-tuning epochs per member and iteration")
+    le.add_argument("--max-time", type=float, help="fine-tuning budget per member and iteration, minutes")
+    le.add_argument("--lr", type=float, help="fine-tuning peak learning rate")
+    le.add_argument("--batch-size", type=int)
+    le.add_argument("--dtype", choices=["float32", "float64"])
     le.add_argument("--device", default="cpu")
-    le.add_argument("--seed", type=int, default=0)
+    le.add_argument("--seed", type=int)
     le.set_defaults(func=_learn)
     ca = sub.add_parser("calibrate", help="does a committee's deviation rank its true force errors? (Spearman, PNG)")
     ca.add_argument("committee", help="committee file / shipped name, or comma-separated member files")
