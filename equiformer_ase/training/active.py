@@ -75,8 +75,8 @@ class LearnSettings:
     DP-GEN: only 4 % of the probe frames lie below it, and their largest atom errors (median 0.21
     eV/A) are the model's ordinary level, so a label there teaches little. ``trust_high`` = 1.0, not
     DP-GEN's 0.15: frames at 0.15-0.5 have median largest errors of 0.39-0.47 eV/A and those at
-    0.5-1.0 of 2.0 eV/A (the 1-3 eV/A failures at user-like starts this loop is for), so a window
-    ending at 0.15 would leave out half the probe and all its worst frames; no physical probe frame
+    0.5 and above of 2.0 eV/A (the 1-3 eV/A failures at user-like starts this loop is for), so a window
+    ending at 0.15 would leave out half the probe and all its worst frames; the highest probe frame
     reached 1.12 and 99.6 % stay below 1.0, so frames above it come from explorations that ran off
     (MD stops at the first frame reaching ``trust_high``). Re-measure with ``calibrate`` per committee.
     """
