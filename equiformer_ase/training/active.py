@@ -317,7 +317,7 @@ class ActiveLearning:
 
     def probe_errors(self, members: list[str]) -> dict:
         """Force (meV/A, components) and energy (meV/atom) MAE of the committee mean on the probe set."""
-        calc = EquiformerCalculator(members, device=self.device, dtype="float64")
+        calc = EquiformerCalculator(members, device=self.device, dtype=self.settings.dtype)
         predictions = []
         for start in range(0, len(self.probe), 16):
             predictions += [{**r, "stress": voigt_6_to_full_3x3_stress(r["stress"])} if "stress" in r else r
