@@ -353,7 +353,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"equiformer-ase calibrate: error: {err}", file=sys.stderr)
         return 2
-    print(f"{stats['frames']} frames, {stats['atoms']} atoms; force MAE of the mean {stats['forces_mae_mev_per_a']:.1f} meV/A")
+    print(f"{stats['frames']} frames, {stats['atoms']} atoms; "
+          f"force MAE of the mean {stats['forces_mae_mev_per_a']:.1f} meV/A")
     print(f"Spearman per frame (max_forces_dev vs largest atom error): {stats['frame_spearman']:.3f}")
     print(f"Spearman per atom (forces_dev vs |F_mean - F_ref|): {stats['atom_spearman']:.3f}")
     if args.png:

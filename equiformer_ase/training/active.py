@@ -47,7 +47,7 @@ from ..calculator import EquiformerCalculator
 from ..committee import Committee, is_committee_file, load_committee
 from ..potential import Potential, load_potential
 from .calibration import calibration_statistics
-from .dataset import Sample, read_structures, to_samples
+from .dataset import read_structures, to_samples
 from .exploration import exploration_tasks, placement_options, start_structure, system_of
 from .frame_store import ExtxyzFrameStore, read_frames
 from .metrics import error_summary
@@ -286,7 +286,8 @@ class ActiveLearning:
                 continue
             atoms = start_structure(frame)
             atoms.calc = self.reference()
-            extra = {key: frame.info[key] for key in ("explored_by", "temperature", "max_forces_dev") if key in frame.info}
+            extra = {key: frame.info[key] for key in ("explored_by", "temperature", "max_forces_dev")
+                     if key in frame.info}
             labelled = snapshot(atoms, **atoms.info, **extra, source="active", iteration=i, task=task, task_frames=1)
             store.append([labelled])
         labels = self._read(store.path)
@@ -295,7 +296,8 @@ class ActiveLearning:
             stats = calibration_statistics([f.arrays["forces_dev"] for f in selected],
                                            [f.arrays["committee_forces"] for f in selected],
                                            [f.get_forces() for f in labels])
-            result.update(labelled_frame_spearman=stats["frame_spearman"], labelled_atom_spearman=stats["atom_spearman"],
+            result.update(labelled_frame_spearman=stats["frame_spearman"],
+                          labelled_atom_spearman=stats["atom_spearman"],
                           labelled_forces_mae_mev_per_a=stats["forces_mae_mev_per_a"])
         return result
 

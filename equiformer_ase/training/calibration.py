@@ -30,7 +30,8 @@ def calibration_statistics(deviations: list[np.ndarray], mean_forces: list[np.nd
     atom_deviation, atom_error = np.concatenate(deviations), np.concatenate(errors)
     frame_deviation = np.array([np.max(d) for d in deviations])
     frame_error = np.array([np.max(e) for e in errors])
-    components = np.concatenate([(np.asarray(m) - np.asarray(r)).ravel() for m, r in zip(mean_forces, reference_forces)])
+    components = np.concatenate([(np.asarray(m) - np.asarray(r)).ravel()
+                                 for m, r in zip(mean_forces, reference_forces)])
 
     def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
         return float(spearmanr(x, y)[0]) if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
@@ -61,7 +62,8 @@ def plot_calibration(statistics: dict, png: str | Path, title: str = "") -> None
             ax.legend(loc="upper left")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        what = "per atom: |F_mean - F_ref| vs forces_dev" if level == "atom" else "per frame: max error vs max_forces_dev"
+        what = ("per atom: |F_mean - F_ref| vs forces_dev" if level == "atom"
+                else "per frame: max error vs max_forces_dev")
         ax.set_title(f"{what}\nSpearman {statistics[f'{level}_spearman']:.3f}", fontsize=9)
         ax.set_xlabel("committee deviation (eV/A)")
         ax.set_ylabel("force error of the mean (eV/A)")
