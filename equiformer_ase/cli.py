@@ -337,6 +337,42 @@ def _screen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _learn(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from .training.active import LearnSettings, learn
+
+    given = vars(args)
+    settings = LearnSettings(**{f.name: given[f.name] for f in fields(LearnSettings) if f.name in given})
+    try:
+        rows = learn(args.data, _potential_argument(args.committee), args.probe, args.out, settings, args.device)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; finished stages are in {args.out}: re-run the same command to resume", file=sys.stderr)
+        return 130
+    print(f"{'iteration':>9} {'explored':>8} {'selected':>8} {'labelled':>8} {'<low':>6} {'probe F MAE':>12}")
+    for row in rows:
+        below = row.get("below_low_fraction")
+        print(f"{row['iteration']:>9} {row.get('explored', ''):>8} {row.get('selected', ''):>8} "
+              f"{row.get('labelled', ''):>8} {'' if below is None else f'{below:.2f}':>6} "
+              f"{row['probe_forces_mae_mev_per_a']:>8.1f} meV/A")
+    print(f"committee: {rows[-1]['committee']}; table {args.out}/learn.csv, plot {args.out}/learn.png, "
+          f"data {args.out}/data.extxyz")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from .training.calibration import calibrate
+
+    stats = calibrate(_potential_argument(args.committee), args.data, args.png, args.device, args.dtype)
+    print(f"{stats['frames']} frames, {stats['atoms']} atoms; "
+          f"force MAE of the mean {stats['forces_mae_mev_per_a']:.1f} meV/A")
+    print(f"Spearman per frame (max_forces_dev vs largest atom error): {stats['frame_spearman']:.3f}")
+    print(f"Spearman per atom (forces_dev vs |F_mean - F_ref|): {stats['atom_spearman']:.3f}")
+    if args.png:
+        print(f"scatter plot: {args.png}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument mistake is one line on stderr (the problem, then where help is) and exit code 2."""
 
@@ -543,6 +579,46 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--heads", type=POSITIVE_INT, default=4, help="train: attention heads")
     sp.add_argument("--rollout-steps", type=POSITIVE_INT, default=100, help="evaluate: rollout length in grid steps")
     sp.add_argument("--resume", action="store_true", help="train: continue from OUT/checkpoint.pt")
+    le = command("learn", _learn, "active learning: explore with a committee, label with the reference, fine-tune",
+                 "Per iteration (OUT/iter_NNN): committee MD, rattles, strains and adsorbate "
+                                    "placements; frames whose max_forces_dev lies in [--trust-low, --trust-high) "
+                                    "labelled by the reference and appended to OUT/data.extxyz; every member "
+                                    "fine-tuned. Writes OUT/learn.csv and learn.png; re-running resumes. Options "
+                                    "left out take the defaults of equiformer_ase.training.LearnSettings.")
+    le.argument_default = argparse.SUPPRESS   # options left out: LearnSettings' defaults
+    le.add_argument("data", help="labelled training data (.extxyz/.xyz or .db) the members were trained on")
+    le.add_argument("--committee", required=True, nargs="+", help="committee file / shipped name, or member files")
+    le.add_argument("--probe", required=True, help="labelled frames to judge on, never trained on")
+    le.add_argument("--out", required=True, help="output folder")
+    le.add_argument("--reference", help="emt (default), gfn2 (tblite) or an ASE calculator as module:Class")
+    le.add_argument("--iterations", type=int, help="iterations in all (raise it to continue a finished run)")
+    le.add_argument("--trust-low", type=float, help="eV/A: frames with a smaller max_forces_dev count as known")
+    le.add_argument("--trust-high", type=float, help="eV/A: frames at or above count as unphysical")
+    le.add_argument("--max-selected", type=int, help="frames labelled per iteration at most")
+    le.add_argument("--per-group", type=int, help="frames per (system, exploration source) and iteration at most")
+    le.add_argument("--systems", type=int, help="start structures drawn from the data per iteration")
+    le.add_argument("--temperatures", dest="md_temperatures", metavar="T1,T2,...",
+                    type=lambda text: tuple(map(float, text.split(","))),
+                    help="comma-separated MD temperatures, K")
+    le.add_argument("--md-steps", type=int, help="MD steps per start structure and temperature")
+    le.add_argument("--placements", type=int, help="adsorbate placements relaxed per iteration (data with slabs)")
+    le.add_argument("--epochs", type=int, help="fine-tuning epochs per member and iteration")
+    le.add_argument("--max-time", type=float, help="fine-tuning budget per member and iteration, minutes")
+    le.add_argument("--lr", type=float, help="fine-tuning peak learning rate")
+    le.add_argument("--energy-weight", type=float, help="fine-tuning weight of the per-atom energy MSE")
+    le.add_argument("--force-weight", type=float, help="fine-tuning weight of the force MSE")
+    le.add_argument("--validation", type=float, help="fine-tuning validation fraction (< 1) or count")
+    le.add_argument("--test", type=float, help="fine-tuning test fraction (< 1) or count")
+    le.add_argument("--batch-size", type=int)
+    le.add_argument("--dtype", choices=["float32", "float64"])
+    le.add_argument("--device", default="cpu")
+    le.add_argument("--seed", type=int)
+    ca = command("calibrate", _calibrate, "does a committee's deviation rank its true force errors? (Spearman, PNG)")
+    ca.add_argument("committee", nargs="+", help="committee file / shipped name, or member files")
+    ca.add_argument("data", help="labelled frames (.extxyz/.xyz or .db), held out from training")
+    ca.add_argument("--png", default=None, help="write the log-log scatter of error vs deviation here")
+    ca.add_argument("--device", default="cpu")
+    ca.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     return parser
 
 

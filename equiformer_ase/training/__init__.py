@@ -1,7 +1,10 @@
 """Training data and training: reference-data generation (EMT surfaces, GFN2-xTB MD17 molecules)
-with written recipes, and the trainer that fits potentials to such data."""
+with written recipes, the trainer that fits potentials to such data, and active learning with
+committees (``learn``) with its calibration check (``calibrate``)."""
 
+from .active import LearnSettings, learn
 from .batching import Batch, collate, predict
+from .calibration import calibrate
 from .dataset import Sample, read_structures, split_indices, to_samples
 from .distributed import Distributed, init_distributed
 from .ema import ExponentialMovingAverage
@@ -15,9 +18,10 @@ from .references import average_num_neighbors, energy_scale, fit_reference_energ
 from .trainer import Trainer, TrainingConfig, compute_gradients, learning_rate, train
 
 __all__ = [
-    "Batch", "Distributed", "ExponentialMovingAverage", "LossWeights", "MoleculeRecipe", "Sample", "SurfaceRecipe",
-    "Trainer", "TrainingConfig", "average_num_neighbors", "collate", "compute_gradients", "energy_scale",
-    "error_summary", "fit_reference_energies", "format_errors", "frame_counts", "generate", "group_errors",
-    "init_distributed", "learning_rate", "make_recipe", "predict", "read_frames", "read_structures", "recipe_path",
-    "split_indices", "squared_errors", "to_samples", "train", "write_parity_plots",
+    "Batch", "Distributed", "ExponentialMovingAverage", "LearnSettings", "LossWeights", "MoleculeRecipe", "Sample",
+    "SurfaceRecipe", "Trainer", "TrainingConfig", "average_num_neighbors", "calibrate", "collate",
+    "compute_gradients", "energy_scale", "error_summary", "fit_reference_energies", "format_errors", "frame_counts",
+    "generate", "group_errors", "init_distributed", "learn", "learning_rate", "make_recipe", "predict",
+    "read_frames", "read_structures", "recipe_path", "split_indices", "squared_errors", "to_samples", "train",
+    "write_parity_plots",
 ]

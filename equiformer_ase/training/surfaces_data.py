@@ -146,29 +146,36 @@ def _adsorbate_md(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str,
                _adsorbate_labels(metal, facet, adsorbate, site), rng)
 
 
+def random_placement(metal: str, facet: str, adsorbate: str, size: tuple[int, int, int], recipe: SurfaceRecipe,
+                     rng: np.random.Generator) -> Atoms:
+    """``adsorbate`` placed as a user places it on a ``size`` slab (EMT attached).
+
+    Uniform lateral position in the cell, binding-atom height uniform in ``start_heights``
+    (Angstrom above the top layer), random azimuth, free atoms displaced by up to ``start_rattle``
+    (uniform in each component, clipped to the norm). ``info`` holds only the frame's labels.
+    """
+    atoms = slab(metal, facet, recipe, size)
+    molecule_ = adsorbate_geometry(adsorbate)
+    molecule_.rotate(rng.uniform(0, 360), "z")
+    xy = rng.uniform(size=2) @ atoms.cell.array[:2, :2]
+    add_adsorbate(atoms, molecule_, rng.uniform(*recipe.start_heights), position=tuple(xy))
+    free = ~fixed_mask(atoms)
+    step = rng.uniform(-1, 1, size=(int(free.sum()), 3)) * recipe.start_rattle
+    norms = np.linalg.norm(step, axis=1, keepdims=True)
+    atoms.positions[free] += step * np.minimum(1.0, recipe.start_rattle / np.maximum(norms, 1e-12))
+    atoms.info = dict(subset="adsorbate", system=f"{slab_name(metal, facet)}+{adsorbate}", metal=metal, facet=facet,
+                      adsorbate=adsorbate, site="random", cell=f"{size[0]}x{size[1]}")
+    return with_emt(atoms)
+
+
 def _adsorbate_start(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, size: tuple[int, int, int],
                      rng: np.random.Generator) -> list[Atoms]:
-    """``start_placements`` placements of ``adsorbate`` on a ``size`` slab, each a relaxation path.
-
-    A placement: uniform lateral position in the cell, binding-atom height uniform in
-    ``start_heights``, random azimuth, free atoms displaced by up to ``start_rattle`` (uniform in
-    each component, clipped to the norm). Frames are tagged ``source="start"`` (the placement
-    itself) and ``source="relax"`` along the reference relaxation from it.
-    """
+    """``start_placements`` :func:`random_placement` s, each a relaxation path: frames tagged
+    ``source="start"`` (the placement itself) and ``source="relax"`` along the reference relaxation."""
     frames = []
     for _ in range(recipe.start_placements):
-        atoms = slab(metal, facet, recipe, size)
-        molecule_ = adsorbate_geometry(adsorbate)
-        molecule_.rotate(rng.uniform(0, 360), "z")
-        xy = rng.uniform(size=2) @ atoms.cell.array[:2, :2]
-        add_adsorbate(atoms, molecule_, rng.uniform(*recipe.start_heights), position=tuple(xy))
-        free = ~fixed_mask(atoms)
-        step = rng.uniform(-1, 1, size=(int(free.sum()), 3)) * recipe.start_rattle
-        norms = np.linalg.norm(step, axis=1, keepdims=True)
-        atoms.positions[free] += step * np.minimum(1.0, recipe.start_rattle / np.maximum(norms, 1e-12))
-        labels = dict(subset="adsorbate", system=f"{slab_name(metal, facet)}+{adsorbate}", metal=metal, facet=facet,
-                      adsorbate=adsorbate, site="random", cell=f"{size[0]}x{size[1]}")
-        with_emt(atoms)
+        atoms = random_placement(metal, facet, adsorbate, size, recipe, rng)
+        labels, atoms.info = atoms.info, {}
         path = relaxation_path(atoms, fmax=recipe.relax_fmax, max_steps=recipe.relax_max_steps,
                                n_frames=recipe.start_relax_frames, **labels)
         path[0].info["source"] = "start"
