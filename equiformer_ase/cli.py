@@ -215,6 +215,16 @@ def _ship(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ship_committee(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .training.committee_card import ship_committee
+
+    path = ship_committee(args.members, args.name, args.out, args.probe, Path(args.limits).read_text(), args.device)
+    print(f"wrote {path}, {path.with_suffix('.md')} and {path.with_suffix('.png')}")
+    return 0
+
+
 def _springs(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -527,6 +537,17 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--limits", required=True, help="markdown file: what the potential has not seen")
     sh.add_argument("--out", default="potentials", help="folder")
     sh.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+
+    shc = command("ship-committee", _ship_committee,
+                  "put potentials into one committee file potentials/NAME.safetensors + NAME.md + NAME.png",
+                  "Measures the members' mean and the deviation's calibration on a held-out probe set, stores "
+                  "them in the header, and writes the card and the calibration plot.")
+    shc.add_argument("name", help="committee name, e.g. emt-surfaces-committee")
+    shc.add_argument("--members", required=True, nargs="+", help="shipped names or .safetensors files (2 or more)")
+    shc.add_argument("--probe", required=True, help="labelled frames none of the members was trained on")
+    shc.add_argument("--limits", required=True, help="markdown file: what the committee has not seen")
+    shc.add_argument("--out", default="potentials", help="folder")
+    shc.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 
     sc = command("screen", _screen,
                  "adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",

@@ -31,9 +31,10 @@ FORMAT_VERSION = COMMITTEE.versions[-1]
 
 
 class Committee:
-    """``members``: potentials with identical ``elements`` and ``cutoff`` (other settings may differ)."""
+    """``members``: potentials with identical ``elements`` and ``cutoff`` (other settings may differ);
+    ``info``: free-form model-card data stored in the file header (name, calibration, limits)."""
 
-    def __init__(self, members: list[Potential]):
+    def __init__(self, members: list[Potential], info: dict | None = None):
         if len(members) < 2:
             raise ValueError(f"a committee needs at least 2 members, got {len(members)}")
         first = members[0].config
@@ -46,6 +47,7 @@ class Committee:
                 raise ValueError(f"committee member {k} has cutoff {cfg.cutoff} A, member 0 has {first.cutoff} A: "
                                  "members must share their cutoff")
         self.members = list(members)
+        self.info = dict(info or {})
 
     @property
     def config(self) -> EquiformerConfig:
@@ -69,7 +71,7 @@ class Committee:
             member_tensors = _state_tensors(member)
             tensors.update({f"member{k}.{name}": value for name, value in member_tensors.items()})
             headers.append({**member.metadata, "weights_sha256": weights_sha256(member_tensors)})
-        header = json.loads(json.dumps({"format_version": FORMAT_VERSION, "members": headers}))
+        header = json.loads(json.dumps({"format_version": FORMAT_VERSION, "members": headers, "info": self.info}))
         header["header_sha256"] = header_sha256(header)
         save_file(tensors, str(path), metadata={COMMITTEE.key: json.dumps(header)})
 
@@ -119,7 +121,7 @@ def load_committee(name_or_path: str | Path) -> Committee:
         configs.append(cfg)
     tensors = load_tensors(path)
     return Committee([_build(member_header, cfg, _member_part(tensors, k), f"{path} member {k}")
-                      for k, (member_header, cfg) in enumerate(zip(member_headers, configs))])
+                      for k, (member_header, cfg) in enumerate(zip(member_headers, configs))], header.get("info"))
 
 
 def _member_part(items: dict, k: int) -> dict:
@@ -144,7 +146,7 @@ def inference_model(spec, device: torch.device, dtype: torch.dtype) -> Potential
     a :class:`Potential`, a :class:`Committee`, a list of potentials (names, paths or objects) as a
     committee, or the name / path of a potential or committee file."""
     if isinstance(spec, Committee):
-        return Committee([inference_copy(member, device, dtype) for member in spec.members])
+        return Committee([inference_copy(member, device, dtype) for member in spec.members], spec.info)
     if isinstance(spec, (list, tuple)):
         return Committee([inference_copy(member, device, dtype) for member in spec])
     if isinstance(spec, (str, Path)) and is_committee_file(spec):

@@ -78,3 +78,39 @@ def test_members_must_share_elements_and_cutoff():
         ea.EquiformerCalculator([tiny_potential(), tiny_potential(cutoff=5.0)], device="cpu")
     with pytest.raises(ValueError, match="at least 2 members"):
         ea.Committee([tiny_potential()])
+
+
+def test_ship_committee_writes_the_file_card_and_plot_from_one_header(tmp_path):
+    from ase.calculators.emt import EMT
+    from ase.io import write
+
+    from equiformer_ase.cli import main
+    from equiformer_ase.training.committee_card import render_committee_card
+
+    frames = []
+    for k in range(4):
+        atoms = copper_with_adsorbate()
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        atoms.info["source"] = "start"
+        frames.append(atoms)
+    write(tmp_path / "probe.extxyz", frames)
+    paths = []
+    for k, member in enumerate(members(2)):
+        member.save(tmp_path / f"m{k}.safetensors")
+        paths.append(str(tmp_path / f"m{k}.safetensors"))
+    (tmp_path / "limits.md").write_text("Untrained.")
+    assert main(["ship-committee", "tiny-committee", "--members", *paths, "--probe", str(tmp_path / "probe.extxyz"),
+                 "--limits", str(tmp_path / "limits.md"), "--out", str(tmp_path / "shipped")]) == 0
+    shipped = ea.load_committee(tmp_path / "shipped" / "tiny-committee.safetensors")
+    card = (tmp_path / "shipped" / "tiny-committee.md").read_text()
+    assert card == render_committee_card(shipped) and "Untrained." in card
+    assert (tmp_path / "shipped" / "tiny-committee.png").stat().st_size > 0
+    probe = shipped.info["probe"]
+    assert probe["errors"]["overall"]["structures"] == 4 and "source=start" in probe["errors"]
+    assert [m["weights_sha256"] for m in shipped.info["members"]] == [m.weights_hash() for m in shipped.members]
+    calc = ea.EquiformerCalculator(str(tmp_path / "shipped" / "tiny-committee.safetensors"), device="cpu",
+                                   dtype="float64")
+    mean = np.mean([abs(r["forces"] - f.get_forces()).mean() for r, f in zip(calc.calculate_batch(frames), frames)])
+    assert probe["errors"]["overall"]["forces_mae_mev_per_a"] == pytest.approx(1000 * mean, rel=1e-9)

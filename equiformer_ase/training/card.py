@@ -67,13 +67,13 @@ def ship(run_dir: str | Path, data: str | Path, name: str, out_dir: str | Path, 
     return path
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
            ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
 
 
 def _parameters(values: dict) -> list[str]:
-    return _table(["parameter", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in values.items()])
+    return markdown_table(["parameter", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in values.items()])
 
 
 def _lineage(parent: dict | None) -> list[str]:
@@ -110,12 +110,12 @@ def render_card(metadata: dict) -> str:
              f"{info['train_time_s'] / 3600:.2f} h on {info['hardware']}. Hyper-parameters:", "",
              *_parameters(info["hyperparameters"]), "",
              "Learning curve (validation, EMA weights):", ""]
-    lines += _table(["epoch", "hours", "E MAE (meV/atom)", "F MAE (meV/A)"],
+    lines += markdown_table(["epoch", "hours", "E MAE (meV/atom)", "F MAE (meV/A)"],
                     [[r["epoch"], f"{r['train_time_s'] / 3600:.2f}", r["val_energy_mae_mev_per_atom"],
                       r["val_forces_mae_mev_per_a"]] for r in info["learning_curve"]])
     lines += ["", "## Held-out test errors", "",
               f"Float64, reproduced by `equiformer-ase evaluate {info['name']} DATA.extxyz --split test`:", ""]
-    lines += _table(["group", "structures", "E MAE (meV/atom)", "E RMSE (meV/atom)", "F MAE (meV/A)",
+    lines += markdown_table(["group", "structures", "E MAE (meV/atom)", "E RMSE (meV/atom)", "F MAE (meV/A)",
                      "F RMSE (meV/A)"],
                     [[group, e["structures"], f"{e['energy_mae_mev_per_atom']:.3f}",
                       f"{e['energy_rmse_mev_per_atom']:.3f}", f"{e['forces_mae_mev_per_a']:.2f}",
