@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.calculators.emt import EMT
+from ase.calculators.emt import parameters as emt_parameters
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.optimize import FIRE
 from tqdm.auto import tqdm
@@ -68,7 +69,10 @@ class ScreeningSpec:
     settings: str = field(init=False)
 
     def __post_init__(self) -> None:
-        covered = read_header(self.potential, POTENTIAL)["elements"]  # a missing potential fails here, first
+        if self.potential == REFERENCE_METHOD:
+            covered = list(emt_parameters)   # the elements ASE's EMT has parameters for
+        else:
+            covered = read_header(self.potential, POTENTIAL)["elements"]  # a missing potential fails here, first
         metals = [m for m in fcc_metals() if m in covered]
         unknown = [m for m in self.metals if m not in metals]
         if unknown or not self.metals:
