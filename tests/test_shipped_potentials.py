@@ -32,6 +32,21 @@ def test_card_reproduces_the_header(name):
     assert f"| overall | {test['structures']} | {test['energy_mae_mev_per_atom']:.3f} |" in card
 
 
+def test_shipped_committee_loads_by_name_and_its_card_reproduces_the_header():
+    from equiformer_ase.training.committee_card import render_committee_card
+
+    assert "emt-surfaces-committee" in ea.list_potentials()
+    committee = ea.load_committee("emt-surfaces-committee")
+    assert committee.members[0].weights_hash() == ea.load_potential("emt-surfaces").weights_hash()
+    card = Path(shipped_path("emt-surfaces-committee")).with_suffix(".md").read_text()
+    assert card == render_committee_card(committee)
+    slab = fcc111("Cu", size=(2, 2, 3), vacuum=6.0)
+    add_adsorbate(slab, "O", 1.5, "fcc")
+    slab.calc = ea.EquiformerCalculator("emt-surfaces-committee", device="cpu", dtype="float64")
+    slab.get_forces()
+    assert slab.calc.results["forces_comm"].shape == (2, len(slab), 3) and slab.calc.results["max_forces_dev"] > 0
+
+
 def _errors(atoms, reference, name):
     """Energy error (meV/atom) and force MAE (meV/A) of shipped potential ``name`` against ``reference``."""
     atoms = atoms.copy()

@@ -48,7 +48,8 @@ def ship_committee(members: list[str | Path], name: str, out_dir: str | Path, pr
     recipe = recipe_path(probe)
     committee.info = {
         "name": name, "limits": limits.strip(),
-        "members": [{"name": str(member), "weights_sha256": potential.weights_hash(),
+        "members": [{"name": Path(member).stem if Path(member).exists() else str(member),
+                     "weights_sha256": potential.weights_hash(),
                      "test": potential.metrics.get("test", {}).get("overall"),
                      "parent": potential.training_info.get("parent", {}).get("name")}
                     for member, potential in zip(members, potentials)],
