@@ -106,7 +106,8 @@ def md_speed(presets: list[str], device: str, dtype: str, steps: int, replicas: 
                 continue
             runs = [("ase", 1, lambda: bench_md.bench_ase(potential, atoms, device, dtype, steps))]
             runs += [(f"engine x{r}" if r > 1 else "engine", r,
-                      lambda r=r: bench_md.bench_engine(potential, atoms, device, dtype, steps, r)) for r in (1, replicas)]
+                      lambda r=r: bench_md.bench_engine(potential, atoms, device, dtype, steps, r))
+                     for r in (1, replicas)]
             ase_throughput = None
             for driver, copies, run in runs:
                 row = {"preset": preset, "system": name, "driver": driver, "replicas": copies}

@@ -149,7 +149,8 @@ def _relax(args: argparse.Namespace) -> int:
     write(args.out, relaxed)
     for k, (atoms, done) in enumerate(zip(relaxed, converged)):
         fmax = np.linalg.norm(atoms.get_forces(), axis=1).max()
-        deviation = f", max_forces_dev {atoms.info['max_forces_dev']:.4f} eV/A" if "max_forces_dev" in atoms.info else ""
+        deviation = (f", max_forces_dev {atoms.info['max_forces_dev']:.4f} eV/A"
+                     if "max_forces_dev" in atoms.info else "")
         print(f"structure {k} ({atoms.get_chemical_formula()}): E = {atoms.get_potential_energy():.6f} eV, "
               f"fmax = {fmax:.4f} eV/A{deviation}, {'converged' if done else 'NOT converged'}")
     print(f"{sum(converged)}/{len(converged)} converged; written to {args.out}")

@@ -466,7 +466,8 @@ def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str
             converged = s.max_force_per_system(state.forces) < fmax
             bar.update()
             bar.set_postfix(converged=f"{int(converged.sum())}/{s.num_systems}")
-    return s.to_atoms(state.positions, None, state.aux, state.forces, max_forces_dev=s.max_forces_dev), converged.tolist()
+    relaxed = s.to_atoms(state.positions, None, state.aux, state.forces, max_forces_dev=s.max_forces_dev)
+    return relaxed, converged.tolist()
 
 
 __all__ = ["BatchedSystems", "BlowUpError", "MolecularDynamics", "UncertaintyError", "last_frames", "relax",

@@ -9,7 +9,6 @@ import pytest
 from ase.calculators.emt import EMT
 
 from conftest import cli_error
-from equiformer_ase.cli import main
 from equiformer_ase.training import SurfaceRecipe, generate, make_recipe, read_frames, recipe_path
 from equiformer_ase.training import generation
 from equiformer_ase.training.tasks import Task
