@@ -81,6 +81,10 @@ def test_not_a_potential(tmp_path):
 
 
 def test_shipped_potentials_load_by_name():
+    """list_potentials names single potentials and committees; each loads by name as what it is."""
+    from equiformer_ase.committee import is_committee_file
+
     for name in ea.list_potentials():
-        pot = ea.load_potential(name)
-        assert pot.metadata["elements"] and pot.metadata["cutoff"] > 0
+        members = ea.load_committee(name).members if is_committee_file(name) else [ea.load_potential(name)]
+        for pot in members:
+            assert pot.metadata["elements"] and pot.metadata["cutoff"] > 0
