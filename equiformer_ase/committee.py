@@ -15,7 +15,6 @@ all of it. Loading never unpickles and checks each member as :func:`load_potenti
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -24,8 +23,8 @@ from .errors import PotentialFileError
 from .graph import AtomGraph
 from .model import EquiformerConfig
 from .potential import Potential, _build, _check_shapes, _header_config, _state_tensors, inference_copy
-from .shipped import (COMMITTEE, header_sha256, load_tensors, read_header, resolve, shipped_names, tensor_shapes,
-                      weights_sha256)
+from .shipped import (COMMITTEE, load_tensors, read_header, read_metadata, resolve, shipped_names, tensor_shapes,
+                      weights_sha256, write_model_file)
 
 FORMAT_VERSION = COMMITTEE.versions[-1]
 
@@ -64,16 +63,13 @@ class Committee:
 
     def save(self, path: str | Path) -> None:
         """Write all members to one safetensors file (see the module docstring)."""
-        from safetensors.torch import save_file
-
         tensors, headers = {}, []
         for k, member in enumerate(self.members):
             member_tensors = _state_tensors(member)
             tensors.update({f"member{k}.{name}": value for name, value in member_tensors.items()})
             headers.append({**member.metadata, "weights_sha256": weights_sha256(member_tensors)})
-        header = json.loads(json.dumps({"format_version": FORMAT_VERSION, "members": headers, "info": self.info}))
-        header["header_sha256"] = header_sha256(header)
-        save_file(tensors, str(path), metadata={COMMITTEE.key: json.dumps(header)})
+        write_model_file(path, tensors, {"format_version": FORMAT_VERSION, "members": headers, "info": self.info},
+                         COMMITTEE)
 
 
 def committee_statistics(stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -91,19 +87,6 @@ def committee_statistics(stacked: dict[str, torch.Tensor]) -> dict[str, torch.Te
         results["forces_var"] = stacked["forces"].var(dim=0, correction=0)
         results["forces_dev"] = results["forces_var"].sum(dim=-1).sqrt()
     return results
-
-
-def _read_metadata(path: Path) -> dict[str, str]:
-    """The safetensors metadata of ``path`` (no weights read)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return handle.metadata() or {}
-    except FileNotFoundError:
-        raise PotentialFileError(f"committee file {path} does not exist") from None
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
 
 
 def load_committee(name_or_path: str | Path) -> Committee:
@@ -135,7 +118,7 @@ def is_committee_file(name_or_path: str | Path) -> bool:
     path = Path(name_or_path)
     if path.suffix == ".safetensors" or path.exists():
         try:
-            return COMMITTEE.key in _read_metadata(path)
+            return COMMITTEE.key in read_metadata(path)
         except PotentialFileError:
             return False
     return str(name_or_path) in shipped_names(COMMITTEE)

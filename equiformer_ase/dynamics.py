@@ -115,7 +115,7 @@ class BatchedSystems:
             out = committee_statistics(out)
             self.max_forces_dev = self.max_per_system(out["forces_dev"] * self.movable)
         forces = out["forces"] * self.movable[:, None]
-        largest = self.max_per_system(torch.linalg.vector_norm(forces, dim=1))
+        largest = self.max_force_per_system(forces)
         bad = ~torch.isfinite(out["energy"]) | ~torch.isfinite(largest) | (largest > self.max_force)
         if bool(bad.any()):
             systems = torch.nonzero(bad).flatten().tolist()

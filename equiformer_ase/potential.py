@@ -15,7 +15,6 @@ names and shapes against the config before building the model; every failure is 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 from pathlib import Path
@@ -28,8 +27,8 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import (COMMITTEE, POTENTIAL, header_sha256, load_tensors, resolve, shipped_names, tensor_shapes,
-                      weights_sha256)
+from .shipped import (COMMITTEE, POTENTIAL, load_tensors, resolve, shipped_names, tensor_shapes, weights_sha256,
+                      write_model_file)
 from .shipped import read_header as read_model_header
 
 FORMAT_VERSION = POTENTIAL.versions[-1]
@@ -148,12 +147,8 @@ class Potential(nn.Module):
     # ----------------------------------------------------------------------------- files
     def save(self, path: str | Path) -> None:
         """Write weights and the JSON header to one safetensors file."""
-        from safetensors.torch import save_file
-
         tensors = _state_tensors(self)
-        header = json.loads(json.dumps({**self.metadata, "weights_sha256": weights_sha256(tensors)}))
-        header["header_sha256"] = header_sha256(header)
-        save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
+        write_model_file(path, tensors, {**self.metadata, "weights_sha256": weights_sha256(tensors)}, POTENTIAL)
 
 
 def _state_tensors(potential: Potential) -> dict[str, torch.Tensor]:

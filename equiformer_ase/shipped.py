@@ -47,15 +47,8 @@ def shipped_path(name: str) -> Path:
 
 def shipped_names(kind: ModelKind) -> list[str]:
     """Names of the shipped ``.safetensors`` files of ``kind``."""
-    from safetensors import safe_open
-
-    names = []
-    for entry in resources.files("equiformer_ase.potentials").iterdir():
-        if entry.name.endswith(".safetensors"):
-            with safe_open(str(entry), framework="pt") as handle:
-                if kind.key in (handle.metadata() or {}):
-                    names.append(entry.name[: -len(".safetensors")])
-    return sorted(names)
+    return sorted(entry.name[: -len(".safetensors")] for entry in resources.files("equiformer_ase.potentials").iterdir()
+                  if entry.name.endswith(".safetensors") and kind.key in read_metadata(str(entry)))
 
 
 def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
@@ -87,22 +80,37 @@ def resolve(name_or_path: str | Path, kind: ModelKind) -> Path:
     return shipped_path(str(name_or_path))
 
 
+def read_metadata(path: str | Path, what: str = "model") -> dict[str, str]:
+    """The safetensors metadata (header key -> JSON text) of ``path``, without reading the weights;
+    ``what`` names the file in the error for a missing one."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.metadata() or {}
+    except FileNotFoundError:
+        raise PotentialFileError(f"{what} file {path} does not exist") from None
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def write_model_file(path: str | Path, tensors: dict[str, torch.Tensor], header: dict, kind: ModelKind) -> None:
+    """Write ``tensors`` and ``header`` (made plain JSON, sealed with its ``header_sha256``) as a ``kind`` file."""
+    from safetensors.torch import save_file
+
+    header = json.loads(json.dumps(header))
+    header["header_sha256"] = header_sha256(header)
+    save_file(tensors, str(path), metadata={kind.key: json.dumps(header)})
+
+
 def read_header(name_or_path: str | Path, kind: ModelKind) -> dict:
     """The JSON header of a model file of ``kind`` (a path or a shipped name), without loading weights.
 
     Checks that it is a JSON object of a readable format version whose ``header_sha256`` matches
     (versions >= 2). Every failure is a :class:`PotentialFileError` naming the file.
     """
-    from safetensors import safe_open
-
     path = resolve(name_or_path, kind)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            raw = (handle.metadata() or {}).get(kind.key)
-    except FileNotFoundError:
-        raise PotentialFileError(f"{kind.name} file {path} does not exist") from None
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
+    raw = read_metadata(path, kind.name).get(kind.key)
     if raw is None:
         raise PotentialFileError(f"{path} has no '{kind.key}' header: not a {kind.name} file")
     try:

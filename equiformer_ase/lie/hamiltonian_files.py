@@ -8,13 +8,12 @@ whole header (version 1 still loads); a damaged, edited or malformed file raises
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from ..errors import PotentialFileError
-from ..shipped import HAMILTONIAN, header_sha256, load_tensors, read_header, resolve, shipped_names, weights_sha256
+from ..shipped import HAMILTONIAN, load_tensors, read_header, resolve, shipped_names, weights_sha256, write_model_file
 from .hamiltonian import LearnedHamiltonian
 
 FORMAT_VERSION = HAMILTONIAN.versions[-1]
@@ -27,13 +26,10 @@ SIZE_LIMITS = {"dim": 3, "num_particles": 10_000, "in_features": 1024, "width": 
 def save_hamiltonian(model: LearnedHamiltonian, path: str | Path, training: dict | None = None,
                      metrics: dict | None = None) -> None:
     """Write ``model`` (weights as float64) with its config, ``training`` record and ``metrics``."""
-    from safetensors.torch import save_file
     tensors = {k: v.detach().cpu().to(torch.float64).contiguous() for k, v in model.state_dict().items()}
-    header = json.loads(json.dumps({"format_version": FORMAT_VERSION, "config": model.config,
-                                    "training": training or {}, "metrics": metrics or {},
-                                    "weights_sha256": weights_sha256(tensors)}))
-    header["header_sha256"] = header_sha256(header)
-    save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
+    write_model_file(path, tensors, {"format_version": FORMAT_VERSION, "config": model.config,
+                                     "training": training or {}, "metrics": metrics or {},
+                                     "weights_sha256": weights_sha256(tensors)}, HAMILTONIAN)
 
 
 def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:

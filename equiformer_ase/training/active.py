@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.io import write
-from ase.stress import voigt_6_to_full_3x3_stress
 from tqdm import tqdm
 
 from ..calculator import EquiformerCalculator
 from ..committee import Committee, is_committee_file, load_committee
 from ..potential import Potential, load_potential
+from .batching import calculator_predictions
 from .calibration import calibration_statistics
 from .dataset import read_structures, to_samples
 from .exploration import exploration_tasks, placement_options, start_structure, system_of
@@ -320,11 +320,7 @@ class ActiveLearning:
     def probe_errors(self, members: list[str]) -> dict:
         """Force (meV/A, components) and energy (meV/atom) MAE of the committee mean on the probe set."""
         calc = EquiformerCalculator(members, device=self.device, dtype=self.settings.dtype)
-        predictions = []
-        for start in range(0, len(self.probe), 16):
-            predictions += [{**r, "stress": voigt_6_to_full_3x3_stress(r["stress"])} if "stress" in r else r
-                            for r in calc.calculate_batch([s.atoms for s in self.probe[start:start + 16]])]
-        summary = error_summary(self.probe, predictions)
+        summary = error_summary(self.probe, calculator_predictions(calc, self.probe))
         return {"probe_forces_mae_mev_per_a": summary["forces_mae_mev_per_a"],
                 "probe_energy_mae_mev_per_atom": summary["energy_mae_mev_per_atom"]}
 

@@ -68,3 +68,19 @@ def predict(potential: Potential, samples: list[Sample], batch_size: int, device
                 if sample.stress is not None:
                     predictions[start + k]["stress"] = result["stress"][k]
     return predictions
+
+
+def calculator_predictions(calc, samples: list[Sample], batch_size: int = 16, desc: str | None = None) -> list[dict]:
+    """Per sample (same order): ``calc.calculate_batch``'s result (an
+    :class:`~equiformer_ase.calculator.EquiformerCalculator`, a committee's spread included) with
+    ``stress`` as (3, 3) like the labels; a progress bar named ``desc`` if given."""
+    from ase.stress import voigt_6_to_full_3x3_stress
+    from tqdm import tqdm
+
+    predictions = []
+    for start in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch", disable=desc is None):
+        for result in calc.calculate_batch([s.atoms for s in samples[start:start + batch_size]]):
+            if "stress" in result:
+                result["stress"] = voigt_6_to_full_3x3_stress(result["stress"])
+            predictions.append(result)
+    return predictions

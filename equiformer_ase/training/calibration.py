@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 
 def calibration_statistics(deviations: list[np.ndarray], mean_forces: list[np.ndarray],
@@ -80,18 +79,16 @@ def calibrate(committee, data: str | Path, png: str | Path | None = None, device
     scatter plot to ``png`` if given."""
     from ..calculator import EquiformerCalculator
     from ..committee import Committee
+    from .batching import calculator_predictions
     from .dataset import read_structures, to_samples
 
     calc = EquiformerCalculator(committee, device=device, dtype=dtype)
     if not isinstance(calc.potential, Committee):
         raise ValueError(f"{committee} is a single potential, not a committee: give a committee file or 2+ members")
     samples = to_samples(read_structures(data), calc.potential.config.elements)
-    deviations, mean_forces = [], []
-    for start in tqdm(range(0, len(samples), batch_size), desc="calibrate", unit="batch"):
-        for result in calc.calculate_batch([s.atoms for s in samples[start:start + batch_size]]):
-            deviations.append(result["forces_dev"])
-            mean_forces.append(result["forces"])
-    statistics = calibration_statistics(deviations, mean_forces, [s.forces for s in samples])
+    predictions = calculator_predictions(calc, samples, batch_size, desc="calibrate")
+    statistics = calibration_statistics([p["forces_dev"] for p in predictions], [p["forces"] for p in predictions],
+                                        [s.forces for s in samples])
     if png is not None:
         plot_calibration(statistics, png, f"{Path(str(data)).name}: {statistics['frames']} frames, "
                                           f"{statistics['atoms']} atoms")

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ase.stress import voigt_6_to_full_3x3_stress
-
 from ..calculator import EquiformerCalculator
 from ..committee import Committee, load_committee
 from ..potential import load_potential
+from .batching import calculator_predictions
 from .calibration import calibration_statistics, plot_calibration
 from .card import markdown_table
 from .dataset import GROUP_KEYS, read_structures, to_samples
@@ -36,12 +35,7 @@ def ship_committee(members: list[str | Path], name: str, out_dir: str | Path, pr
     committee = Committee(potentials)
     calc = EquiformerCalculator(committee, device=device, dtype="float64")
     samples = to_samples(read_structures(probe), committee.config.elements, PROBE_GROUP_KEYS)
-    predictions = []
-    for start in range(0, len(samples), batch_size):
-        for result in calc.calculate_batch([s.atoms for s in samples[start:start + batch_size]]):
-            if "stress" in result:   # the calculator's Voigt (6,) -> the labels' (3, 3)
-                result["stress"] = voigt_6_to_full_3x3_stress(result["stress"])
-            predictions.append(result)
+    predictions = calculator_predictions(calc, samples, batch_size)
     statistics = calibration_statistics([p["forces_dev"] for p in predictions], [p["forces"] for p in predictions],
                                         [s.forces for s in samples])
     plot_calibration(statistics, out_dir / f"{name}.png", f"{name} on {Path(probe).name}")
