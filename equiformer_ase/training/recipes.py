@@ -175,11 +175,16 @@ class MoleculeRecipe:
     def preset(cls, name: str) -> MoleculeRecipe:
         """``"full"``: 1000 frames per MD17 molecule (about 3 h on one core); ``"compact"``: 300 frames per
         molecule, 10 fs apart, from two trajectories (about 20 min on one core; the shipped gfn2-md17
-        trains on it); ``"tiny"``: a few ethanol frames, for tests."""
+        trains on it); ``"probe"``: 50 frames per molecule from one trajectory with seed 1000, a
+        held-out set of fresh 500 K frames that no training recipe draws from (about 5 min);
+        ``"tiny"``: a few ethanol frames, for tests."""
         if name == "full":
             return cls()
         if name == "compact":
             return cls(equilibration_steps=400, sample_interval=20, trajectories=2, frames_per_trajectory=150)
+        if name == "probe":
+            return cls(seed=1000, equilibration_steps=400, sample_interval=20, trajectories=1,
+                       frames_per_trajectory=50)
         if name == "tiny":
             return cls(molecules=("ethanol",), equilibration_steps=10, sample_interval=5, trajectories=2,
                        frames_per_trajectory=3)
