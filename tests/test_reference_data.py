@@ -155,3 +155,18 @@ def test_adsorbate_starts_are_placed_as_users_place_them():
     assert len(set(lateral)) == 6   # no two placements on the same spot
     probe = make_recipe("surfaces", "probe")
     assert probe.parts == ("starts",) and probe.seed != make_recipe("surfaces", "starts").seed
+
+
+@pytest.mark.parametrize("subset, preset, seed", [("molecules", "compact", 1), ("molecules", "probe", None),
+                                                  ("surfaces", "probe", None), ("surfaces", "compact", 7)])
+def test_regenerate_command_names_the_recipe(subset, preset, seed):
+    """The card's command line rebuilds the same recipe, seed included; the probe presets keep their own seed."""
+    recipe = make_recipe(subset, preset, seed)
+    description = {"preset": preset, "recipe": generation.recipe_to_dict(recipe)}
+    words = generation.regenerate_command(description).split()
+    assert words[:4] == ["equiformer-ase", "generate", subset, "--preset"]
+    rebuilt_seed = int(words[words.index("--seed") + 1]) if "--seed" in words else None
+    assert make_recipe(subset, words[4], rebuilt_seed) == recipe
+    assert ("--seed" in words) == (seed is not None)
+    if preset == "probe":
+        assert recipe.seed == 1000

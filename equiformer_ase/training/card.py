@@ -17,7 +17,7 @@ import torch
 
 from ..potential import Potential, load_potential
 from .dataset import read_structures, split_indices, to_samples
-from .generation import frame_counts, recipe_path
+from .generation import frame_counts, recipe_path, regenerate_command
 from .metrics import group_errors
 from .trainer import file_sha256, predict
 
@@ -99,8 +99,7 @@ def render_card(metadata: dict) -> str:
              f"Trained on {recipe['recipe']['reference']} reference data.", "",
              "## Data", "",
              f"Recipe `{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']} "
-             f"(regenerate: `equiformer-ase generate {recipe['recipe']['subset']} --preset {recipe['preset']} "
-             f"--out DATA.extxyz`). Frames: " + ", ".join(f"{k} {v}" for k, v in info["frames"].items()) + ".",
+             f"(regenerate: `{regenerate_command(recipe)}`). Frames: " + ", ".join(f"{k} {v}" for k, v in info["frames"].items()) + ".",
              f"Split (seed {info['seed']}): train {info['split']['train']}, validation {info['split']['validation']}, "
              f"test {info['split']['test']}. Data sha256 `{info['data_sha256']}`.", "",
              "Recipe parameters:", "", *_parameters(recipe["recipe"]), "",

@@ -19,7 +19,7 @@ from .batching import calculator_predictions
 from .calibration import calibration_statistics, plot_calibration
 from .card import markdown_table
 from .dataset import GROUP_KEYS, read_structures, to_samples
-from .generation import recipe_path
+from .generation import recipe_path, regenerate_command
 from .metrics import group_errors
 from .trainer import file_sha256
 
@@ -73,7 +73,7 @@ def render_committee_card(committee: Committee) -> str:
                       f"{m['test']['forces_mae_mev_per_a']:.2f}" if m["test"] else "-"] for m in info["members"]])
     lines += ["", "## Held-out probe set", "",
               f"`{probe['data']}` (sha256 `{probe['data_sha256']}`), never trained on"
-              + (" (regenerate: `equiformer-ase generate surfaces --preset probe --out probe.extxyz`)."
+              + (f" (regenerate: `{regenerate_command(probe['recipe'], 'probe.extxyz')}`)."
                  if probe["recipe"] else "."), "",
               "Errors of the members' mean, float64:", ""]
     lines += markdown_table(["group", "structures", "E MAE (meV/atom)", "F MAE (meV/A)", "F RMSE (meV/A)"],

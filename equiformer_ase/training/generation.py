@@ -27,6 +27,14 @@ def recipe_path(out: str | Path) -> Path:
     return out.with_name(f"{out.name}.recipe.json")
 
 
+def regenerate_command(description: dict, out: str = "DATA.extxyz") -> str:
+    """The ``generate`` command line that rewrites the data of recipe ``description`` (a recipe JSON)."""
+    recipe = description["recipe"]
+    default_seed = make_recipe(recipe["subset"], description["preset"]).seed
+    seed = "" if recipe["seed"] == default_seed else f" --seed {recipe['seed']}"
+    return f"equiformer-ase generate {recipe['subset']} --preset {description['preset']}{seed} --out {out}"
+
+
 def _software() -> dict[str, str]:
     versions = {}
     for package in ("equiformer-ase", "ase", "numpy", "tblite"):
