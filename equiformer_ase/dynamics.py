@@ -337,7 +337,7 @@ class MolecularDynamics:
         """Per system (B,) tensors: ``potential``, ``kinetic``, ``total`` (eV) and ``temperature`` (K)."""
         s = self.systems
         kinetic = kinetic_energy(state.momenta, s.masses, s.batch, s.num_systems)
-        return {"potential": state.aux, "kinetic": kinetic, "total": state.aux + kinetic,
+        return {"potential": state.energy, "kinetic": kinetic, "total": state.energy + kinetic,
                 "temperature": s.temperature(state.momenta)}
 
     def energies(self, state: MDState | None = None) -> dict[str, np.ndarray]:
@@ -375,7 +375,7 @@ class MolecularDynamics:
     def get_atoms(self) -> list[Atoms]:
         """The current structures with momenta, energy and forces."""
         info = {"md_step": self.step_count, "md_time_fs": self.step_count * self.timestep}
-        return self.systems.to_atoms(self.state.positions, self.state.momenta, self.state.aux, self.state.forces, info,
+        return self.systems.to_atoms(self.state.positions, self.state.momenta, self.state.energy, self.state.forces, info,
                                      self.max_forces_dev)
 
     def run(self, steps: int, trajectory: str | Path | None = None, logfile: str | Path | None = None,
@@ -466,7 +466,7 @@ def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str
             converged = s.max_force_per_system(state.forces) < fmax
             bar.update()
             bar.set_postfix(converged=f"{int(converged.sum())}/{s.num_systems}")
-    relaxed = s.to_atoms(state.positions, None, state.aux, state.forces, max_forces_dev=s.max_forces_dev)
+    relaxed = s.to_atoms(state.positions, None, state.energy, state.forces, max_forces_dev=s.max_forces_dev)
     return relaxed, converged.tolist()
 
 

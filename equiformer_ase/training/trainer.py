@@ -97,9 +97,10 @@ def compute_gradients(potential: Potential, batch: list[Sample], weights: LossWe
     """
     counts = error_counts(batch)
     totals = {k: torch.zeros((), dtype=dtype, device=device) for k in TERMS}
-    for part in collate(dist.shard(batch), potential.config.elements, potential.config.cutoff, device, dtype):
-        errors = squared_errors(evaluate_batch(potential, part, create_graph=True), part)
-        totals = {k: totals[k] + errors[k] for k in TERMS}
+    shard = dist.shard(batch)
+    if shard:  # a process may get no structures of a batch smaller than the world
+        part = collate(shard, potential.config.elements, potential.config.cutoff, device, dtype)
+        totals = squared_errors(evaluate_batch(potential, part, create_graph=True), part)
     if any(t.requires_grad for t in totals.values()):
         weights.combine(totals, counts).backward()
     dist.all_reduce_gradients(potential)
