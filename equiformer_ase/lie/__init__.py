@@ -16,7 +16,7 @@ Learned Hamiltonians (H = kinetic + LieTransformer V, or fully learned), their r
 from .ase_link import propagate_atoms
 from .attention import LieSelfAttention, location_inputs
 from .fitting import FitConfig, HamiltonianFit, evaluate_hamiltonian
-from .hamiltonian import LearnedHamiltonian
+from .hamiltonian import HamiltonianConfig, LearnedHamiltonian
 from .hamiltonian_files import list_hamiltonians, load_hamiltonian, save_hamiltonian
 from .lennard_jones import generate_lj_clusters, lj_hamiltonian
 from .groups import GROUP_NAMES, group
@@ -29,6 +29,7 @@ from .transformer import LieTransformer, LieTransformerBlock
 __all__ = [
     "FitConfig",
     "GROUP_NAMES",
+    "HamiltonianConfig",
     "HamiltonianFit",
     "LearnedHamiltonian",
     "SpringData",

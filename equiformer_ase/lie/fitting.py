@@ -102,7 +102,7 @@ def energy_drift(energy: torch.Tensor) -> torch.Tensor:
 
 
 def _features(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    return chunk["k"][..., None] if model.config["in_features"] else None
+    return chunk["k"][..., None] if model.config.in_features else None
 
 
 def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len: int = 5, rollout_steps: int = 100,
@@ -122,7 +122,7 @@ def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len:
     truth["ts"] = tensors["ts"][: steps + 1]
     metrics["rollout_steps"] = steps
     for method in ("rk4", "leapfrog"):
-        if method == "leapfrog" and not model.config["separable"]:
+        if method == "leapfrog" and not model.config.separable:
             continue
         q, p = model.integrate(truth["q"][:, 0], truth["p"][:, 0], truth["ts"], truth["m"], _features(model, truth),
                                method)
@@ -150,7 +150,7 @@ class HamiltonianFit:
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         if resume and self.checkpoint_path.exists():
             state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-            if state["config"] != model.config:
+            if state["config"] != dataclasses.asdict(model.config):
                 raise ValueError(f"cannot resume: {self.checkpoint_path} holds a different model config")
             model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -216,7 +216,7 @@ class HamiltonianFit:
             save_hamiltonian(self.model, self.out_dir / "best.safetensors", info, {"validation_mse_chunk": mse})
 
     def save_checkpoint(self) -> None:
-        state = {"config": self.model.config, "model": self.model.state_dict(),
+        state = {"config": dataclasses.asdict(self.model.config), "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
                  "best": self.best, "history": self.history}
         temporary = self.checkpoint_path.with_suffix(".tmp")
