@@ -268,7 +268,7 @@ def _springs(args: argparse.Namespace) -> int:
                                                 "validation": f"{args.validation_data or args.data} "
                                                               f"(last {args.validation})"})
             history = fit.run()
-            print(f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best:.4g} "
+            print(f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best_metric:.4g} "
                   f"after {history[-1]['epoch'] if history else 0} epochs")
         elif args.action == "ship":
             if not (args.out and args.name and args.limits):

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..schedules import warmup_cosine
+from ..training_run import TrainingRun
 from .hamiltonian import LearnedHamiltonian
 from .hamiltonian_files import save_hamiltonian
 from .springs import SpringData, spring_hamiltonian
@@ -133,37 +133,34 @@ def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len:
     return metrics
 
 
-class HamiltonianFit:
+class HamiltonianFit(TrainingRun):
     """Trains ``model`` on ``train`` trajectories, validating on ``validation``, writing into ``out_dir``:
     ``best.safetensors`` (best validation chunk MSE), ``checkpoint.pt``, ``metrics.csv``."""
 
     def __init__(self, model: LearnedHamiltonian, train: SpringData, validation: SpringData, config: FitConfig,
                  out_dir: str | Path, resume: bool = False, training_info: dict | None = None):
-        self.model, self.config, self.out_dir = model, config, Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(out_dir, config.max_time)
+        self.model, self.config = model, config
         self.dtype = next(model.parameters()).dtype
         self.train, self.validation = _tensors(train, self.dtype), validation
         self.training_info = dict(training_info or {}, trajectories=int(train.q.shape[0]),
                                   hyperparameters=dataclasses.asdict(config))
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        self.epoch, self.elapsed, self.best, self.history = 0, 0.0, math.inf, []
-        self.checkpoint_path = self.out_dir / "checkpoint.pt"
-        if resume and self.checkpoint_path.exists():
-            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        self.epoch = 0
+        state = self.read_checkpoint() if resume else None
+        if state is not None:
             if state["config"] != dataclasses.asdict(model.config):
                 raise ValueError(f"cannot resume: {self.checkpoint_path} holds a different model config")
             model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.epoch, self.elapsed, self.best = state["epoch"], state["elapsed"], state["best"]
+            self.epoch, self.elapsed, self.best_metric = state["epoch"], state["elapsed"], state["best"]
             self.history = list(state["history"])
 
     def batches_per_epoch(self) -> int:
         return math.ceil(self.train["q"].shape[0] / self.config.batch_size)
 
     def _progress(self) -> float:
-        by_epochs = self.epoch / self.config.epochs
-        by_time = self.elapsed / (60 * self.config.max_time) if self.config.max_time else 0.0
-        return min(1.0, max(by_epochs, by_time))
+        return self.budget_used(self.epoch / self.config.epochs)
 
     def learning_rate(self) -> float:
         return warmup_cosine(self.config.lr, self._progress(), min_lr_ratio=self.config.min_lr_ratio)
@@ -195,7 +192,7 @@ class HamiltonianFit:
                 if self.epoch % c.validate_every == 0 or self._progress() >= 1.0:
                     self._validate(float(np.mean(losses)))
                 bar.update()
-                bar.set_postfix(train=f"{losses[-1]:.3g}", best_val=f"{self.best:.3g}")
+                bar.set_postfix(train=f"{losses[-1]:.3g}", best_val=f"{self.best_metric:.3g}")
                 if time.monotonic() - last_checkpoint > 60 * c.checkpoint_minutes or self._progress() >= 1.0:
                     self.save_checkpoint()
                     last_checkpoint = time.monotonic()
@@ -204,21 +201,14 @@ class HamiltonianFit:
     def _validate(self, train_loss: float) -> None:
         mse = float(state_mse(self.model.eval(), sample_chunks(_tensors(self.validation, self.dtype),
                                                                  self.config.chunk_len, np.random.default_rng(0))))
-        self.history.append({"epoch": self.epoch, "train_time_s": round(self.elapsed, 2), "lr": self.learning_rate(),
-                             "train_mse": train_loss, "val_mse_chunk": mse})
-        with open(self.out_dir / "metrics.csv", "w") as handle:
-            handle.write(",".join(self.history[0]) + "\n")
-            handle.writelines(",".join(str(v) for v in row.values()) + "\n" for row in self.history)
-        if mse < self.best:
-            self.best = mse
+        row = {"epoch": self.epoch, "train_time_s": round(self.elapsed, 2), "lr": self.learning_rate(),
+               "train_mse": train_loss, "val_mse_chunk": mse}
+        if self.record(row, mse):
             info = dict(self.training_info, epochs=self.epoch, best_epoch=self.epoch,
                         train_time_s=round(self.elapsed, 1))
             save_hamiltonian(self.model, self.out_dir / "best.safetensors", info, {"validation_mse_chunk": mse})
 
     def save_checkpoint(self) -> None:
-        state = {"config": dataclasses.asdict(self.model.config), "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
-                 "best": self.best, "history": self.history}
-        temporary = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.checkpoint_path)
+        self.write_checkpoint({"config": dataclasses.asdict(self.model.config), "model": self.model.state_dict(),
+                               "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
+                               "best": self.best_metric, "history": self.history})
