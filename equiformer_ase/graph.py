@@ -27,6 +27,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
 from .errors import CloseContactError, UnsupportedElementError
+from .structures import structure_list
 
 BACKENDS = ("auto", "matscipy", "kdtree", "torch-cluster", "brute")
 MAX_BINS = 50_000_000
@@ -247,10 +248,7 @@ def _choose_backend(backend: str, periodic: bool, device: torch.device) -> str:
 def build_graph(atoms_list: list[Atoms], elements: list[str], cutoff: float, *, backend: str = "auto",
                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> AtomGraph:
     """Validate structures and build one batched :class:`AtomGraph` with edges shorter than ``cutoff``."""
-    if isinstance(atoms_list, Atoms):
-        atoms_list = [atoms_list]
-    if len(atoms_list) == 0:
-        raise ValueError("no structures given")
+    atoms_list = structure_list(atoms_list)
     device = torch.device(device)
     species = [validate_atoms(atoms, elements) for atoms in atoms_list]
     sizes = np.array([len(s) for s in species])
@@ -309,10 +307,7 @@ class NeighbourList:
 
     def __call__(self, atoms_list: list[Atoms]) -> AtomGraph:
         """The graph of ``atoms_list`` with every edge shorter than ``cutoff``."""
-        if isinstance(atoms_list, Atoms):
-            atoms_list = [atoms_list]
-        if len(atoms_list) == 0:
-            raise ValueError("no structures given")
+        atoms_list = structure_list(atoms_list)
         for atoms in atoms_list:  # positions may have changed, so they need checking again
             validate_atoms(atoms, self.elements)
         positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=self.dtype,

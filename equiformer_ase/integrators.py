@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .nn.scatter import scatter_sum
+
 ForceFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
@@ -87,10 +89,14 @@ def langevin_baoab_step(state: MDState, force_fn: ForceFn, dt: float, kT: float 
     return MDState(positions, momenta, forces, state.masses, energy)
 
 
+def particle_kinetic_energy(momenta, masses):
+    """|p|^2 / 2m of each particle: ``momenta`` (..., D), ``masses`` (...) -> (...); torch or numpy."""
+    return (momenta**2).sum(-1) / (2 * masses)
+
+
 def kinetic_energy(momenta: torch.Tensor, masses: torch.Tensor, batch: torch.Tensor, num_systems: int) -> torch.Tensor:
     """(B,) sum over each system of p^2 / 2m, eV; momenta (N, D), masses (N, 1), batch (N,)."""
-    per_atom = 0.5 * (momenta**2 / masses.reshape(-1, 1)).sum(dim=1)
-    return per_atom.new_zeros(num_systems).index_add_(0, batch, per_atom)
+    return scatter_sum(particle_kinetic_energy(momenta, masses.reshape(-1)), batch, num_systems)
 
 
 # ----------------------------------------------------------------------------------------- FIRE
@@ -134,7 +140,7 @@ def init_fire_state(positions: torch.Tensor, num_systems: int, force_fn: ForceFn
 
 def _system_dot(a: torch.Tensor, b: torch.Tensor, batch: torch.Tensor, num_systems: int) -> torch.Tensor:
     """(B,) sum over each system's atoms and components of a * b."""
-    return a.new_zeros(num_systems).index_add_(0, batch, (a * b).sum(dim=1))
+    return scatter_sum((a * b).sum(dim=1), batch, num_systems)
 
 
 def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: torch.Tensor,

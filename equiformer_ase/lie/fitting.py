@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..integrators import particle_kinetic_energy
 from ..schedules import warmup_cosine
 from ..training_run import TrainingRun
 from .hamiltonian import LearnedHamiltonian
@@ -58,7 +59,7 @@ class FitConfig:
 
 def mean_kinetic_energy(data: SpringData) -> float:
     """Mean over systems and times of sum_i |p_i|^2 / (2 m_i): a natural ``energy_scale``."""
-    return float(((data.p ** 2).sum(-1) / (2 * data.m[:, None])).sum(-1).mean())
+    return float(particle_kinetic_energy(data.p, data.m[:, None]).sum(-1).mean())
 
 
 def _tensors(data: SpringData, dtype: torch.dtype) -> dict[str, torch.Tensor]:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..integrators import MDState, rk4_step, velocity_verlet_step
+from ..integrators import MDState, particle_kinetic_energy, rk4_step, velocity_verlet_step
 from .attention import mlp
 from .transformer import LieTransformer
 
@@ -113,7 +113,7 @@ class LearnedHamiltonian(nn.Module):
     def hamiltonian(self, q: Tensor, p: Tensor, masses: Tensor, features: Tensor | None = None) -> Tensor:
         """H (B,) for tensors ``q``, ``p`` (B, n, d), ``masses`` (B, n), ``features`` (B, n, F)."""
         if self.config.separable:
-            return (p.pow(2).sum(-1) / (2 * masses)).sum(-1) + self._scalar_net(q, features)
+            return particle_kinetic_energy(p, masses).sum(-1) + self._scalar_net(q, features)
         inputs = [p, masses[..., None]] if features is None else [features, p, masses[..., None]]
         return self._scalar_net(q, torch.cat(inputs, -1))
 

@@ -9,6 +9,7 @@ import torch
 
 from ..graph import AtomGraph, build_graph
 from ..potential import Potential
+from ..structures import structure_slices
 from .dataset import Sample
 
 
@@ -60,9 +61,8 @@ def predict(potential: Potential, samples: list[Sample], batch_size: int, device
         chunk = samples[start:start + batch_size]
         batch = collate(chunk, elements, cutoff, device, dtype)
         result = {k: v.cpu().numpy() for k, v in evaluate_batch(potential, batch).items()}
-        forces = np.split(result["forces"], np.cumsum([len(s.atoms) for s in chunk])[:-1])
-        for k, sample in enumerate(chunk):
-            predictions[start + k] = {"energy": float(result["energy"][k]), "forces": forces[k]}
+        for k, (sample, atoms) in enumerate(zip(chunk, structure_slices([len(s.atoms) for s in chunk]))):
+            predictions[start + k] = {"energy": float(result["energy"][k]), "forces": result["forces"][atoms]}
             if sample.stress is not None:
                 predictions[start + k]["stress"] = result["stress"][k]
     return predictions
