@@ -213,3 +213,35 @@ class HamiltonianFit(TrainingRun):
         self.write_checkpoint({"config": dataclasses.asdict(self.model.config), "model": self.model.state_dict(),
                                "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
                                "best": self.best_metric, "history": self.history})
+
+
+def train_hamiltonian(data: str | Path, out_dir: str | Path, config: FitConfig | None = None, *, train: int = 3000,
+                      validation: int = 200, validation_data: str | Path | None = None, resume: bool = False,
+                      **model_options) -> HamiltonianFit:
+    """Fit a new float64 :class:`LearnedHamiltonian` to the first ``train`` trajectories of the spring data
+    file ``data``, validating on the last ``validation`` of ``validation_data`` (default: ``data`` itself,
+    where the two parts must not overlap); returns the finished :class:`HamiltonianFit`.
+
+    ``model_options``: fields of :class:`~equiformer_ase.lie.hamiltonian.HamiltonianConfig`; its ``dim``
+    and ``num_particles`` come from the data, ``energy_scale`` is the training part's
+    :func:`mean_kinetic_energy` and ``seed`` is ``config.seed``.
+    """
+    config = config or FitConfig()
+    springs = SpringData.load(data)
+    total = springs.q.shape[0]
+    held_out = SpringData.load(validation_data) if validation_data else springs
+    if validation_data is None and train + validation > total:
+        raise ValueError(f"{data} has {total} trajectories, fewer than --train {train} + --validation {validation}")
+    count = held_out.q.shape[0]
+    if train > total or validation > count:
+        raise ValueError(f"--train {train} / --validation {validation} exceed the trajectories in {data} ({total}) / "
+                         f"{validation_data} ({count})")
+    train_part = springs.systems(slice(0, train))
+    model = LearnedHamiltonian(dim=springs.q.shape[-1], num_particles=springs.q.shape[2],
+                               energy_scale=mean_kinetic_energy(train_part), seed=config.seed, **model_options)
+    fit = HamiltonianFit(model.double(), train_part, held_out.systems(slice(count - validation, count)), config,
+                         out_dir, resume=resume, training_info={"data": f"{data} (first {train})",
+                                                                "validation": f"{validation_data or data} "
+                                                                              f"(last {validation})"})
+    fit.run()
+    return fit

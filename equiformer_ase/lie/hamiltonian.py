@@ -50,8 +50,8 @@ class HamiltonianConfig:
         messages directly, which learns spring forces far faster than "softmax" (measured in the
         test of training).
     energy_scale: the network's output is multiplied by it (energy units), so an O(1) network starts
-        at the data's energy scale (the command line's training uses the training data's
-        :func:`~equiformer_ase.lie.fitting.mean_kinetic_energy`).
+        at the data's energy scale (:func:`~equiformer_ase.lie.fitting.train_hamiltonian` takes the
+        training data's mean kinetic energy per system).
     seed: parameter initialisation.
     """
 
