@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from .committee import Committee, committee_statistics, inference_model
-from .devices import resolve_device, resolve_dtype
+from .committee import Committee, evaluate_model, on_device
 from .graph import NeighbourList, check_close_contacts
 from .potential import Potential
+from .structures import structure_slices
 
 COMMITTEE_PROPERTIES = ["energy_comm", "energy_var", "forces_comm", "forces_var", "forces_dev", "max_forces_dev"]
 
@@ -44,14 +43,8 @@ class EquiformerCalculator(Calculator):
         super().__init__(**kwargs)
         self.allow_close_contacts = allow_close_contacts
         self._checked_systems = None
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype)
-        self.potential = inference_model(potential, self.device, self.dtype)
-        cfg = self.potential.config
-        # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
-        # their precision (Potential.evaluate casts them after the subtraction).
-        self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
-                                            device=self.device, dtype=torch.float64)
+        self.device, self.dtype, self.potential, self.neighbour_list = on_device(potential, device, dtype, skin,
+                                                                                 neighbour_backend)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -75,14 +68,10 @@ class EquiformerCalculator(Calculator):
             check_close_contacts(graph, self.potential.config.elements)
             self._checked_systems = systems
         want_stress = any(atoms.pbc.all() for atoms in atoms_list)
-        out = self.potential.evaluate(graph, forces=True, stress=want_stress)
-        if isinstance(self.potential, Committee):
-            out = committee_statistics(out)
+        out = evaluate_model(self.potential, graph, stress=want_stress)
         out = {k: v.to("cpu", torch.float64).numpy() for k, v in out.items()}
-        bounds = np.cumsum([0] + [len(atoms) for atoms in atoms_list])
         results = []
-        for k, atoms in enumerate(atoms_list):
-            atom_slice = slice(bounds[k], bounds[k + 1])
+        for k, (atoms, atom_slice) in enumerate(zip(atoms_list, structure_slices([len(a) for a in atoms_list]))):
             energy = float(out["energy"][k])
             result = {
                 "energy": energy,

@@ -1,16 +1,20 @@
 """The ``equiformer-ase`` command.
 
-Each command parses its arguments, checks inputs and output paths, calls one library function and
-prints. A user mistake (the package's errors, ``ValueError``, ``OSError``) is one line on stderr and
-exit code 2, mapped in :func:`main` alone; a simulation blow-up is one line and exit code 1. Heavy
-modules (torch, e3nn) are imported inside the commands, so ``--help`` and argument errors are fast.
+Each command has its parser builder and a handler that checks inputs and output paths, calls one
+library function and prints. :func:`main` alone maps outcomes to messages and exit codes: a user
+mistake (the package's errors, ``ValueError``, ``OSError``) is one line on stderr and exit code 2, a
+simulation blow-up one line and exit code 1, an interruption (Ctrl-C, SIGTERM) the command's resume
+hint and exit code 130; warnings are one line each. Heavy modules (torch, e3nn) are imported inside
+the handlers, so ``--help`` and argument errors are fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
+import warnings
 
 from . import __version__
 from .errors import USER_ERRORS, BlowUpError
@@ -53,11 +57,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .training import frame_counts, generate, recipe_path
 
     check_output(args.out, "--out")
-    try:
-        generate(args.subset, args.out, preset=args.preset, seed=args.seed)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; finished tasks are in {args.out}: re-run the same command to resume", file=sys.stderr)
-        return 130
+    generate(args.subset, args.out, preset=args.preset, seed=args.seed)
     counts = frame_counts(args.out)
     print(f"{args.out}: {sum(counts.values())} frames ({', '.join(f'{k} {n}' for k, n in counts.items())}); "
           f"recipe in {recipe_path(args.out)}")
@@ -65,44 +65,27 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _md(args: argparse.Namespace) -> int:
-    import warnings
     from pathlib import Path
 
     import numpy as np
-    from ase.md.velocitydistribution import thermalize_momenta
 
-    from .dynamics import MolecularDynamics, last_frames, trajectory_paths
+    from .dynamics import trajectory_paths
     from .io import check_output, read_frames
+    from .md_run import run_md
 
     structures = read_frames(args.structure)
-    systems = [atoms.copy() for atoms in structures for _ in range(args.replicas)]
     logfile = args.log or Path(args.traj).with_suffix(".log")
-    for path in trajectory_paths(args.traj, len(systems)):
+    for path in trajectory_paths(args.traj, len(structures) * args.replicas):
         check_output(path, "--traj")
     check_output(logfile, "--log")
-    if args.resume:
-        with warnings.catch_warnings(record=True) as repairs:
-            warnings.simplefilter("always")
-            systems = last_frames(args.traj, len(systems))
-        for repair in repairs:
-            print(f"equiformer-ase md: {repair.message}", file=sys.stderr)
-    elif args.temperature is not None:
-        for k, atoms in enumerate(systems):
-            thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed + k))
-    try:
-        md = MolecularDynamics(systems, _potential_argument(args.potential), timestep=args.timestep,
-                               ensemble=args.ensemble, temperature=args.temperature, friction=args.friction,
-                               seed=args.seed, device=args.device, dtype=args.dtype, max_force=args.max_force,
-                               max_drift=args.max_drift, max_temperature=args.max_temperature,
-                               check_escape=not args.allow_escape, max_uncertainty=args.max_uncertainty,
-                               allow_close_contacts=args.allow_close_contacts)
-        remaining = args.steps - md.step_count
-        md.run(remaining, trajectory=args.traj, logfile=logfile, interval=args.interval)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; frames so far are in {args.traj}: add --resume to continue", file=sys.stderr)
-        return 130
+    md = run_md(structures, _potential_argument(args.potential), steps=args.steps, trajectory=args.traj,
+                logfile=logfile, replicas=args.replicas, temperature=args.temperature, seed=args.seed,
+                resume=args.resume, interval=args.interval, timestep=args.timestep, ensemble=args.ensemble,
+                friction=args.friction, device=args.device, dtype=args.dtype, max_force=args.max_force,
+                max_drift=args.max_drift, max_temperature=args.max_temperature, check_escape=not args.allow_escape,
+                max_uncertainty=args.max_uncertainty, allow_close_contacts=args.allow_close_contacts)
     energies = md.energies()
-    print(f"{len(systems)} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
+    print(f"{md.systems.num_systems} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
           f"final T {np.round(energies['temperature'], 1).tolist()} K; log {logfile}")
     if md.systems.is_committee:
         print(f"final max_forces_dev {np.round(md.systems.max_forces_dev.tolist(), 4).tolist()} eV/A")
@@ -116,36 +99,19 @@ def _potential_argument(names: list[str]):
 
 def _relax(args: argparse.Namespace) -> int:
     import numpy as np
-    from ase.calculators.singlepoint import SinglePointCalculator
-    from ase.filters import FrechetCellFilter
     from ase.io import write
-    from ase.optimize import BFGS, FIRE
 
-    from .calculator import EquiformerCalculator
+    from .ase_relax import relax_cells
     from .dynamics import relax
     from .io import check_output, read_frames
 
     structures = read_frames(args.structure)
     check_output(args.out, "--out", frames=len(structures))
+    options = dict(fmax=args.fmax, steps=args.steps, device=args.device, dtype=args.dtype,
+                   allow_close_contacts=args.allow_close_contacts)
     potential = _potential_argument(args.potential)
-    if args.cell:
-        calc = EquiformerCalculator(potential, device=args.device, dtype=args.dtype,
-                                    allow_close_contacts=args.allow_close_contacts)
-        optimizer = {"fire": FIRE, "bfgs": BFGS}[args.optimizer]
-        relaxed, converged = [], []
-        for atoms in structures:
-            atoms.calc = calc
-            converged.append(bool(optimizer(FrechetCellFilter(atoms), logfile=None).run(fmax=args.fmax,
-                                                                                          steps=args.steps)))
-            atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(),
-                                               forces=atoms.get_forces(), stress=atoms.get_stress())
-            if "max_forces_dev" in calc.results:
-                atoms.info["max_forces_dev"] = calc.results["max_forces_dev"]
-            relaxed.append(atoms)
-    else:
-        relaxed, converged = relax(structures, potential, fmax=args.fmax, steps=args.steps,
-                                   device=args.device, dtype=args.dtype,
-                                   allow_close_contacts=args.allow_close_contacts)
+    relaxed, converged = (relax_cells(structures, potential, optimizer=args.optimizer, **options) if args.cell
+                          else relax(structures, potential, **options))
     write(args.out, relaxed)
     for k, (atoms, done) in enumerate(zip(relaxed, converged)):
         fmax = np.linalg.norm(atoms.get_forces(), axis=1).max()
@@ -160,19 +126,15 @@ def _relax(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .training import TrainingConfig, train
 
+    budget = {"epochs": args.epochs} if args.epochs is not None or args.max_time is not None else {}
     config = TrainingConfig(
-        epochs=args.epochs if args.epochs is not None or args.max_time is not None else 100,
-        max_time=args.max_time, batch_size=args.batch_size, lr=args.lr, energy_weight=args.energy_weight,
+        **budget, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr, energy_weight=args.energy_weight,
         force_weight=args.force_weight, stress_weight=args.stress_weight, validation=args.validation,
         test=args.test, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, dtype=args.dtype,
     )
     elements = args.elements.split(",") if args.elements else None
-    try:
-        result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
-                       resume=args.resume, init_from=args.init_from, refit_references=args.refit_references)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; add --resume to continue from {args.out}/checkpoint.pt", file=sys.stderr)
-        return 130
+    result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
+                   resume=args.resume, init_from=args.init_from, refit_references=args.refit_references)
     if result:
         test = result["metrics"]["test"]["overall"]
         print(f"{args.out}/best.safetensors: {result['training']['epochs']} epochs; test energy MAE "
@@ -183,22 +145,13 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    import torch
-
     from .io import check_output
-    from .potential import load_potential
-    from .training import format_errors, group_errors, predict, read_structures, to_samples
-    from .training.card import held_out
-    from .training.dataset import GROUP_KEYS
+    from .training import format_errors
+    from .training.evaluation import evaluate_potential
 
     if args.json:
         check_output(args.json, "--json")
-    potential = load_potential(args.potential).to(dtype=torch.float64)
-    if args.split == "all":
-        samples = to_samples(read_structures(args.data), potential.config.elements, GROUP_KEYS + tuple(args.group_by))
-    else:
-        samples = held_out(potential, args.data, args.split)
-    errors = group_errors(samples, predict(potential, samples, args.batch_size, args.device))
+    errors = evaluate_potential(args.potential, args.data, args.split, args.group_by, args.batch_size, args.device)
     print(format_errors(errors))
     if args.json:
         with open(args.json, "w") as handle:
@@ -226,70 +179,53 @@ def _ship_committee(args: argparse.Namespace) -> int:
     return 0
 
 
-def _springs(args: argparse.Namespace) -> int:
+def _springs_generate(args: argparse.Namespace) -> int:
+    from .lie.springs import generate_springs
+
+    data = generate_springs(args.systems, seed=args.seed)
+    data.save(args.out)
+    print(f"{args.out}: {data.q.shape[0]} systems x {data.q.shape[1]} times x {data.q.shape[2]} particles "
+          f"(seed {args.seed}, float64 RK4 ground truth)")
+    return 0
+
+
+def _springs_train(args: argparse.Namespace) -> int:
+    from .lie.fitting import FitConfig, train_hamiltonian
+
+    config = FitConfig(epochs=args.epochs, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr,
+                       seed=args.seed, validate_every=args.validate_every)
+    fit = train_hamiltonian(args.data, args.out, config, train=args.train, validation=args.validation,
+                            validation_data=args.validation_data, resume=args.resume, model=args.model,
+                            group=args.group, width=args.width, depth=args.depth, heads=args.heads,
+                            separable=not args.full)
+    print(f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best_metric:.4g} "
+          f"after {fit.history[-1]['epoch'] if fit.history else 0} epochs")
+    return 0
+
+
+def _springs_evaluate(args: argparse.Namespace) -> int:
     import json
+
+    from .lie.fitting import evaluate_hamiltonian
+    from .lie.hamiltonian_files import load_hamiltonian
+    from .lie.springs import SpringData
+
+    metrics = evaluate_hamiltonian(load_hamiltonian(args.hamiltonian), SpringData.load(args.data),
+                                   rollout_steps=args.rollout_steps)
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _springs_ship(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-
-    from .lie.fitting import FitConfig, HamiltonianFit, evaluate_hamiltonian, mean_kinetic_energy
-    from .lie.hamiltonian import LearnedHamiltonian
     from .lie.hamiltonian_card import ship_hamiltonian
-    from .lie.hamiltonian_files import load_hamiltonian
-    from .lie.springs import SpringData, generate_springs
 
-    try:
-        if args.action == "generate":
-            data = generate_springs(args.systems, seed=args.seed)
-            data.save(args.out)
-            print(f"{args.out}: {data.q.shape[0]} systems x {data.q.shape[1]} times x {data.q.shape[2]} particles "
-                  f"(seed {args.seed}, float64 RK4 ground truth)")
-        elif args.action == "train":
-            data = SpringData.load(args.data)
-            total = data.q.shape[0]
-            held_out = SpringData.load(args.validation_data) if args.validation_data else data
-            if args.validation_data is None and args.train + args.validation > total:
-                raise ValueError(f"{args.data} has {total} trajectories, fewer than --train {args.train} + "
-                                 f"--validation {args.validation}")
-            if args.train > total or args.validation > held_out.q.shape[0]:
-                raise ValueError(f"--train {args.train} / --validation {args.validation} exceed the trajectories in "
-                                 f"{args.data} ({total}) / {args.validation_data} ({held_out.q.shape[0]})")
-            train = data.systems(slice(0, args.train))
-            count = held_out.q.shape[0]
-            validation = held_out.systems(slice(count - args.validation, count))
-            model = LearnedHamiltonian(model=args.model, group=args.group, dim=data.q.shape[-1],
-                                       num_particles=data.q.shape[2], width=args.width, depth=args.depth,
-                                       heads=args.heads, separable=not args.full,
-                                       energy_scale=mean_kinetic_energy(train), seed=args.seed).double()
-            config = FitConfig(epochs=args.epochs, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr,
-                               seed=args.seed, validate_every=args.validate_every)
-            fit = HamiltonianFit(model, train, validation, config, args.out, resume=args.resume,
-                                 training_info={"data": f"{args.data} (first {args.train})",
-                                                "validation": f"{args.validation_data or args.data} "
-                                                              f"(last {args.validation})"})
-            history = fit.run()
-            print(f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best:.4g} "
-                  f"after {history[-1]['epoch'] if history else 0} epochs")
-        elif args.action == "ship":
-            if not (args.out and args.name and args.limits):
-                raise ValueError("ship needs RUN (as data), --out FOLDER, --name NAME and --limits FILE; "
-                                 "pass the test .npz as model_file")
-            malformed = [item for item in args.baseline if "=" not in item]
-            if malformed:
-                raise ValueError(f"--baseline takes LABEL=FILE, got {malformed}")
-            baselines = dict(item.split("=", 1) for item in args.baseline)
-            descriptions = {key: value for key, value in (("data", args.describe_train),
-                            ("validation", args.describe_validation), ("test_data", args.describe_test)) if value}
-            path = ship_hamiltonian(args.data, args.model_file, args.name, args.out, Path(args.limits).read_text(),
-                                    descriptions, baselines)
-            print(f"wrote {path} and {path.with_suffix('.md')}")
-        else:
-            model = load_hamiltonian(args.model_file, dtype=torch.float64)
-            metrics = evaluate_hamiltonian(model, SpringData.load(args.data), rollout_steps=args.rollout_steps)
-            print(json.dumps(metrics, indent=1))
-    except KeyboardInterrupt:
-        print("\ninterrupted: re-run with --resume to continue from the checkpoint", file=sys.stderr)
-        return 130
+    descriptions = {key: value for key, value in (("data", args.describe_train),
+                    ("validation", args.describe_validation), ("test_data", args.describe_test)) if value}
+    path = ship_hamiltonian(args.run, args.test_data, args.name, args.out, Path(args.limits).read_text(),
+                            descriptions, dict(args.baseline))
+    print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
 
@@ -355,11 +291,7 @@ def _learn(args: argparse.Namespace) -> int:
 
     given = vars(args)
     settings = LearnSettings(**{f.name: given[f.name] for f in fields(LearnSettings) if f.name in given})
-    try:
-        rows = learn(args.data, _potential_argument(args.committee), args.probe, args.out, settings, args.device)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; finished stages are in {args.out}: re-run the same command to resume", file=sys.stderr)
-        return 130
+    rows = learn(args.data, _potential_argument(args.committee), args.probe, args.out, settings, args.device)
     print(f"{'iteration':>9} {'explored':>8} {'selected':>8} {'labelled':>8} {'<low':>6} {'probe F MAE':>12}")
     for row in rows:
         below = row.get("below_low_fraction")
@@ -418,6 +350,7 @@ COUNT = _checked(int, lambda v: v >= 0, "an integer >= 0")
 POSITIVE = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 NON_NEGATIVE = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 LIMIT = _checked(float, lambda v: v > 0, "a positive number or inf (no limit)")
+LABEL_FILE = _checked(lambda text: tuple(text.split("=", 1)), lambda v: len(v) == 2, "LABEL=FILE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -428,23 +361,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--threads", type=POSITIVE_INT, default=None,
                         help="torch CPU threads (default: torch's choice, one per core)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command = functools.partial(_command, parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    for add_parser in (_info_parser, _generate_parser, _md_parser, _relax_parser, _train_parser, _evaluate_parser,
+                       _ship_parser, _ship_committee_parser, _screen_parser, _springs_parser, _learn_parser,
+                       _calibrate_parser):
+        add_parser(command)
+    return parser
 
-    def command(name: str, func, help: str, description: str | None = None) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help, description=description or help, formatter_class=_Formatter)
-        parser.set_defaults(func=func)
-        return parser
 
+def _command(commands, name: str, func, help: str, description: str | None = None,
+             interrupted: str | None = None) -> argparse.ArgumentParser:
+    """The parser of command ``name`` among the subparsers ``commands``, running ``func``; ``interrupted``
+    tells what an interruption leaves and how to resume, with ``{option}`` fields from the arguments."""
+    parser = commands.add_parser(name, help=help, description=description or help, formatter_class=_Formatter)
+    parser.set_defaults(func=func, interrupted=interrupted)
+    return parser
+
+
+def _info_parser(command) -> None:
     command("info", _info, "versions, devices and shipped potentials")
+
+
+def _generate_parser(command) -> None:
     gen = command("generate", _generate, "reference data: EMT surfaces or GFN2-xTB MD17 molecules (resumable)",
-                  "Generate reference data with a written recipe; re-running resumes.")
+                  "Generate reference data with a written recipe; re-running resumes.",
+                 interrupted="finished tasks are in {out}: re-run the same command to resume")
     gen.add_argument("subset", help="surfaces (EMT, fcc metals + H/C/N/O) or molecules (GFN2-xTB, needs tblite)")
     gen.add_argument("--out", required=True, help="output .extxyz/.xyz or .db file; recipe JSON goes next to it")
     gen.add_argument("--preset", default="full", help="full, compact (molecules: 300 frames per molecule) or tiny")
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
 
+
+def _md_parser(command) -> None:
     md = command("md", _md, "on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
-                 "All frames of STRUCTURE (x --replicas) advance together on the device.")
+                 "All frames of STRUCTURE (x --replicas) advance together on the device.",
+                 interrupted="frames so far are in {traj}: add --resume to continue")
     md.add_argument("structure", help="any file ASE reads; every frame is a system")
     md.add_argument("--potential", required=True, nargs="+",
                     help="shipped name or .safetensors path; several (or a committee file): a committee")
@@ -475,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run even if atoms start closer than half their covalent radii sum")
     md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
 
+
+def _relax_parser(command) -> None:
     rel = command("relax", _relax, "relax every frame: batched on-device FIRE, or ASE with --cell",
                   "Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.")
     rel.add_argument("structure", help="any file ASE reads; every frame is a system")
@@ -490,9 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--allow-close-contacts", action="store_true",
                      help="relax even if atoms start closer than half their covalent radii sum")
 
+
+def _train_parser(command) -> None:
     tr = command("train", _train, "train a potential on extxyz / ase.db data (resumable, torchrun for DDP)",
                  "Writes OUT/best.safetensors, checkpoint.pt, metrics.csv, metrics.json and parity plots. "
-                 "Run under torchrun --nproc_per_node N for data parallelism.")
+                 "Run under torchrun --nproc_per_node N for data parallelism.",
+                 interrupted="add --resume to continue from {out}/checkpoint.pt")
     tr.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
     tr.add_argument("--out", required=True, help="output folder")
     tr.add_argument("--elements", default=None, help="comma-separated, e.g. H,C,N,O (default: those in the data)")
@@ -518,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--refit-references", action="store_true",
                     help="with --init-from: refit the per-element reference energies on this data")
 
+
+def _evaluate_parser(command) -> None:
     ev = command("evaluate", _evaluate, "MAE/RMSE of a potential on labelled data, overall and per subset")
     ev.add_argument("potential", help="shipped name or .safetensors path")
     ev.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
@@ -529,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="structures per batched evaluation")
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 
+
+def _ship_parser(command) -> None:
     sh = command("ship", _ship, "turn a training run into potentials/NAME.safetensors + NAME.md (model card)",
                  "Adds the data recipe, frame counts, learning curve and limits to the header, measures "
                  "float64 test errors, and writes the file and its card.")
@@ -539,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--out", default="potentials", help="folder")
     sh.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 
+
+def _ship_committee_parser(command) -> None:
     shc = command("ship-committee", _ship_committee,
                   "put potentials into one committee file potentials/NAME.safetensors + NAME.md + NAME.png",
                   "Measures the members' mean and the deviation's calibration on a held-out probe set, stores "
@@ -550,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     shc.add_argument("--out", default="potentials", help="folder")
     shc.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 
+
+def _screen_parser(command) -> None:
     sc = command("screen", _screen,
                  "adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
                  "Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at every distinct "
@@ -568,45 +532,64 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sc.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
 
-    sp = command("springs", _springs, "spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
-    sp.add_argument("action", choices=["generate", "train", "evaluate", "ship"], help="what to do")
-    sp.add_argument("data", nargs="?", help="train / evaluate: spring data .npz; ship: the training run folder")
-    sp.add_argument("model_file", nargs="?",
-                    help="evaluate: learned Hamiltonian (.safetensors or shipped name); ship: the test data .npz")
-    sp.add_argument("--out", help="generate: output .npz (q, p, m, k, ts); train: output folder; "
-                                  "ship: folder for NAME.safetensors and NAME.md (potentials/)")
-    sp.add_argument("--name", help="ship: name of the shipped Hamiltonian")
-    sp.add_argument("--limits", help="ship: Markdown file with the known limits for the card")
-    sp.add_argument("--baseline", action="append", default=[], metavar="LABEL=FILE",
-                    help="ship: a Hamiltonian file to evaluate on the same test data for the card (repeatable)")
-    sp.add_argument("--describe-train", help="ship: how to regenerate the training data, for the card")
-    sp.add_argument("--describe-validation", help="ship: how to regenerate the validation data")
-    sp.add_argument("--describe-test", help="ship: how to regenerate the test data")
-    sp.add_argument("--systems", type=POSITIVE_INT, default=3000, help="generate: trajectories")
-    sp.add_argument("--seed", type=int, default=0, help="data or initialisation seed")
-    sp.add_argument("--model", choices=["lie", "mlp"], default="lie", help="train: LieTransformer or HNN baseline")
-    sp.add_argument("--group", default="T(2)", help="train: LieTransformer group, e.g. T(2), SE(2)")
-    sp.add_argument("--full", action="store_true", help="train: learn the kinetic term too (non-separable H)")
-    sp.add_argument("--train", type=POSITIVE_INT, default=3000, help="train: the first N trajectories")
-    sp.add_argument("--validation", type=POSITIVE_INT, default=200,
-                    help="train: validate on the last N trajectories (of --validation-data if given)")
-    sp.add_argument("--validation-data", help="train: a separate .npz to validate on (default: DATA itself)")
-    sp.add_argument("--validate-every", type=POSITIVE_INT, default=1, help="train: epochs between validations")
-    sp.add_argument("--epochs", type=POSITIVE_INT, default=100, help="train: epochs")
-    sp.add_argument("--max-time", type=POSITIVE, default=None, help="train: wall-clock budget, minutes")
-    sp.add_argument("--batch-size", type=POSITIVE_INT, default=200, help="train: trajectories per step")
-    sp.add_argument("--lr", type=POSITIVE, default=3e-3, help="train: learning rate")
-    sp.add_argument("--width", type=POSITIVE_INT, default=64, help="train: channels")
-    sp.add_argument("--depth", type=POSITIVE_INT, default=2, help="train: attention layers")
-    sp.add_argument("--heads", type=POSITIVE_INT, default=4, help="train: attention heads")
-    sp.add_argument("--rollout-steps", type=POSITIVE_INT, default=100, help="evaluate: rollout length in grid steps")
-    sp.add_argument("--resume", action="store_true", help="train: continue from OUT/checkpoint.pt")
+
+def _springs_parser(command) -> None:
+    springs = command("springs", None, "spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
+    action = functools.partial(_command, springs.add_subparsers(dest="action", required=True, metavar="ACTION"))
+
+    gen = action("generate", _springs_generate, "ground-truth trajectories (float64 RK4) in an .npz file")
+    gen.add_argument("--out", required=True, help="output .npz (q, p, m, k, ts)")
+    gen.add_argument("--systems", type=POSITIVE_INT, default=3000, help="trajectories")
+    gen.add_argument("--seed", type=int, default=0, help="data seed")
+
+    tr = action("train", _springs_train, "fit a learned Hamiltonian (LieTransformer or HNN baseline)",
+                interrupted="add --resume to continue from {out}/checkpoint.pt")
+    tr.add_argument("data", help="spring data .npz")
+    tr.add_argument("--out", required=True, help="output folder")
+    tr.add_argument("--seed", type=int, default=0, help="initialisation and chunk sampling seed")
+    tr.add_argument("--model", choices=["lie", "mlp"], default="lie", help="LieTransformer or HNN baseline")
+    tr.add_argument("--group", default="T(2)", help="LieTransformer group, e.g. T(2), SE(2)")
+    tr.add_argument("--full", action="store_true", help="learn the kinetic term too (non-separable H)")
+    tr.add_argument("--train", type=POSITIVE_INT, default=3000, help="the first N trajectories")
+    tr.add_argument("--validation", type=POSITIVE_INT, default=200,
+                    help="validate on the last N trajectories (of --validation-data if given)")
+    tr.add_argument("--validation-data", help="a separate .npz to validate on (default: DATA itself)")
+    tr.add_argument("--validate-every", type=POSITIVE_INT, default=1, help="epochs between validations")
+    tr.add_argument("--epochs", type=POSITIVE_INT, default=100, help="epochs")
+    tr.add_argument("--max-time", type=POSITIVE, default=None, help="wall-clock budget, minutes")
+    tr.add_argument("--batch-size", type=POSITIVE_INT, default=200, help="trajectories per step")
+    tr.add_argument("--lr", type=POSITIVE, default=3e-3, help="learning rate")
+    tr.add_argument("--width", type=POSITIVE_INT, default=64, help="channels")
+    tr.add_argument("--depth", type=POSITIVE_INT, default=2, help="attention layers")
+    tr.add_argument("--heads", type=POSITIVE_INT, default=4, help="attention heads")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+
+    ev = action("evaluate", _springs_evaluate, "chunk and rollout MSE and true-energy drift, as JSON")
+    ev.add_argument("data", help="spring data .npz")
+    ev.add_argument("hamiltonian", help="learned Hamiltonian (.safetensors or shipped name)")
+    ev.add_argument("--rollout-steps", type=POSITIVE_INT, default=100, help="rollout length in grid steps")
+
+    sh = action("ship", _springs_ship, "turn a training run into potentials/NAME.safetensors + NAME.md (model card)")
+    sh.add_argument("run", help="the training run folder (best.safetensors, metrics.csv)")
+    sh.add_argument("test_data", help="held-out spring data .npz to measure the card's numbers on")
+    sh.add_argument("--out", required=True, help="folder for NAME.safetensors and NAME.md (potentials/)")
+    sh.add_argument("--name", required=True, help="name of the shipped Hamiltonian")
+    sh.add_argument("--limits", required=True, help="Markdown file with the known limits for the card")
+    sh.add_argument("--baseline", type=LABEL_FILE, action="append", default=[], metavar="LABEL=FILE",
+                    help="a Hamiltonian file to evaluate on the same test data for the card (repeatable)")
+    sh.add_argument("--describe-train", help="how to regenerate the training data, for the card")
+    sh.add_argument("--describe-validation", help="how to regenerate the validation data")
+    sh.add_argument("--describe-test", help="how to regenerate the test data")
+
+
+def _learn_parser(command) -> None:
     le = command("learn", _learn, "active learning: explore with a committee, label with the reference, fine-tune",
                  "Per iteration (OUT/iter_NNN): committee MD, rattles, strains and adsorbate "
                                     "placements; frames whose max_forces_dev lies in [--trust-low, --trust-high) "
                                     "labelled by the reference and appended to OUT/data.extxyz; every member "
                                     "fine-tuned. Writes OUT/learn.csv and learn.png; re-running resumes. Options "
-                                    "left out take the defaults of equiformer_ase.training.LearnSettings.")
+                                    "left out take the defaults of equiformer_ase.training.LearnSettings.",
+                 interrupted="finished stages are in {out}: re-run the same command to resume")
     le.argument_default = argparse.SUPPRESS   # options left out: LearnSettings' defaults
     le.add_argument("data", help="labelled training data (.extxyz/.xyz or .db) the members were trained on")
     le.add_argument("--committee", required=True, nargs="+", help="committee file / shipped name, or member files")
@@ -635,13 +618,15 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--dtype", choices=["float32", "float64"])
     le.add_argument("--device", default="cpu")
     le.add_argument("--seed", type=int)
+
+
+def _calibrate_parser(command) -> None:
     ca = command("calibrate", _calibrate, "does a committee's deviation rank its true force errors? (Spearman, PNG)")
     ca.add_argument("committee", nargs="+", help="committee file / shipped name, or member files")
     ca.add_argument("data", help="labelled frames (.extxyz/.xyz or .db), held out from training")
     ca.add_argument("--png", default=None, help="write the log-log scatter of error vs deviation here")
     ca.add_argument("--device", default="cpu")
     ca.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    return parser
 
 
 def _cpu_threads(threads: int | None) -> None:
@@ -658,15 +643,23 @@ def _cpu_threads(threads: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; the single place where errors become one-line messages and exit codes."""
+    """Run one command; the single place where errors, interruptions and warnings become one-line messages
+    and exit codes."""
     args = build_parser().parse_args(argv)
     _cpu_threads(args.threads)
-    try:
-        return args.func(args)
-    except (*USER_ERRORS, BlowUpError) as err:
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"equiformer-ase {args.command}: error: {message}", file=sys.stderr)
-        return 1 if isinstance(err, BlowUpError) else 2
+    name = f"equiformer-ase {args.command}"
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_, **__: print(f"{name}: {message}", file=sys.stderr)
+        try:
+            return args.func(args)
+        except (*USER_ERRORS, BlowUpError) as err:
+            message = " ".join(str(err).split()) or type(err).__name__
+            print(f"{name}: error: {message}", file=sys.stderr)
+            return 1 if isinstance(err, BlowUpError) else 2
+        except KeyboardInterrupt:
+            hint = args.interrupted.format_map(vars(args)) if args.interrupted else "nothing to resume"
+            print(f"\ninterrupted; {hint}", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

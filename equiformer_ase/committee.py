@@ -16,11 +16,13 @@ all of it. Loading never unpickles and checks each member as :func:`load_potenti
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
+from .devices import resolve_device, resolve_dtype
 from .errors import PotentialFileError
-from .graph import AtomGraph
+from .graph import AtomGraph, NeighbourList
 from .model import EquiformerConfig
 from .potential import Potential, _build, _check_shapes, _header_config, _state_tensors, inference_copy
 from .shipped import (COMMITTEE, load_tensors, read_header, read_metadata, resolve, shipped_names, tensor_shapes,
@@ -135,4 +137,33 @@ def inference_model(spec, device: torch.device, dtype: torch.dtype) -> Potential
     if isinstance(spec, (str, Path)) and is_committee_file(spec):
         return inference_model(load_committee(spec), device, dtype)
     return inference_copy(spec, device, dtype)
+
+
+class OnDevice(NamedTuple):
+    """What the ASE calculator and the MD engine evaluate with: the ``device`` and ``dtype``, the frozen
+    ``model`` there, and a ``neighbour_list`` for its cutoff."""
+
+    device: torch.device
+    dtype: torch.dtype
+    model: Potential | Committee
+    neighbour_list: NeighbourList
+
+
+def on_device(spec, device: str | torch.device, dtype: str, skin: float, neighbour_backend: str) -> OnDevice:
+    """:func:`inference_model` of ``spec`` on the ``device`` in the ``dtype`` named, with a Verlet neighbour list
+    of ``skin`` Angstrom (see :class:`~equiformer_ase.graph.NeighbourList`)."""
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    model = inference_model(spec, device, dtype)
+    # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
+    # their precision (Potential.evaluate casts them after the subtraction).
+    neighbour_list = NeighbourList(model.config.elements, model.config.cutoff, skin, backend=neighbour_backend,
+                                   device=device, dtype=torch.float64)
+    return OnDevice(device, dtype, model, neighbour_list)
+
+
+def evaluate_model(model: Potential | Committee, graph: AtomGraph, stress: bool = False) -> dict[str, torch.Tensor]:
+    """Energies and forces (and stress) of a potential, or a committee's mean with its spread
+    (:func:`committee_statistics`)."""
+    out = model.evaluate(graph, forces=True, stress=stress)
+    return committee_statistics(out) if isinstance(model, Committee) else out
 

@@ -28,13 +28,14 @@ from ase.constraints import FixAtoms
 from ase.io import Trajectory, read
 from tqdm.auto import tqdm
 
-from .committee import Committee, committee_statistics, inference_model
-from .devices import resolve_device, resolve_dtype
+from .committee import Committee, evaluate_model, on_device
 from .errors import BlowUpError, UncertaintyError
-from .graph import NeighbourList, check_close_contacts
+from .graph import check_close_contacts
 from .integrators import (FireParameters, MDState, fire_step, init_fire_state, init_md_state,
                           kinetic_energy, langevin_baoab_step, velocity_verlet_step)
+from .nn import scatter_sum
 from .potential import Potential
+from .structures import fixed_atoms, structure_list, structure_slices
 
 ENSEMBLES = ("nve", "nvt")
 LOG_HEADER = "step,time_fs,system,temperature_K,potential_eV,kinetic_eV,total_eV\n"
@@ -60,24 +61,16 @@ class BatchedSystems:
     def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
                  device: str = "auto", dtype: str = "float64", skin: float = 0.5, neighbour_backend: str = "auto",
                  max_force: float = math.inf, max_uncertainty: float = math.inf, allow_close_contacts: bool = False):
-        if isinstance(atoms_list, Atoms):
-            atoms_list = [atoms_list]
-        if len(atoms_list) == 0:
-            raise ValueError("no structures given")
-        self.device, self.dtype = resolve_device(device), resolve_dtype(dtype)
-        self.potential = inference_model(potential, self.device, self.dtype)
+        atoms_list = structure_list(atoms_list)
+        self.device, self.dtype, self.potential, self.neighbour_list = on_device(potential, device, dtype, skin,
+                                                                                 neighbour_backend)
         self.is_committee = isinstance(self.potential, Committee)
         self.max_uncertainty = float(max_uncertainty)
         if self.max_uncertainty < math.inf and not self.is_committee:
             raise ValueError("max_uncertainty needs a committee (a list of potentials or a committee file)")
-        cfg = self.potential.config
-        # The state is float64 whatever the model's dtype: edge vectors far from the origin keep
-        # their precision (Potential.evaluate casts them after the subtraction).
-        self.neighbour_list = NeighbourList(cfg.elements, cfg.cutoff, skin, backend=neighbour_backend,
-                                            device=self.device, dtype=torch.float64)
         graph = self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
         if not allow_close_contacts:
-            check_close_contacts(graph, cfg.elements)
+            check_close_contacts(graph, self.potential.config.elements)
         self.templates = [atoms.copy() for atoms in atoms_list]
         self.max_force = float(max_force)
 
@@ -92,8 +85,7 @@ class BatchedSystems:
         self.positions = tensor(np.concatenate([atoms.positions for atoms in atoms_list]))
         self.masses = tensor(np.concatenate([atoms.get_masses() for atoms in atoms_list])).unsqueeze(-1)
         self.momenta = tensor(np.concatenate([atoms.get_momenta() for atoms in atoms_list])) * self.movable[:, None]
-        self.degrees_of_freedom = 3 * self.movable.new_zeros(self.num_systems, dtype=torch.long).index_add_(
-            0, self.batch, self.movable.long())
+        self.degrees_of_freedom = 3 * scatter_sum(self.movable.long(), self.batch, self.num_systems)
         self.atom_mask = None if bool(self.movable.all()) else self.movable[:, None]
         self.max_forces_dev = None
         self.sizes = tensor(sizes, torch.long)
@@ -110,9 +102,8 @@ class BatchedSystems:
         except ValueError as err:
             raise BlowUpError(f"cannot build the neighbour list ({err})") from None
         self.isolated = torch.bincount(graph.edge_index[1], minlength=len(self.batch)) == 0
-        out = self.potential.evaluate(graph, forces=True)
+        out = evaluate_model(self.potential, graph)
         if self.is_committee:
-            out = committee_statistics(out)
             self.max_forces_dev = self.max_per_system(out["forces_dev"] * self.movable)
         forces = out["forces"] * self.movable[:, None]
         largest = self.max_force_per_system(forces)
@@ -158,10 +149,9 @@ class BatchedSystems:
         positions, forces, energy = (t.detach().to("cpu", torch.float64).numpy() for t in (positions, forces, energy))
         momenta = None if momenta is None else momenta.detach().to("cpu", torch.float64).numpy()
         deviation = None if max_forces_dev is None else max_forces_dev.to("cpu", torch.float64).numpy()
-        bounds = np.cumsum([0] + [len(atoms) for atoms in self.templates])
         frames = []
-        for k, template in enumerate(self.templates):
-            atoms, part = template.copy(), slice(bounds[k], bounds[k + 1])
+        for k, (template, part) in enumerate(zip(self.templates, structure_slices([len(t) for t in self.templates]))):
+            atoms = template.copy()
             atoms.positions = positions[part]
             if momenta is not None:
                 atoms.set_momenta(momenta[part], apply_constraint=False)
@@ -186,14 +176,12 @@ def _box_checks(atoms_list: list[Atoms], batch: torch.Tensor, tensor) -> tuple[t
 
 def _movable(atoms: Atoms) -> np.ndarray:
     """(n,) bool, False for atoms fixed by FixAtoms; other constraints are refused."""
-    movable = np.ones(len(atoms), dtype=bool)
     for constraint in atoms.constraints:
         if not isinstance(constraint, FixAtoms):
             raise NotImplementedError(
                 f"the on-device engine supports only FixAtoms constraints, got {type(constraint).__name__}; "
                 "use ASE's own dynamics or optimizers with EquiformerCalculator for other constraints")
-        movable[constraint.get_indices()] = False
-    return movable
+    return ~fixed_atoms(atoms)
 
 
 def trajectory_paths(trajectory: str | Path, num_systems: int) -> list[Path]:
@@ -312,7 +300,7 @@ class MolecularDynamics:
         self.systems = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
                                       neighbour_backend=neighbour_backend, max_force=max_force,
                                       max_uncertainty=max_uncertainty, allow_close_contacts=allow_close_contacts)
-        first = atoms_list[0] if not isinstance(atoms_list, Atoms) else atoms_list
+        first = structure_list(atoms_list)[0]
         self.step_count = int(first.info.get("md_step", 0))
         self.ensemble, self.timestep, self.temperature, self.friction = ensemble, timestep, temperature, friction
         self.generator = torch.Generator(device=self.systems.device).manual_seed(seed + self.step_count)
@@ -337,7 +325,7 @@ class MolecularDynamics:
         """Per system (B,) tensors: ``potential``, ``kinetic``, ``total`` (eV) and ``temperature`` (K)."""
         s = self.systems
         kinetic = kinetic_energy(state.momenta, s.masses, s.batch, s.num_systems)
-        return {"potential": state.aux, "kinetic": kinetic, "total": state.aux + kinetic,
+        return {"potential": state.energy, "kinetic": kinetic, "total": state.energy + kinetic,
                 "temperature": s.temperature(state.momenta)}
 
     def energies(self, state: MDState | None = None) -> dict[str, np.ndarray]:
@@ -354,7 +342,7 @@ class MolecularDynamics:
         if self.check_escape:
             flown, outside = s.isolated & ~self.start_escaped, s.outside_box(state.positions) & ~self.start_escaped
         escaped = flown | outside
-        escaped_per_system = torch.zeros_like(drift, dtype=torch.long).index_add_(0, s.batch, escaped.long())
+        escaped_per_system = scatter_sum(escaped.long(), s.batch, s.num_systems)
         bad = (drift > self.max_drift) | (e["temperature"] > self.max_temperature) | (escaped_per_system > 0)
         if not bool(bad.any()):
             return
@@ -375,7 +363,7 @@ class MolecularDynamics:
     def get_atoms(self) -> list[Atoms]:
         """The current structures with momenta, energy and forces."""
         info = {"md_step": self.step_count, "md_time_fs": self.step_count * self.timestep}
-        return self.systems.to_atoms(self.state.positions, self.state.momenta, self.state.aux, self.state.forces, info,
+        return self.systems.to_atoms(self.state.positions, self.state.momenta, self.state.energy, self.state.forces, info,
                                      self.max_forces_dev)
 
     def run(self, steps: int, trajectory: str | Path | None = None, logfile: str | Path | None = None,
@@ -466,7 +454,7 @@ def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str
             converged = s.max_force_per_system(state.forces) < fmax
             bar.update()
             bar.set_postfix(converged=f"{int(converged.sum())}/{s.num_systems}")
-    relaxed = s.to_atoms(state.positions, None, state.aux, state.forces, max_forces_dev=s.max_forces_dev)
+    relaxed = s.to_atoms(state.positions, None, state.energy, state.forces, max_forces_dev=s.max_forces_dev)
     return relaxed, converged.tolist()
 
 

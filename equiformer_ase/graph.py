@@ -27,6 +27,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
 from .errors import CloseContactError, UnsupportedElementError
+from .structures import structure_slices, structure_list
 
 BACKENDS = ("auto", "matscipy", "kdtree", "torch-cluster", "brute")
 MAX_BINS = 50_000_000
@@ -85,10 +86,7 @@ def validate_atoms(atoms: Atoms, elements: list[str]) -> np.ndarray:
     """Check one structure; return its species indices (N,). Raises ValueError naming the problem."""
     if len(atoms) == 0:
         raise ValueError("empty Atoms: a structure needs at least one atom")
-    positions = atoms.positions
-    bad = ~np.isfinite(positions).all(axis=1)
-    if bad.any():
-        raise ValueError(f"positions contain NaN or inf (atoms {np.flatnonzero(bad)[:10].tolist()})")
+    check_positions(atoms.positions)
     if atoms.pbc.any():
         if not np.isfinite(atoms.cell.array).all():
             raise ValueError("cell contains NaN or inf")
@@ -97,10 +95,24 @@ def validate_atoms(atoms: Atoms, elements: list[str]) -> np.ndarray:
                 f"singular cell (volume {atoms.cell.volume:.3g} A^3) with pbc={atoms.pbc.tolist()}: "
                 "periodic structures need three independent cell vectors"
             )
-    species = species_table(tuple(elements))[atoms.numbers]
+    return species_indices(atoms.numbers, elements)
+
+
+def check_positions(positions: np.ndarray | torch.Tensor) -> None:
+    """ValueError naming the first atoms (rows of ``positions`` (N, 3)) with a NaN or inf coordinate."""
+    if isinstance(positions, torch.Tensor):
+        finite = torch.isfinite(positions).all(dim=1).cpu().numpy()
+    else:  # numpy's own test: a structure's check is on every calculator call, where torch's would cost more
+        finite = np.isfinite(positions).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"positions contain NaN or inf (atoms {np.flatnonzero(~finite)[:10].tolist()})")
+
+
+def species_indices(numbers: np.ndarray, elements: list[str]) -> np.ndarray:
+    """(N,) index into ``elements`` of each atomic number; UnsupportedElementError naming any other element."""
+    species = species_table(tuple(elements))[numbers]
     if (species < 0).any():
-        unknown = [chemical_symbols[z] for z in np.unique(atoms.numbers[species < 0])]
-        raise UnsupportedElementError(unknown, elements)
+        raise UnsupportedElementError([chemical_symbols[z] for z in np.unique(numbers[species < 0])], elements)
     return species
 
 
@@ -134,46 +146,47 @@ def species_table(elements: tuple[str, ...]) -> np.ndarray:
     return table
 
 
-def _bounding_cell(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
-    """(positions (n, 3), cell (3, 3)) as matscipy sees them: a box around the atoms stands in for
-    the cell of a structure that is periodic in no direction."""
-    if atoms.pbc.any():
-        return atoms.positions, atoms.cell.array
-    positions = atoms.positions - atoms.positions.min(axis=0)
+def _bounding_cell(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions (n, 3), cell (3, 3)) of one structure as matscipy sees them: a box around the atoms
+    stands in for the cell of a structure that is periodic in no direction."""
+    if pbc.any():
+        return positions, cell
+    positions = positions - positions.min(axis=0)
     return positions, np.diag(positions.max(axis=0) + 1.0)
 
 
-def cell_list_bins(atoms: Atoms, cutoff: float) -> float:
-    """Number of cutoff-sized bins of matscipy's cell list for ``atoms``: its memory, ~4 bytes each."""
-    _, cell = _bounding_cell(atoms)
+def cell_list_bins(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> float:
+    """Number of cutoff-sized bins of matscipy's cell list for one structure: its memory, ~4 bytes each."""
+    _, cell = _bounding_cell(positions, cell, pbc)
     heights = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
     return float(np.prod(np.maximum(np.ceil(heights / cutoff), 1.0)))
 
 
-def _matscipy_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _matscipy_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
+                    cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, S) with r_j - r_i + S @ cell within ``cutoff``; refuses boxes of more than MAX_BINS bins."""
     from matscipy.neighbours import neighbour_list
 
-    bins = cell_list_bins(atoms, cutoff)
+    bins = cell_list_bins(positions, cell, pbc, cutoff)
     if bins > MAX_BINS:
         raise ValueError(
             f"matscipy's cell list would need {bins:.3g} bins (~{4 * bins / 1e9:.2g} GB) for this "
-            f"{len(atoms)}-atom structure's box; use neighbour_backend='kdtree' or 'auto'")
-    if atoms.pbc.any():
-        return neighbour_list("ijS", atoms, cutoff)
-    positions, box = _bounding_cell(atoms)
+            f"{len(positions)}-atom structure's box; use neighbour_backend='kdtree' or 'auto'")
+    if pbc.any():
+        return neighbour_list("ijS", positions=positions, cell=cell, pbc=pbc, cutoff=cutoff)
+    positions, box = _bounding_cell(positions, cell, pbc)
     i, j, _ = neighbour_list("ijS", positions=positions, cell=box, pbc=np.zeros(3, bool), cutoff=cutoff)
     return i, j, np.zeros((len(i), 3), dtype=np.int64)
 
 
-def _kdtree_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kdtree_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
+                  cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, S) as :func:`_matscipy_edges`, from a k-d tree of the atoms wrapped into the cell
     against their periodic images within ``cutoff`` of it (along periodic axes only)."""
     from scipy.spatial import cKDTree
 
-    pbc, cell = atoms.pbc, atoms.cell.array
     if pbc.any():
-        fractional = np.linalg.solve(cell.T, atoms.positions.T).T
+        fractional = np.linalg.solve(cell.T, positions.T).T
         wraps = np.where(pbc, np.floor(fractional), 0.0)
         fractional = fractional - wraps
         margin = np.where(pbc, cutoff * np.linalg.norm(np.linalg.inv(cell), axis=0), 0.0)  # cutoff / height
@@ -185,10 +198,10 @@ def _kdtree_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, 
         centres = fractional @ cell
         others = image_fractional[image_index, atom_index] @ cell
     else:
-        wraps = np.zeros((len(atoms), 3))
-        images, image_index = np.zeros((1, 3)), np.zeros(len(atoms), dtype=np.int64)
-        atom_index = np.arange(len(atoms))
-        centres = others = atoms.positions
+        wraps = np.zeros((len(positions), 3))
+        images, image_index = np.zeros((1, 3)), np.zeros(len(positions), dtype=np.int64)
+        atom_index = np.arange(len(positions))
+        centres = others = positions
     pairs = cKDTree(centres).sparse_distance_matrix(cKDTree(others), cutoff, output_type="ndarray")
     i, j = pairs["i"], atom_index[pairs["j"]]
     shifts = images[image_index[pairs["j"]]]
@@ -197,12 +210,14 @@ def _kdtree_edges(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, 
     return i, j, np.rint(shifts - wraps[j] + wraps[i]).astype(np.int64)
 
 
-def _host_edges(atoms: Atoms, cutoff: float, backend: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _host_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float,
+                backend: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, S) of one structure on the host; ``"auto"`` takes the k-d tree where matscipy's cell
     list would hold far more bins than atoms."""
     if backend == "auto":
-        backend = "kdtree" if cell_list_bins(atoms, cutoff) > 1e5 + 8 * len(atoms) else "matscipy"
-    return (_kdtree_edges if backend == "kdtree" else _matscipy_edges)(atoms, cutoff)
+        bins = cell_list_bins(positions, cell, pbc, cutoff)
+        backend = "kdtree" if bins > 1e5 + 8 * len(positions) else "matscipy"
+    return (_kdtree_edges if backend == "kdtree" else _matscipy_edges)(positions, cell, pbc, cutoff)
 
 
 def _torch_cluster_edges(positions: torch.Tensor, batch: torch.Tensor, cutoff: float,
@@ -247,43 +262,49 @@ def _choose_backend(backend: str, periodic: bool, device: torch.device) -> str:
 def build_graph(atoms_list: list[Atoms], elements: list[str], cutoff: float, *, backend: str = "auto",
                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> AtomGraph:
     """Validate structures and build one batched :class:`AtomGraph` with edges shorter than ``cutoff``."""
-    if isinstance(atoms_list, Atoms):
-        atoms_list = [atoms_list]
-    if len(atoms_list) == 0:
-        raise ValueError("no structures given")
-    device = torch.device(device)
-    species = [validate_atoms(atoms, elements) for atoms in atoms_list]
-    sizes = np.array([len(s) for s in species])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    periodic = any(atoms.pbc.any() for atoms in atoms_list)
-    chosen = _choose_backend(backend, periodic, device)
-
+    atoms_list = structure_list(atoms_list)
+    species = np.concatenate([validate_atoms(atoms, elements) for atoms in atoms_list])
     positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=dtype, device=device)
-    batch = torch.repeat_interleave(torch.arange(len(atoms_list), device=device), torch.as_tensor(sizes, device=device))
+    return graph_from_arrays(species, positions, np.stack([a.cell.array for a in atoms_list]),
+                             np.stack([a.pbc for a in atoms_list]), [len(a) for a in atoms_list], cutoff, backend)
+
+
+def graph_from_arrays(species: np.ndarray, positions: torch.Tensor, cell: np.ndarray, pbc: np.ndarray,
+                      sizes: list[int], cutoff: float, backend: str = "auto") -> AtomGraph:
+    """The :class:`AtomGraph` with edges shorter than ``cutoff`` of consecutive structures of ``sizes`` atoms,
+    checked already (see :func:`validate_atoms`), on the device and in the dtype of ``positions`` (N, 3).
+
+    ``species`` (N,) index into the elements; ``cell`` (B, 3, 3); ``pbc`` (B, 3) bool. The positions
+    leave the device only for a host backend (matscipy, k-d tree), as one array.
+    """
+    device, dtype = positions.device, positions.dtype
+    chosen = _choose_backend(backend, bool(pbc.any()), device)
+    batch = torch.repeat_interleave(torch.arange(len(sizes), device=device), torch.as_tensor(sizes, device=device))
     if chosen in ("auto", "matscipy", "kdtree"):
+        host = positions.detach().to("cpu", torch.float64).numpy()
         sources, destinations, shifts = [], [], []
-        for atoms, offset in zip(atoms_list, offsets):
-            i, j, S = _host_edges(atoms, cutoff, chosen)
-            sources.append(j + offset)
-            destinations.append(i + offset)
+        for k, part in enumerate(structure_slices(sizes)):
+            i, j, S = _host_edges(host[part], cell[k], pbc[k], cutoff, chosen)
+            sources.append(j + part.start)
+            destinations.append(i + part.start)
             shifts.append(S)
         edge_index = torch.as_tensor(np.stack([np.concatenate(sources), np.concatenate(destinations)]), device=device)
         shift_tensor = torch.as_tensor(np.concatenate(shifts), dtype=dtype, device=device)
     else:
         if chosen == "torch-cluster":
-            edge_index = _torch_cluster_edges(positions, batch, cutoff, int(sizes.max()))
+            edge_index = _torch_cluster_edges(positions, batch, cutoff, max(sizes))
         else:
             edge_index = _brute_edges(positions, batch, cutoff)
         shift_tensor = positions.new_zeros((edge_index.shape[1], 3))
 
     return AtomGraph(
         positions=positions,
-        species=torch.as_tensor(np.concatenate(species), device=device),
+        species=torch.as_tensor(species, device=device),
         batch=batch,
         edge_index=edge_index.long(),
         shifts=shift_tensor,
-        cell=torch.as_tensor(np.stack([a.cell.array for a in atoms_list]), dtype=dtype, device=device),
-        pbc=torch.as_tensor(np.stack([a.pbc for a in atoms_list]), device=device),
+        cell=torch.as_tensor(cell, dtype=dtype, device=device),
+        pbc=torch.as_tensor(pbc, device=device),
     )
 
 
@@ -309,10 +330,7 @@ class NeighbourList:
 
     def __call__(self, atoms_list: list[Atoms]) -> AtomGraph:
         """The graph of ``atoms_list`` with every edge shorter than ``cutoff``."""
-        if isinstance(atoms_list, Atoms):
-            atoms_list = [atoms_list]
-        if len(atoms_list) == 0:
-            raise ValueError("no structures given")
+        atoms_list = structure_list(atoms_list)
         for atoms in atoms_list:  # positions may have changed, so they need checking again
             validate_atoms(atoms, self.elements)
         positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=self.dtype,
@@ -323,17 +341,14 @@ class NeighbourList:
         """Tensor entry point: the graph at ``positions`` (N, 3) Angstrom, on the device, of structures
         whose numbers, cell and pbc are those of ``atoms_list`` (their positions are ignored).
 
-        Used by the on-device MD engine: positions never leave the device unless a rebuild is due.
+        Used by the on-device MD engine: positions never leave the device unless a rebuild on the host is due.
         """
         if self._must_rebuild(atoms_list, positions):
-            moved = [atoms.copy() for atoms in atoms_list]
-            host_positions = positions.detach().to("cpu", torch.float64).numpy()
-            start = 0
-            for atoms in moved:
-                atoms.positions = host_positions[start:start + len(atoms)]
-                start += len(atoms)
-            self._candidates = build_graph(moved, self.elements, self.cutoff + self.skin, backend=self.backend,
-                                           device=self.device, dtype=self.dtype)
+            check_positions(positions)
+            species = species_indices(np.concatenate([a.numbers for a in atoms_list]), self.elements)
+            self._candidates = graph_from_arrays(species, positions, np.stack([a.cell.array for a in atoms_list]),
+                                                 np.stack([a.pbc for a in atoms_list]), [len(a) for a in atoms_list],
+                                                 self.cutoff + self.skin, self.backend)
             self._reference = (self.signature(atoms_list), positions.detach().clone())
             self.rebuilds += 1
         graph = replace(self._candidates, positions=positions)

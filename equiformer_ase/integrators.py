@@ -8,8 +8,9 @@ Units are ASE's: positions in Angstrom, masses in amu, momenta in amu * Angstrom
 forces in eV / Angstrom, and ``dt`` in ASE time units (``femtoseconds * ase.units.fs``), exactly as
 ``ase.md.verlet.VelocityVerlet`` uses them.
 
-``force_fn(positions) -> (forces, aux)``: forces have the shape of ``positions``; ``aux`` is
-anything the caller wants carried along (e.g. the potential energies) and is stored in the state.
+``force_fn(positions) -> (forces, energy)``: forces have the shape of ``positions``; ``energy`` is
+the potential energy of each system (B,) in eV, or None where the caller has none, and is stored in
+the state.
 
 ``mask``: optional (N, 1) or (N,) tensor, 1 where an atom moves and 0 where it is frozen (fixed
 atoms, or every atom of a system that is masked out, via :func:`atom_mask`).
@@ -17,29 +18,31 @@ atoms, or every atom of a system that is masked out, via :func:`atom_mask`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import torch
 
-ForceFn = Callable[[torch.Tensor], tuple[torch.Tensor, Any]]
+from .nn.scatter import scatter_sum
+
+ForceFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass
 class MDState:
-    """positions, momenta, forces (N, D); masses (N, 1); aux: what ``force_fn`` returned besides forces."""
+    """positions, momenta, forces (N, D); masses (N, 1); energy: the potential energy ``force_fn`` returned."""
 
     positions: torch.Tensor
     momenta: torch.Tensor
     forces: torch.Tensor
     masses: torch.Tensor
-    aux: Any = None
+    energy: torch.Tensor | None = None
 
 
 def init_md_state(positions: torch.Tensor, momenta: torch.Tensor, masses: torch.Tensor, force_fn: ForceFn) -> MDState:
     """State with the forces at ``positions``; masses (N,) or (N, 1)."""
-    forces, aux = force_fn(positions)
-    return MDState(positions, momenta, forces, masses.reshape(-1, 1), aux)
+    forces, energy = force_fn(positions)
+    return MDState(positions, momenta, forces, masses.reshape(-1, 1), energy)
 
 
 def atom_mask(system_mask: torch.Tensor, batch: torch.Tensor, atom_movable: torch.Tensor | None = None) -> torch.Tensor:
@@ -61,9 +64,9 @@ def velocity_verlet_step(state: MDState, force_fn: ForceFn, dt: float, mask: tor
     """
     momenta = state.momenta + _masked(0.5 * dt * state.forces, mask)
     positions = state.positions + _masked(dt * momenta / state.masses, mask)
-    forces, aux = force_fn(positions)
+    forces, energy = force_fn(positions)
     momenta = momenta + _masked(0.5 * dt * forces, mask)
-    return MDState(positions, momenta, forces, state.masses, aux)
+    return MDState(positions, momenta, forces, state.masses, energy)
 
 
 def langevin_baoab_step(state: MDState, force_fn: ForceFn, dt: float, kT: float | torch.Tensor, friction: float,
@@ -81,15 +84,19 @@ def langevin_baoab_step(state: MDState, force_fn: ForceFn, dt: float, kT: float 
     thermal = torch.sqrt((1 - decay**2) * state.masses * kT) * noise
     momenta = momenta + _masked((decay - 1) * momenta + thermal, mask)
     positions = positions + _masked(0.5 * dt * momenta / state.masses, mask)
-    forces, aux = force_fn(positions)
+    forces, energy = force_fn(positions)
     momenta = momenta + _masked(0.5 * dt * forces, mask)
-    return MDState(positions, momenta, forces, state.masses, aux)
+    return MDState(positions, momenta, forces, state.masses, energy)
+
+
+def particle_kinetic_energy(momenta, masses):
+    """|p|^2 / 2m of each particle: ``momenta`` (..., D), ``masses`` (...) -> (...); torch or numpy."""
+    return (momenta**2).sum(-1) / (2 * masses)
 
 
 def kinetic_energy(momenta: torch.Tensor, masses: torch.Tensor, batch: torch.Tensor, num_systems: int) -> torch.Tensor:
     """(B,) sum over each system of p^2 / 2m, eV; momenta (N, D), masses (N, 1), batch (N,)."""
-    per_atom = 0.5 * (momenta**2 / masses.reshape(-1, 1)).sum(dim=1)
-    return per_atom.new_zeros(num_systems).index_add_(0, batch, per_atom)
+    return scatter_sum(particle_kinetic_energy(momenta, masses.reshape(-1)), batch, num_systems)
 
 
 # ----------------------------------------------------------------------------------------- FIRE
@@ -119,21 +126,21 @@ class FireState:
     alpha: torch.Tensor
     n_positive: torch.Tensor
     started: torch.Tensor
-    aux: Any = None
+    energy: torch.Tensor | None = None
 
 
 def init_fire_state(positions: torch.Tensor, num_systems: int, force_fn: ForceFn,
                     params: FireParameters = FireParameters()) -> FireState:
-    forces, aux = force_fn(positions)
+    forces, energy = force_fn(positions)
     per_system = positions.new_ones(num_systems)
     return FireState(positions, torch.zeros_like(positions), forces, params.dt * per_system,
                      params.astart * per_system, torch.zeros(num_systems, dtype=torch.long, device=positions.device),
-                     torch.zeros(num_systems, dtype=torch.bool, device=positions.device), aux)
+                     torch.zeros(num_systems, dtype=torch.bool, device=positions.device), energy)
 
 
 def _system_dot(a: torch.Tensor, b: torch.Tensor, batch: torch.Tensor, num_systems: int) -> torch.Tensor:
     """(B,) sum over each system's atoms and components of a * b."""
-    return a.new_zeros(num_systems).index_add_(0, batch, (a * b).sum(dim=1))
+    return scatter_sum((a * b).sum(dim=1), batch, num_systems)
 
 
 def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: torch.Tensor,
@@ -175,7 +182,7 @@ def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: 
 
     mask = atom_mask(active, batch, atom_movable)
     positions = state.positions + _masked(dr, mask)
-    forces, aux = force_fn(positions)
+    forces, energy = force_fn(positions)
     keep = ~active
     return FireState(
         positions=positions,
@@ -185,7 +192,7 @@ def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: 
         alpha=torch.where(keep, state.alpha, alpha),
         n_positive=torch.where(keep, state.n_positive, n_positive),
         started=state.started | active,
-        aux=aux,
+        energy=energy,
     )
 
 

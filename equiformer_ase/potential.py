@@ -27,8 +27,8 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import (COMMITTEE, POTENTIAL, load_tensors, resolve, shipped_names, tensor_shapes, weights_sha256,
-                      write_model_file)
+from .shipped import (COMMITTEE, POTENTIAL, check_fields, check_weights, load_tensors, resolve, shipped_names,
+                      tensor_shapes, weights_sha256, write_model_file)
 from .shipped import read_header as read_model_header
 
 FORMAT_VERSION = POTENTIAL.versions[-1]
@@ -164,9 +164,7 @@ def read_header(name_or_path: str | Path) -> dict:
 
 def _header_config(header: dict, path: str | Path) -> EquiformerConfig:
     """The config of a header whose every field has been checked: PotentialFileError naming the field."""
-    missing = {"config", "elements", "cutoff", "reference_energies", "weights_sha256"} - set(header)
-    if missing:
-        raise PotentialFileError(f"{path}: the header lacks {', '.join(sorted(missing))}")
+    check_fields(header, POTENTIAL, path)   # again for a committee's member headers, which read_header does not see
     try:
         cfg = EquiformerConfig.from_dict(header["config"])
     except (TypeError, ValueError) as exc:
@@ -180,11 +178,6 @@ def _header_config(header: dict, path: str | Path) -> EquiformerConfig:
                     for v in references.values())):
         raise PotentialFileError(f"{path}: reference_energies must map each of {', '.join(cfg.elements)} to a "
                                  f"finite number (eV), got {references!r}")
-    for key in ("training", "metrics"):
-        if not isinstance(header.get(key, {}), dict):
-            raise PotentialFileError(f"{path}: '{key}' must be a JSON object, got {type(header[key]).__name__}")
-    if not isinstance(header["weights_sha256"], str):
-        raise PotentialFileError(f"{path}: weights_sha256 must be a string")
     return cfg
 
 
@@ -202,8 +195,7 @@ def _check_shapes(shapes: dict[str, tuple[int, ...]], cfg: EquiformerConfig, whe
 
 def _build(header: dict, cfg: EquiformerConfig, tensors: dict[str, torch.Tensor], where: str | Path) -> Potential:
     """The potential of a checked ``header`` (config ``cfg``) and its weights, whose hash is checked here."""
-    if weights_sha256(tensors) != header["weights_sha256"]:
-        raise PotentialFileError(f"{where}: weights do not match the sha256 in the header (corrupt file)")
+    check_weights(tensors, header, where)
     potential = Potential(Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics"))
     try:
         potential.load_state_dict(tensors, strict=True)

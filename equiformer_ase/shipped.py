@@ -27,17 +27,22 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ModelKind:
     """A kind of model file: its safetensors header ``key``, the format ``versions`` this code reads
-    (the last is the one it writes) and its ``name`` in messages."""
+    (the last is the one it writes), its ``name`` in messages, the header fields every such file has
+    (``required``) and those that are JSON objects where present (``objects``)."""
 
     key: str
     versions: tuple[int, ...]
     name: str
+    required: tuple[str, ...]
+    objects: tuple[str, ...] = ("training", "metrics")
 
 
 # Version 1 files predate header_sha256 and still load.
-POTENTIAL = ModelKind("equiformer_ase", (1, 2), "potential")
-HAMILTONIAN = ModelKind("equiformer_ase.lie_hamiltonian", (1, 2), "Hamiltonian")
-COMMITTEE = ModelKind("equiformer_ase_committee", (1, 2), "committee")
+POTENTIAL = ModelKind("equiformer_ase", (1, 2), "potential",
+                      ("config", "elements", "cutoff", "reference_energies", "weights_sha256"))
+HAMILTONIAN = ModelKind("equiformer_ase.lie_hamiltonian", (1, 2), "Hamiltonian", ("config", "weights_sha256"),
+                        ("config", "training", "metrics"))
+COMMITTEE = ModelKind("equiformer_ase_committee", (1, 2), "committee", ("members",), ("info",))
 
 
 def shipped_path(name: str) -> Path:
@@ -125,7 +130,26 @@ def read_header(name_or_path: str | Path, kind: ModelKind) -> dict:
                                  f"reads {kind.name} versions {', '.join(map(str, kind.versions))})")
     if version >= 2 and header.get("header_sha256") != header_sha256(header):
         raise PotentialFileError(f"{path}: the header does not match its header_sha256 (edited or corrupt file)")
+    check_fields(header, kind, path)
     return header
+
+
+def check_fields(header: dict, kind: ModelKind, where: str | Path) -> None:
+    """PotentialFileError naming ``where`` unless ``header`` has the fields of ``kind`` with the right JSON types."""
+    missing = set(kind.required) - set(header)
+    if missing:
+        raise PotentialFileError(f"{where}: the header lacks {', '.join(sorted(missing))}")
+    for key in kind.objects:
+        if not isinstance(header.get(key, {}), dict):
+            raise PotentialFileError(f"{where}: '{key}' must be a JSON object, got {type(header[key]).__name__}")
+    if not isinstance(header.get("weights_sha256", ""), str):
+        raise PotentialFileError(f"{where}: weights_sha256 must be a string")
+
+
+def check_weights(tensors: dict[str, torch.Tensor], header: dict, where: str | Path) -> None:
+    """PotentialFileError naming ``where`` unless ``tensors`` hash to the header's ``weights_sha256``."""
+    if weights_sha256(tensors) != header["weights_sha256"]:
+        raise PotentialFileError(f"{where}: weights do not match the sha256 in the header (corrupt file)")
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -51,7 +51,7 @@ def run_one(name: str, count: int, minutes: float, train: lie.SpringData, valida
     best = lie.load_hamiltonian(out / "best.safetensors", dtype=torch.float64)
     metrics = lie.evaluate_hamiltonian(best, test, rollout_steps=100)
     result = {"run": out.name, "model": name, "trajectories": count, "budget_min": minutes, "epochs": fit.epoch,
-              "train_time_s": round(fit.elapsed, 1), "best_validation_mse": fit.best,
+              "train_time_s": round(fit.elapsed, 1), "best_validation_mse": fit.best_metric,
               **{key: metrics.get(key, "") for key in COLUMNS[7:]}}
     result_path.write_text(json.dumps(result, indent=1))
     return result

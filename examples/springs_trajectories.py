@@ -32,7 +32,7 @@ def main():
         model = lie.load_hamiltonian(args.model)
     except ValueError as err:
         raise SystemExit(f"{err}\ntrain one first: equiformer-ase springs generate --out s.npz && "
-                         "equiformer-ase springs train s.npz --out run && pass --model run/best.safetensors")
+                         "equiformer-ase springs train s.npz --out run && pass --model run/best.safetensors") from None
     data = lie.generate_springs(args.systems, seed=123)
     print(json.dumps(lie.evaluate_hamiltonian(model, data, rollout_steps=args.steps), indent=1))
     ts = data.ts[: args.steps + 1]

@@ -54,7 +54,7 @@ def test_integrators_on_a_harmonic_oscillator():
     energies = []
     for _ in range(2000):
         state = velocity_verlet_step(state, force_fn, dt)
-        energies.append(float(state.aux + 0.5 * state.momenta**2 / m))
+        energies.append(float(state.energy + 0.5 * state.momenta**2 / m))
     assert np.ptp(energies) < 2 * (dt**2) * k / m  # bounded O(dt^2) oscillation, no drift
 
     def derivative(t, y):

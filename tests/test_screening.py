@@ -101,9 +101,11 @@ def test_anomalies_are_detected():
     start = place_adsorbate(slab, adsorbate("OH"), find_sites(slab)[2])
     n = len(slab)
     assert detect_anomaly(start, start, n) == ""
-    moved = start.copy(); moved.positions[n:, 2] += 4.0
+    moved = start.copy()
+    moved.positions[n:, 2] += 4.0
     assert detect_anomaly(start, moved, n) == "desorbed"
-    moved = start.copy(); moved.positions[n + 1, 2] += 2.0
+    moved = start.copy()
+    moved.positions[n + 1, 2] += 2.0
     assert detect_anomaly(start, moved, n) == "dissociated"
     # EMT's own O-H bond (1.2-1.26 A) is a bond; 1.5 A is past the 1.5 x (0.66 + 0.31) A cutoff
     for length, anomaly in ((1.26, ""), (1.5, "dissociated")):
@@ -111,7 +113,8 @@ def test_anomalies_are_detected():
         direction = start.positions[n + 1] - start.positions[n]
         stretched.positions[n + 1] = start.positions[n] + length * direction / np.linalg.norm(direction)
         assert detect_anomaly(start, stretched, n) == anomaly
-    moved = start.copy(); moved.positions[n - 1, 2] += 1.5
+    moved = start.copy()
+    moved.positions[n - 1, 2] += 1.5
     assert detect_anomaly(start, moved, n) == "reconstructed"
 
 
@@ -126,7 +129,8 @@ def test_hydrogen_in_a_hollow_is_adsorbed_not_desorbed(metal, facet, kind, heigh
     placed = place_adsorbate(slab, adsorbate("H"), hollow)
     n = len(slab)
     top = slab.positions[:, 2].max()
-    relaxed = placed.copy(); relaxed.positions[n, 2] = top + height
+    relaxed = placed.copy()
+    relaxed.positions[n, 2] = top + height
     assert np.sort(relaxed.get_distances(n, range(n), mic=True))[:neighbours] == pytest.approx(distance, abs=0.05)
     assert detect_anomaly(placed, relaxed, n) == ""
     relaxed.positions[n, 2] = top + 3.5

@@ -137,7 +137,7 @@ def test_bad_data_is_refused_naming_the_frame(surfaces, tmp_path, capsys):
     cases = {"no_forces": (no_forces, "frame 2: no reference forces"),
              "nan_energy": (nan_energy, "frame 1: energy contains NaN"),
              "nan_forces": (nan_forces, "frame 1: forces contains NaN or inf")}
-    for name, (data, message) in cases.items():
+    for data, message in cases.values():
         with pytest.raises(ValueError, match=message):
             to_samples(data, ["Cu", "O", "C"])
     adsorbate = next(k for k, f in enumerate(read_frames(surfaces)) if "O" in f.get_chemical_symbols())

@@ -15,8 +15,8 @@ Learned Hamiltonians (H = kinetic + LieTransformer V, or fully learned), their r
 
 from .ase_link import propagate_atoms
 from .attention import LieSelfAttention, location_inputs
-from .fitting import FitConfig, HamiltonianFit, evaluate_hamiltonian
-from .hamiltonian import LearnedHamiltonian
+from .fitting import FitConfig, HamiltonianFit, evaluate_hamiltonian, train_hamiltonian
+from .hamiltonian import HamiltonianConfig, LearnedHamiltonian
 from .hamiltonian_files import list_hamiltonians, load_hamiltonian, save_hamiltonian
 from .lennard_jones import generate_lj_clusters, lj_hamiltonian
 from .groups import GROUP_NAMES, group
@@ -29,6 +29,7 @@ from .transformer import LieTransformer, LieTransformerBlock
 __all__ = [
     "FitConfig",
     "GROUP_NAMES",
+    "HamiltonianConfig",
     "HamiltonianFit",
     "LearnedHamiltonian",
     "SpringData",
@@ -41,6 +42,7 @@ __all__ = [
     "propagate_atoms",
     "save_hamiltonian",
     "spring_hamiltonian",
+    "train_hamiltonian",
     "LieGroup",
     "LieSelfAttention",
     "LieTransformer",

@@ -24,8 +24,8 @@ def propagate_atoms(atoms: Atoms, hamiltonian: LearnedHamiltonian, timestep: flo
     ``features``: (n, F) per-atom features when the Hamiltonian takes them. Frames are written to
     ``trajectory`` as they are produced; returns them (with ``info["hamiltonian"]``, eV).
     """
-    if hamiltonian.config["dim"] != 3:
-        raise ValueError(f"ase.Atoms are 3-d; this Hamiltonian is {hamiltonian.config['dim']}-d")
+    if hamiltonian.config.dim != 3:
+        raise ValueError(f"ase.Atoms are 3-d; this Hamiltonian is {hamiltonian.config.dim}-d")
     if steps < 1 or interval < 1 or timestep <= 0:
         raise ValueError(f"need steps >= 1, interval >= 1 and timestep > 0, got {steps}, {interval}, {timestep}")
     q = atoms.positions[None]

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..integrators import particle_kinetic_energy
 from ..schedules import warmup_cosine
+from ..training_run import TrainingRun
 from .hamiltonian import LearnedHamiltonian
 from .hamiltonian_files import save_hamiltonian
 from .springs import SpringData, spring_hamiltonian
@@ -58,7 +59,7 @@ class FitConfig:
 
 def mean_kinetic_energy(data: SpringData) -> float:
     """Mean over systems and times of sum_i |p_i|^2 / (2 m_i): a natural ``energy_scale``."""
-    return float(((data.p ** 2).sum(-1) / (2 * data.m[:, None])).sum(-1).mean())
+    return float(particle_kinetic_energy(data.p, data.m[:, None]).sum(-1).mean())
 
 
 def _tensors(data: SpringData, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -102,7 +103,7 @@ def energy_drift(energy: torch.Tensor) -> torch.Tensor:
 
 
 def _features(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    return chunk["k"][..., None] if model.config["in_features"] else None
+    return chunk["k"][..., None] if model.config.in_features else None
 
 
 def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len: int = 5, rollout_steps: int = 100,
@@ -122,7 +123,7 @@ def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len:
     truth["ts"] = tensors["ts"][: steps + 1]
     metrics["rollout_steps"] = steps
     for method in ("rk4", "leapfrog"):
-        if method == "leapfrog" and not model.config["separable"]:
+        if method == "leapfrog" and not model.config.separable:
             continue
         q, p = model.integrate(truth["q"][:, 0], truth["p"][:, 0], truth["ts"], truth["m"], _features(model, truth),
                                method)
@@ -133,37 +134,34 @@ def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len:
     return metrics
 
 
-class HamiltonianFit:
+class HamiltonianFit(TrainingRun):
     """Trains ``model`` on ``train`` trajectories, validating on ``validation``, writing into ``out_dir``:
     ``best.safetensors`` (best validation chunk MSE), ``checkpoint.pt``, ``metrics.csv``."""
 
     def __init__(self, model: LearnedHamiltonian, train: SpringData, validation: SpringData, config: FitConfig,
                  out_dir: str | Path, resume: bool = False, training_info: dict | None = None):
-        self.model, self.config, self.out_dir = model, config, Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(out_dir, config.max_time)
+        self.model, self.config = model, config
         self.dtype = next(model.parameters()).dtype
         self.train, self.validation = _tensors(train, self.dtype), validation
         self.training_info = dict(training_info or {}, trajectories=int(train.q.shape[0]),
                                   hyperparameters=dataclasses.asdict(config))
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        self.epoch, self.elapsed, self.best, self.history = 0, 0.0, math.inf, []
-        self.checkpoint_path = self.out_dir / "checkpoint.pt"
-        if resume and self.checkpoint_path.exists():
-            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-            if state["config"] != model.config:
+        self.epoch = 0
+        state = self.read_checkpoint() if resume else None
+        if state is not None:
+            if state["config"] != dataclasses.asdict(model.config):
                 raise ValueError(f"cannot resume: {self.checkpoint_path} holds a different model config")
             model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.epoch, self.elapsed, self.best = state["epoch"], state["elapsed"], state["best"]
+            self.epoch, self.elapsed, self.best_metric = state["epoch"], state["elapsed"], state["best"]
             self.history = list(state["history"])
 
     def batches_per_epoch(self) -> int:
         return math.ceil(self.train["q"].shape[0] / self.config.batch_size)
 
     def _progress(self) -> float:
-        by_epochs = self.epoch / self.config.epochs
-        by_time = self.elapsed / (60 * self.config.max_time) if self.config.max_time else 0.0
-        return min(1.0, max(by_epochs, by_time))
+        return self.budget_used(self.epoch / self.config.epochs)
 
     def learning_rate(self) -> float:
         return warmup_cosine(self.config.lr, self._progress(), min_lr_ratio=self.config.min_lr_ratio)
@@ -195,7 +193,7 @@ class HamiltonianFit:
                 if self.epoch % c.validate_every == 0 or self._progress() >= 1.0:
                     self._validate(float(np.mean(losses)))
                 bar.update()
-                bar.set_postfix(train=f"{losses[-1]:.3g}", best_val=f"{self.best:.3g}")
+                bar.set_postfix(train=f"{losses[-1]:.3g}", best_val=f"{self.best_metric:.3g}")
                 if time.monotonic() - last_checkpoint > 60 * c.checkpoint_minutes or self._progress() >= 1.0:
                     self.save_checkpoint()
                     last_checkpoint = time.monotonic()
@@ -204,21 +202,46 @@ class HamiltonianFit:
     def _validate(self, train_loss: float) -> None:
         mse = float(state_mse(self.model.eval(), sample_chunks(_tensors(self.validation, self.dtype),
                                                                  self.config.chunk_len, np.random.default_rng(0))))
-        self.history.append({"epoch": self.epoch, "train_time_s": round(self.elapsed, 2), "lr": self.learning_rate(),
-                             "train_mse": train_loss, "val_mse_chunk": mse})
-        with open(self.out_dir / "metrics.csv", "w") as handle:
-            handle.write(",".join(self.history[0]) + "\n")
-            handle.writelines(",".join(str(v) for v in row.values()) + "\n" for row in self.history)
-        if mse < self.best:
-            self.best = mse
+        row = {"epoch": self.epoch, "train_time_s": round(self.elapsed, 2), "lr": self.learning_rate(),
+               "train_mse": train_loss, "val_mse_chunk": mse}
+        if self.record(row, mse):
             info = dict(self.training_info, epochs=self.epoch, best_epoch=self.epoch,
                         train_time_s=round(self.elapsed, 1))
             save_hamiltonian(self.model, self.out_dir / "best.safetensors", info, {"validation_mse_chunk": mse})
 
     def save_checkpoint(self) -> None:
-        state = {"config": self.model.config, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
-                 "best": self.best, "history": self.history}
-        temporary = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.checkpoint_path)
+        self.write_checkpoint({"config": dataclasses.asdict(self.model.config), "model": self.model.state_dict(),
+                               "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
+                               "best": self.best_metric, "history": self.history})
+
+
+def train_hamiltonian(data: str | Path, out_dir: str | Path, config: FitConfig | None = None, *, train: int = 3000,
+                      validation: int = 200, validation_data: str | Path | None = None, resume: bool = False,
+                      **model_options) -> HamiltonianFit:
+    """Fit a new float64 :class:`LearnedHamiltonian` to the first ``train`` trajectories of the spring data
+    file ``data``, validating on the last ``validation`` of ``validation_data`` (default: ``data`` itself,
+    where the two parts must not overlap); returns the finished :class:`HamiltonianFit`.
+
+    ``model_options``: fields of :class:`~equiformer_ase.lie.hamiltonian.HamiltonianConfig`; its ``dim``
+    and ``num_particles`` come from the data, ``energy_scale`` is the training part's
+    :func:`mean_kinetic_energy` and ``seed`` is ``config.seed``.
+    """
+    config = config or FitConfig()
+    springs = SpringData.load(data)
+    total = springs.q.shape[0]
+    held_out = SpringData.load(validation_data) if validation_data else springs
+    if validation_data is None and train + validation > total:
+        raise ValueError(f"{data} has {total} trajectories, fewer than --train {train} + --validation {validation}")
+    count = held_out.q.shape[0]
+    if train > total or validation > count:
+        raise ValueError(f"--train {train} / --validation {validation} exceed the trajectories in {data} ({total}) / "
+                         f"{validation_data} ({count})")
+    train_part = springs.systems(slice(0, train))
+    model = LearnedHamiltonian(dim=springs.q.shape[-1], num_particles=springs.q.shape[2],
+                               energy_scale=mean_kinetic_energy(train_part), seed=config.seed, **model_options)
+    fit = HamiltonianFit(model.double(), train_part, held_out.systems(slice(count - validation, count)), config,
+                         out_dir, resume=resume, training_info={"data": f"{data} (first {train})",
+                                                                "validation": f"{validation_data or data} "
+                                                                              f"(last {validation})"})
+    fit.run()
+    return fit

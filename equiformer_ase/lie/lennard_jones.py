@@ -82,8 +82,11 @@ def lj_forces(q: np.ndarray) -> np.ndarray:
 def lj_hamiltonian(q, p, m, k=None):
     """True H (eV) of LJ cluster states: q, p (..., n, 3) torch tensors, m (..., n) -> (...)."""
     import torch
+
+    from ..integrators import particle_kinetic_energy
+
     shape = q.shape[:-2]
     flat_q = q.reshape(-1, *q.shape[-2:]).detach().cpu().numpy()
     potential = [atoms.get_potential_energy() for atoms in _lj_clusters(flat_q)]
-    kinetic = (p.pow(2).sum(-1) / (2 * m)).sum(-1)
+    kinetic = particle_kinetic_energy(p, m).sum(-1)
     return kinetic + torch.as_tensor(np.array(potential), dtype=q.dtype).reshape(shape)

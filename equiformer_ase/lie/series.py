@@ -17,8 +17,8 @@ the threshold.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..integrators import rk4_step
+from ..integrators import particle_kinetic_energy, rk4_step
 
 FIELDS = ("q", "p", "m", "k", "ts")
 
@@ -41,7 +41,7 @@ def spring_forces(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 def spring_hamiltonian(q: torch.Tensor, p: torch.Tensor, m: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """H = kinetic + V: ``q``, ``p`` (..., n, d), ``m``, ``k`` (..., n) -> (...)."""
-    return (p.pow(2).sum(-1) / (2 * m)).sum(-1) + spring_potential(q, k)
+    return particle_kinetic_energy(p, m).sum(-1) + spring_potential(q, k)
 
 
 @dataclass

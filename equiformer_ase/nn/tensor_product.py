@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from e3nn import o3
@@ -11,6 +12,23 @@ from torch import nn
 from .concat import concat
 from .constants import ExactConstant
 from .linear import check_simplified
+
+
+class PathGroup(NamedTuple):
+    """The ``paths`` paths of one input block that end in output irrep ``irrep`` (adjacent columns)."""
+
+    irrep: o3.Irrep
+    paths: int
+
+
+class OutputPiece(NamedTuple):
+    """One run of output channels: path group ``group`` of input block ``block``, ``channels`` x an
+    irrep of dimension ``dim``."""
+
+    block: int
+    group: int
+    channels: int
+    dim: int
 
 
 class DepthwiseTensorProduct(nn.Module):
@@ -38,9 +56,10 @@ class DepthwiseTensorProduct(nn.Module):
         self.in_dims = [mul * ir.dim for mul, ir in irreps_in]
         self.in_blocks = [(mul, ir.dim) for mul, ir in irreps_in]
         # Per input block: coefficients (dim_sh, d1 * D_out) with output columns grouped by l3, and
-        # the groups (l3, number of paths) it feeds.
-        self.coefficients, self.groups = [], []
-        for mul, ir1 in irreps_in:
+        # the path groups it feeds.
+        self.coefficients: list[ExactConstant] = []
+        self.groups: list[list[PathGroup]] = []
+        for _, ir1 in irreps_in:
             columns, groups = [], []
             for ir3 in allowed:
                 paths = [(ir2, sl2) for (_, ir2), sl2 in zip(irreps_sh, irreps_sh.slices()) if ir3 in ir1 * ir2]
@@ -50,18 +69,18 @@ class DepthwiseTensorProduct(nn.Module):
                     coefficient[sl2] = w3j.permute(1, 0, 2)
                     columns.append(coefficient)
                 if paths:
-                    groups.append((ir3, len(paths)))
+                    groups.append(PathGroup(ir3, len(paths)))
             coefficients = torch.cat(columns, dim=2)
             self.coefficients.append(ExactConstant(coefficients.flatten(1)))
             self.groups.append(groups)
         # Output channels: grouped by l3 (sorted), within l3 by input block, within that (u, path).
-        self.pieces = [(b, g) for ir3 in allowed for b, groups in enumerate(self.groups)
-                       for g, (ir, _) in enumerate(groups) if ir == ir3]
-        self.piece_shapes = [(self.in_blocks[b][0] * self.groups[b][g][1], self.groups[b][g][0].dim)
-                             for b, g in self.pieces]
+        self.pieces = [OutputPiece(b, g, self.in_blocks[b][0] * group.paths, group.irrep.dim)
+                       for ir3 in allowed for b, groups in enumerate(self.groups)
+                       for g, group in enumerate(groups) if group.irrep == ir3]
         out = {}
-        for (b, g), (channels, _) in zip(self.pieces, self.piece_shapes):
-            out[self.groups[b][g][0]] = out.get(self.groups[b][g][0], 0) + channels
+        for piece in self.pieces:
+            irrep = self.groups[piece.block][piece.group].irrep
+            out[irrep] = out.get(irrep, 0) + piece.channels
         self.irreps_out = o3.Irreps([(channels, ir) for ir, channels in out.items()])
         self.weight_numel = self.irreps_out.num_irreps
 
@@ -76,10 +95,10 @@ class DepthwiseTensorProduct(nn.Module):
             x_block = x_block.reshape(num_edges, mul, d1)
             # (E, mul, D_out); for scalars (d1 = 1) an outer product, which is faster than a bmm with K = 1
             products = x_block * coupling if d1 == 1 else torch.bmm(x_block, coupling)
-            grouped.append(products.split([n * ir.dim for ir, n in groups], dim=2))
-        weights = weights.split([channels for channels, _ in self.piece_shapes], dim=1)
+            grouped.append(products.split([group.paths * group.irrep.dim for group in groups], dim=2))
+        weights = weights.split([piece.channels for piece in self.pieces], dim=1)
         out = []
-        for (b, g), (channels, d3), w in zip(self.pieces, self.piece_shapes, weights):
-            piece = grouped[b][g].reshape(num_edges, channels, d3) * w[:, :, None]
-            out.append(piece.view(num_edges, channels * d3))
+        for piece, w in zip(self.pieces, weights):
+            channels = grouped[piece.block][piece.group].reshape(num_edges, piece.channels, piece.dim) * w[:, :, None]
+            out.append(channels.view(num_edges, piece.channels * piece.dim))
         return concat(out, dim=1)

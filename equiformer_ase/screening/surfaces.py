@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from ase import Atoms
 from ase.build import fcc100, fcc110, fcc111, fcc211
 from ase.constraints import FixAtoms
@@ -46,12 +45,3 @@ def build_surface(metal: str, facet: str, size: tuple[int, int, int] = (3, 3, 4)
 def surface_name(metal: str, facet: str) -> str:
     """E.g. "Cu111"."""
     return f"{metal}{facet}"
-
-
-def free_atom_mask(atoms: Atoms) -> np.ndarray:
-    """(n,) bool, True for atoms not held by a FixAtoms constraint."""
-    free = np.ones(len(atoms), dtype=bool)
-    for constraint in atoms.constraints:
-        if isinstance(constraint, FixAtoms):
-            free[constraint.index] = False
-    return free

@@ -9,6 +9,7 @@ import torch
 
 from ..graph import AtomGraph, build_graph
 from ..potential import Potential
+from ..structures import structure_slices
 from .dataset import Sample
 
 
@@ -29,23 +30,21 @@ class Batch:
 
 
 def collate(samples: list[Sample], elements: list[str], cutoff: float, device: torch.device | str = "cpu",
-            dtype: torch.dtype = torch.float64) -> list[Batch]:
-    """All samples as one batch (an empty list for no samples)."""
-    if not samples:
-        return []
+            dtype: torch.dtype = torch.float64) -> Batch:
+    """All ``samples`` (at least one) as one batch."""
 
     def as_tensor(values, kind=dtype):
         return torch.as_tensor(np.asarray(values), dtype=kind, device=device)
 
     no_stress = np.zeros((3, 3))
-    return [Batch(
+    return Batch(
         graph=build_graph([s.atoms for s in samples], elements, cutoff, device=device, dtype=dtype),
         energy=as_tensor([s.energy for s in samples]),
         forces=as_tensor(np.concatenate([s.forces for s in samples])),
         num_atoms=as_tensor([len(s.atoms) for s in samples]),
         stress=as_tensor(np.stack([no_stress if s.stress is None else s.stress for s in samples])),
         has_stress=as_tensor([s.stress is not None for s in samples], torch.bool),
-    )]
+    )
 
 
 def evaluate_batch(potential: Potential, batch: Batch, create_graph: bool = False) -> dict[str, torch.Tensor]:
@@ -60,13 +59,12 @@ def predict(potential: Potential, samples: list[Sample], batch_size: int, device
     predictions: list[dict] = [{} for _ in samples]
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
-        for batch in collate(chunk, elements, cutoff, device, dtype):
-            result = {k: v.cpu().numpy() for k, v in evaluate_batch(potential, batch).items()}
-            forces = np.split(result["forces"], np.cumsum([len(s.atoms) for s in chunk])[:-1])
-            for k, sample in enumerate(chunk):
-                predictions[start + k] = {"energy": float(result["energy"][k]), "forces": forces[k]}
-                if sample.stress is not None:
-                    predictions[start + k]["stress"] = result["stress"][k]
+        batch = collate(chunk, elements, cutoff, device, dtype)
+        result = {k: v.cpu().numpy() for k, v in evaluate_batch(potential, batch).items()}
+        for k, (sample, atoms) in enumerate(zip(chunk, structure_slices([len(s.atoms) for s in chunk]))):
+            predictions[start + k] = {"energy": float(result["energy"][k]), "forces": result["forces"][atoms]}
+            if sample.stress is not None:
+                predictions[start + k]["stress"] = result["stress"][k]
     return predictions
 
 

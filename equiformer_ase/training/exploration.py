@@ -20,8 +20,9 @@ from ase.constraints import FixAtoms
 from ase.md.langevin import Langevin
 from ase.optimize import BFGS
 
+from ..structures import fixed_atoms
 from .recipes import ADSORBATE_FACETS, ADSORBATES, SurfaceRecipe
-from .sampling import fixed_mask, thermalize_momenta
+from .sampling import thermalize_momenta
 from .surfaces_data import random_placement
 from .tasks import Task
 
@@ -47,7 +48,7 @@ def explored_frame(atoms: Atoms, **info) -> Atoms:
     """A copy of ``atoms`` (committee calculator attached) with its deviation; see the module docstring."""
     calc = atoms.calc
     frame = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    frame.arrays["fixed"] = fixed_mask(atoms)
+    frame.arrays["fixed"] = fixed_atoms(atoms)
     frame.arrays["forces_dev"] = np.asarray(calc.get_property("forces_dev", atoms))
     frame.arrays["committee_forces"] = np.asarray(calc.get_property("forces", atoms))
     frame.info.update(atoms.info, **info, max_forces_dev=float(calc.get_property("max_forces_dev", atoms)))
@@ -75,7 +76,7 @@ def _md(start: Atoms, calc: BaseCalculator, temperature: float, steps: int, inte
 
 def _rattle(atoms: Atoms, stdev: float, rng: np.random.Generator) -> None:
     """Gaussian displacements of ``stdev`` (Angstrom) on the atoms ``FixAtoms`` leaves free."""
-    free = ~fixed_mask(atoms)
+    free = ~fixed_atoms(atoms)
     atoms.positions[free] += rng.normal(scale=stdev, size=(int(free.sum()), 3))
 
 

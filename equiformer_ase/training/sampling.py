@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.constraints import FixAtoms
 from ase.md.langevin import Langevin
 from ase.optimize import BFGS
+
+from ..structures import fixed_atoms
 
 try:
     from ase.md.velocitydistribution import thermalize_momenta   # ASE >= 3.29
@@ -22,19 +23,10 @@ except ImportError:
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
 
-def fixed_mask(atoms: Atoms) -> np.ndarray:
-    """(n,) bool: atoms held by a ``FixAtoms`` constraint."""
-    mask = np.zeros(len(atoms), dtype=bool)
-    for constraint in atoms.constraints:
-        if isinstance(constraint, FixAtoms):
-            mask[constraint.get_indices()] = True
-    return mask
-
-
 def snapshot(atoms: Atoms, **info) -> Atoms:
     """A labelled copy of ``atoms`` at its current positions, with ``info`` merged into ``frame.info``."""
     frame = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    frame.arrays["fixed"] = fixed_mask(atoms)
+    frame.arrays["fixed"] = fixed_atoms(atoms)
     results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(apply_constraint=False)}
     if atoms.pbc.all():
         results["stress"] = atoms.get_stress(apply_constraint=False)

@@ -17,8 +17,9 @@ from ase.calculators.emt import EMT
 from ase.constraints import FixAtoms
 
 from ..data.adsorbates import adsorbate_geometry
+from ..structures import fixed_atoms
 from .recipes import SurfaceRecipe
-from .sampling import fixed_mask, langevin_frames, relaxation_path, snapshot
+from .sampling import langevin_frames, relaxation_path, snapshot
 from .tasks import Task
 
 FACET_BUILDERS = {"fcc111": fcc111, "fcc100": fcc100, "fcc211": fcc211}
@@ -159,7 +160,7 @@ def random_placement(metal: str, facet: str, adsorbate: str, size: tuple[int, in
     molecule_.rotate(rng.uniform(0, 360), "z")
     xy = rng.uniform(size=2) @ atoms.cell.array[:2, :2]
     add_adsorbate(atoms, molecule_, rng.uniform(*recipe.start_heights), position=tuple(xy))
-    free = ~fixed_mask(atoms)
+    free = ~fixed_atoms(atoms)
     step = rng.uniform(-1, 1, size=(int(free.sum()), 3)) * recipe.start_rattle
     norms = np.linalg.norm(step, axis=1, keepdims=True)
     atoms.positions[free] += step * np.minimum(1.0, recipe.start_rattle / np.maximum(norms, 1e-12))

@@ -1,19 +1,20 @@
 """The training loop: AdamW, warm-up + cosine learning rate, clipping, EMA, checkpoints and resume.
 
-``train`` reads and validates the data, splits it by seed, fits reference energies and the
-data-derived scales (``energy_scale``, ``avg_num_neighbors``) on the training set, then trains.
-Each step evaluates ``Potential.evaluate(..., create_graph=True)`` on this process's shard of the
-batch. After every epoch the EMA weights are validated; the best ones are written to
-``best.safetensors``. ``checkpoint.pt`` (model, EMA, optimizer, RNG state, position in the epoch,
-best metric, history) is written every ``checkpoint_minutes`` and at every epoch end, and a run
-started again with ``resume=True`` continues from it: the shuffling of epoch e depends only on
-(seed, e) and the learning rate only on the step (and elapsed time under a time budget), so an
-epoch-limited run resumed from a checkpoint takes the same steps as an uninterrupted one.
+``train`` joins the process group torchrun describes (if any), reads and validates the data, splits
+it by seed, fits reference energies and the data-derived scales (``energy_scale``,
+``avg_num_neighbors``) on the training set, then trains. Each step evaluates
+``Potential.evaluate(..., create_graph=True)`` on this process's shard of the batch. After every
+epoch the EMA weights are validated; the best ones are written to ``best.safetensors``.
+``checkpoint.pt`` (model, EMA, optimizer, position in the epoch, best metric, history) is written
+every ``checkpoint_minutes`` and at every epoch end, and a run started again with ``resume=True``
+continues from it. The loop draws no random numbers but the shuffling of epoch e, which depends
+only on (seed, e), and the learning rate depends only on the step (and elapsed time under a time
+budget), so an epoch-limited run resumed from a checkpoint takes the same steps as an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -33,6 +34,7 @@ from ..model import EquiformerConfig
 from ..errors import UnsupportedElementError
 from ..potential import Potential, load_potential
 from ..schedules import warmup_cosine
+from ..training_run import TrainingRun
 from .batching import collate, evaluate_batch, predict
 from .dataset import Sample, elements_in, read_structures, split_indices, to_samples
 from .distributed import Distributed, init_distributed
@@ -97,9 +99,10 @@ def compute_gradients(potential: Potential, batch: list[Sample], weights: LossWe
     """
     counts = error_counts(batch)
     totals = {k: torch.zeros((), dtype=dtype, device=device) for k in TERMS}
-    for part in collate(dist.shard(batch), potential.config.elements, potential.config.cutoff, device, dtype):
-        errors = squared_errors(evaluate_batch(potential, part, create_graph=True), part)
-        totals = {k: totals[k] + errors[k] for k in TERMS}
+    shard = dist.shard(batch)
+    if shard:  # a process may get no structures of a batch smaller than the world
+        part = collate(shard, potential.config.elements, potential.config.cutoff, device, dtype)
+        totals = squared_errors(evaluate_batch(potential, part, create_graph=True), part)
     if any(t.requires_grad for t in totals.values()):
         weights.combine(totals, counts).backward()
     dist.all_reduce_gradients(potential)
@@ -164,19 +167,18 @@ def fine_tuning_start(parent: str | Path, frames: list, elements: list[str] | No
     return potential, lineage
 
 
-class Trainer:
-    """One training run writing to ``out_dir``; see the module docstring. Use :func:`train`."""
+class Trainer(TrainingRun):
+    """One training run writing to ``out_dir``, as process ``dist`` of a data-parallel run (default: the only
+    one); see the module docstring. Use :func:`train`."""
 
     def __init__(self, data: str | Path, out_dir: str | Path, config: TrainingConfig, *,
                  elements: list[str] | None = None, preset: str = "small", model_overrides: dict | None = None,
-                 device: str = "cpu", resume: bool = False, init_from: str | Path | None = None,
-                 refit_references: bool = False):
-        self.config, self.data, self.out_dir = config, Path(data), Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+                 device: str | torch.device = "cpu", resume: bool = False, init_from: str | Path | None = None,
+                 refit_references: bool = False, dist: Distributed = Distributed()):
+        super().__init__(out_dir, config.max_time)
+        self.config, self.data, self.dist = config, Path(data), dist
         self.data_sha256 = file_sha256(self.data)
-        self.checkpoint_path = self.out_dir / "checkpoint.pt"
         self.device = _device(device)
-        self.dist = init_distributed(self.device)
         self.dtype = resolve_dtype(config.dtype)
         frames = read_structures(self.data)
         checkpoint = self._read_checkpoint() if resume else None
@@ -208,17 +210,14 @@ class Trainer:
         self.ema = ExponentialMovingAverage(self.potential, config.ema_decay)
         self.optimizer = torch.optim.AdamW(self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.epoch = self.batch_in_epoch = self.step = 0
-        self.elapsed = 0.0
-        self.best_metric, self.best_epoch = math.inf, -1
-        self.history: list[dict] = []
         if checkpoint is not None:
             self._restore(checkpoint)
 
     # ------------------------------------------------------------------ checkpoints
     def _read_checkpoint(self) -> dict | None:
-        if not self.checkpoint_path.exists():
+        checkpoint = self.read_checkpoint()
+        if checkpoint is None:
             return None
-        checkpoint = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{self.checkpoint_path}: unknown checkpoint format {checkpoint.get('format')!r}")
         if checkpoint["data_sha256"] != self.data_sha256:
@@ -230,7 +229,6 @@ class Trainer:
         self.potential.load_state_dict(checkpoint["model"])
         self.ema.load_state_dict(checkpoint["ema"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["torch_rng"])
         self.epoch, self.batch_in_epoch, self.step = checkpoint["epoch"], checkpoint["batch_in_epoch"], checkpoint["step"]
         self.elapsed = checkpoint["elapsed_s"]
         self.best_metric, self.best_epoch = checkpoint["best_metric"], checkpoint["best_epoch"]
@@ -247,23 +245,23 @@ class Trainer:
             "format": CHECKPOINT_FORMAT, "data_sha256": self.data_sha256,
             "model_config": self.potential.config.to_dict(), "reference_energies": self.potential.reference_energies,
             "model": self.potential.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "step": self.step, "elapsed_s": self.elapsed, "best_metric": self.best_metric,
             "best_epoch": self.best_epoch, "history": self.history, "training_config": dataclasses.asdict(self.config),
             "parent": self.parent,
         }
-        temporary = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.checkpoint_path)
+        self.write_checkpoint(state)
 
     # ------------------------------------------------------------------ loop
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.subsets["train"]) / self.config.batch_size)
 
     def _progress(self) -> float:
-        steps = self.step / (self.config.epochs * self.steps_per_epoch()) if self.config.epochs else 0.0
-        time_used = self.elapsed / (60 * self.config.max_time) if self.config.max_time else 0.0
-        return max(steps, time_used)
+        return self.budget_used(self.step / (self.config.epochs * self.steps_per_epoch()) if self.config.epochs else 0.0)
+
+    def epoch_order(self) -> np.ndarray:
+        """The order of the training set in this epoch: the loop's only randomness, drawn from (seed, epoch) alone."""
+        return np.random.default_rng([self.config.seed, self.epoch]).permutation(len(self.subsets["train"]))
 
     def _finished(self) -> bool:
         return (self.config.epochs is not None and self.epoch >= self.config.epochs) or self._progress() >= 1.0
@@ -288,7 +286,7 @@ class Trainer:
         last_checkpoint = time.monotonic()
         while not self._finished():
             train = self.subsets["train"]
-            order = np.random.default_rng([config.seed, self.epoch]).permutation(len(train))
+            order = self.epoch_order()
             batches = [order[k:k + config.batch_size] for k in range(0, len(order), config.batch_size)]
             losses = []
             bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}",
@@ -328,10 +326,7 @@ class Trainer:
         row = {"epoch": epoch, "step": self.step, "train_time_s": round(self.elapsed, 2),
                "lr": learning_rate(self.config, self._progress()), "train_loss": train_loss, "val_loss": val_loss,
                **{f"val_{k}": v for k, v in summary.items() if k != "structures"}}
-        self.history.append(row)
-        self._write_csv()
-        if val_loss < self.best_metric:
-            self.best_metric, self.best_epoch = val_loss, row["epoch"]
+        if self.record(row, val_loss):
             self.save_best({"validation": summary})
         tqdm.write(f"epoch {row['epoch']:.3g}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
                    f"val E MAE {summary['energy_mae_mev_per_atom']:.2f} meV/atom, "
@@ -355,12 +350,6 @@ class Trainer:
         self.ema.module.training_info = self.training_info()
         self.ema.module.metrics = metrics
         self.ema.module.save(self.out_dir / "best.safetensors")
-
-    def _write_csv(self) -> None:
-        with open(self.out_dir / "metrics.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(self.history[0]))
-            writer.writeheader()
-            writer.writerows(self.history)
 
     def finish(self) -> dict:
         """Test the best potential, write metrics.json and parity plots, store test metrics in the file."""
@@ -391,18 +380,22 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def train(data: str | Path, out_dir: str | Path, config: TrainingConfig | None = None, **options) -> dict:
+def train(data: str | Path, out_dir: str | Path, config: TrainingConfig | None = None, *, device: str = "cpu",
+          **options) -> dict:
     """Train on ``data`` (extxyz/xyz or ase.db) into ``out_dir``; returns what metrics.json holds.
 
+    Under torchrun this process joins the process group for the run and leaves it at the end.
     ``options``: ``elements`` (default: those in the data), ``preset``, ``model_overrides`` (fields
-    of :class:`EquiformerConfig`), ``device``, ``resume``; ``init_from`` (a shipped name or file)
+    of :class:`EquiformerConfig`), ``resume``; ``init_from`` (a shipped name or file)
     fine-tunes that potential with a fresh schedule, keeping its config, elements and reference
     energies (``refit_references=True`` refits the latter on this data) and recording it as the
     ``parent`` in the new file's header.
     """
-    trainer = Trainer(data, out_dir, config or TrainingConfig(), **options)
+    device = _device(device)
+    dist = init_distributed(device)
     try:
+        trainer = Trainer(data, out_dir, config or TrainingConfig(), device=device, dist=dist, **options)
         trainer.run()
         return trainer.finish()
     finally:
-        trainer.dist.close()
+        dist.close()

@@ -1,0 +1,31 @@
+"""Errors of a potential on labelled data: the whole file or its own training split of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..devices import resolve_device
+from ..potential import Potential, inference_copy
+from .batching import predict
+from .card import held_out
+from .dataset import GROUP_KEYS, read_structures, to_samples
+from .metrics import group_errors
+
+
+def evaluate_potential(potential: Potential | str | Path, data: str | Path, split: str = "all",
+                       group_by: Sequence[str] = (), batch_size: int = 16,
+                       device: str = "cpu") -> dict[str, dict[str, float]]:
+    """:func:`~equiformer_ase.training.metrics.group_errors` of ``potential`` (a Potential, file or shipped
+    name), evaluated in float64, on ``data``: the whole file (``split="all"``, grouped also by the frame
+    ``info`` keys ``group_by``) or the potential's own "train", "validation" or "test" part of it
+    (:func:`~equiformer_ase.training.card.held_out`)."""
+    device = resolve_device(device)
+    potential = inference_copy(potential, device, torch.float64)
+    if split == "all":
+        samples = to_samples(read_structures(data), potential.config.elements, GROUP_KEYS + tuple(group_by))
+    else:
+        samples = held_out(potential, data, split)
+    return group_errors(samples, predict(potential, samples, batch_size, device))
