@@ -28,6 +28,8 @@ class DepthwiseTensorProduct(nn.Module):
 
     Shapes: ``x`` (E, irreps_in.dim), ``sh`` (E, irreps_sh.dim), ``weights`` (E, weight_numel)
     -> (E, irreps_out.dim); ``weight_numel == irreps_out.num_irreps`` (one weight per output channel).
+    ``weights=None`` means every weight is 1 (for weights shared by all edges, which a linear layer
+    after the product absorbs).
     """
 
     def __init__(self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed_out: o3.Irreps):
@@ -65,7 +67,7 @@ class DepthwiseTensorProduct(nn.Module):
         self.irreps_out = o3.Irreps([(channels, ir) for ir, channels in out.items()])
         self.weight_numel = self.irreps_out.num_irreps
 
-    def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         num_edges = x.shape[0]
         grouped = []
         for (mul, d1), x_block, coefficients, groups in zip(
@@ -77,6 +79,9 @@ class DepthwiseTensorProduct(nn.Module):
             # (E, mul, D_out); for scalars (d1 = 1) an outer product, which is faster than a bmm with K = 1
             products = x_block * coupling if d1 == 1 else torch.bmm(x_block, coupling)
             grouped.append(products.split([n * ir.dim for ir, n in groups], dim=2))
+        if weights is None:
+            return concat([grouped[b][g].reshape(num_edges, channels * d3)
+                           for (b, g), (channels, d3) in zip(self.pieces, self.piece_shapes)], dim=1)
         weights = weights.split([channels for channels, _ in self.piece_shapes], dim=1)
         out = []
         for (b, g), (channels, d3), w in zip(self.pieces, self.piece_shapes, weights):
