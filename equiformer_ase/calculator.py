@@ -33,20 +33,22 @@ class EquiformerCalculator(Calculator):
     (results equal those of a fresh list; 0 rebuilds at every call). Atoms closer than half their
     covalent radii sum raise :class:`~equiformer_ase.errors.CloseContactError` unless
     ``allow_close_contacts``; checked at the first call for each new system (atomic numbers, cell,
-    pbc), not at every step of a trajectory of it.
+    pbc), not at every step of a trajectory of it. ``compile=True`` runs the model through
+    ``torch.compile`` (see :func:`~equiformer_ase.potential.inference_copy`): the first call takes
+    minutes, later ones are faster; for long MD.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"] + COMMITTEE_PROPERTIES
 
     def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto",
                  dtype: str = "float32", neighbour_backend: str = "auto", skin: float = 0.5,
-                 allow_close_contacts: bool = False, **kwargs):
+                 allow_close_contacts: bool = False, compile: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.allow_close_contacts = allow_close_contacts
         self._checked_systems = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype)
-        self.potential = inference_model(potential, self.device, self.dtype)
+        self.potential = inference_model(potential, self.device, self.dtype, compile)
         cfg = self.potential.config
         # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
         # their precision (Potential.evaluate casts them after the subtraction).

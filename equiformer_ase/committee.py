@@ -124,15 +124,16 @@ def is_committee_file(name_or_path: str | Path) -> bool:
     return str(name_or_path) in shipped_names(COMMITTEE)
 
 
-def inference_model(spec, device: torch.device, dtype: torch.dtype) -> Potential | Committee:
+def inference_model(spec, device: torch.device, dtype: torch.dtype, compile: bool = False) -> Potential | Committee:
     """A frozen copy on ``device`` in ``dtype`` of what a calculator or the MD engine is given:
     a :class:`Potential`, a :class:`Committee`, a list of potentials (names, paths or objects) as a
-    committee, or the name / path of a potential or committee file."""
+    committee, or the name / path of a potential or committee file; ``compile``: see
+    :func:`~equiformer_ase.potential.inference_copy`."""
     if isinstance(spec, Committee):
-        return Committee([inference_copy(member, device, dtype) for member in spec.members], spec.info)
+        return Committee([inference_copy(member, device, dtype, compile) for member in spec.members], spec.info)
     if isinstance(spec, (list, tuple)):
-        return Committee([inference_copy(member, device, dtype) for member in spec])
+        return Committee([inference_copy(member, device, dtype, compile) for member in spec])
     if isinstance(spec, (str, Path)) and is_committee_file(spec):
-        return inference_model(load_committee(spec), device, dtype)
-    return inference_copy(spec, device, dtype)
+        return inference_model(load_committee(spec), device, dtype, compile)
+    return inference_copy(spec, device, dtype, compile)
 

@@ -66,19 +66,21 @@ class DepthwiseTensorProduct(nn.Module):
             out[self.groups[b][g][0]] = out.get(self.groups[b][g][0], 0) + channels
         self.irreps_out = o3.Irreps([(channels, ir) for ir, channels in out.items()])
         self.weight_numel = self.irreps_out.num_irreps
+        # plain ints for forward: torch.compile cannot guard on e3nn's Irrep objects
+        self.group_sizes = [[n * ir.dim for ir, n in groups] for groups in self.groups]
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         num_edges = x.shape[0]
         grouped = []
-        for (mul, d1), x_block, coefficients, groups in zip(
-            self.in_blocks, x.split(self.in_dims, dim=1), self.coefficients, self.groups
+        for (mul, d1), x_block, coefficients, sizes in zip(
+            self.in_blocks, x.split(self.in_dims, dim=1), self.coefficients, self.group_sizes
         ):
             table = coefficients(sh)
             coupling = (sh @ table).view(num_edges, d1, table.shape[1] // d1)
             x_block = x_block.reshape(num_edges, mul, d1)
             # (E, mul, D_out); for scalars (d1 = 1) an outer product, which is faster than a bmm with K = 1
             products = x_block * coupling if d1 == 1 else torch.bmm(x_block, coupling)
-            grouped.append(products.split([n * ir.dim for ir, n in groups], dim=2))
+            grouped.append(products.split(sizes, dim=2))
         if weights is None:
             return concat([grouped[b][g].reshape(num_edges, channels * d3)
                            for (b, g), (channels, d3) in zip(self.pieces, self.piece_shapes)], dim=1)
