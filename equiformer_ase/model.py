@@ -33,6 +33,20 @@ CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_pro
 # Fields added after potential files were first written, with the value a stored config that lacks
 # them meant: such files must keep building the architecture their weights were trained for.
 STORED_DEFAULTS = {"radial_value": True}
+# Named configurations (overrides of the field defaults); see EquiformerConfig.preset.
+PRESETS = {
+    "small": {},
+    "paper-md17-l2": dict(
+        node_channels=(128, 64, 32), head_channels=(32, 16, 8), ffn_channels=(384, 192, 96),
+        num_blocks=6, num_heads=4, alpha_channels=32, num_radial=32, radial_hidden=64,
+        output_hidden=512,
+    ),
+    "paper-md17-l3": dict(
+        node_channels=(128, 64, 32, 16), head_channels=(32, 16, 8, 4),
+        ffn_channels=(384, 192, 96, 48), num_blocks=6, num_heads=4, alpha_channels=32,
+        num_radial=32, radial_hidden=64, output_hidden=512,
+    ),
+}
 
 
 def degree_irreps(channels: tuple[int, ...], parity: bool) -> o3.Irreps:
@@ -134,23 +148,13 @@ class EquiformerConfig:
         * ``"paper-md17-l2"``: 128x0e+64x1e+32x2e, 6 blocks, 4 heads of 32x0e+16x1e+8x2e,
           FFN 384x0e+192x1e+96x2e, 32 Gaussian radial functions, cutoff 5 A (Liao & Smidt, MD17).
         * ``"paper-md17-l3"``: the same with an added 16x3e channel block (heads 4x3e, FFN 48x3e).
+
+        Every preset shares the value tensor product's weights over the edges, as the paper does;
+        ``radial_value=True`` builds the shipped potentials' per-edge radial MLP instead.
         """
-        presets = {
-            "small": {},
-            "paper-md17-l2": dict(
-                node_channels=(128, 64, 32), head_channels=(32, 16, 8), ffn_channels=(384, 192, 96),
-                num_blocks=6, num_heads=4, alpha_channels=32, num_radial=32, radial_hidden=64,
-                output_hidden=512,
-            ),
-            "paper-md17-l3": dict(
-                node_channels=(128, 64, 32, 16), head_channels=(32, 16, 8, 4),
-                ffn_channels=(384, 192, 96, 48), num_blocks=6, num_heads=4, alpha_channels=32,
-                num_radial=32, radial_hidden=64, output_hidden=512,
-            ),
-        }
-        if name not in presets:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
-        return cls(elements=elements, preset_name=name, **{**presets[name], **overrides})
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(elements=elements, preset_name=name, **{**PRESETS[name], **overrides})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
