@@ -6,12 +6,13 @@ throughput in atom-steps per second (atoms x steps / s, summed over replicas) fo
 * ``ase``: ``ase.md.verlet.VelocityVerlet`` driving ``EquiformerCalculator`` (one structure);
 * ``engine``: :class:`equiformer_ase.dynamics.MolecularDynamics` on one structure;
 * ``engine xR``: R replicas advancing together in one batched graph;
-* with ``--compile``, also ``ase`` and ``engine`` with ``compile=True`` (their first step compiles,
-  which the table reports separately).
+* with ``--compile``, also ``ase`` and ``engine`` with ``compile=True`` (compiled before the timing;
+  ``bench_compile.py`` times the compilation).
 
 Every driver takes one warm-up step, then the drivers run ``--steps`` steps each in turn for
 ``--rounds`` rounds, so load drifts of a shared machine hit all alike; the table gives medians over
-the rounds. Untrained weights (speed does not depend on training). Prints a table; not a test.
+the rounds, of wall time and of this process's CPU time (with one thread on a busy machine, the CPU
+time per step is close to the wall time the same step takes on an idle one). Untrained weights (speed does not depend on training). Prints a table; not a test.
 
     python benchmarks/bench_md.py [--preset small] [--device cpu] [--dtype float32] [--steps 5] [--rounds 5]
                                   [--replicas 16] [--systems aspirin Cu] [--compile]
@@ -65,13 +66,20 @@ def engine_driver(potential, atoms, device, dtype, replicas, compile):
     return lambda n: md.run(n, progress=False)
 
 
-def timed(run, steps: int, device) -> float:
-    """Seconds for ``steps`` steps of ``run``."""
+def timed(run, steps: int, device, clock=time.perf_counter) -> float:
+    """Seconds for ``steps`` steps of ``run`` on ``clock`` (wall time by default)."""
     sync(device)
-    start = time.perf_counter()
+    start = clock()
     run(steps)
     sync(device)
-    return time.perf_counter() - start
+    return clock() - start
+
+
+def wall_and_cpu(run, steps: int, device) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, all threads) for ``steps`` steps of ``run``."""
+    cpu = time.process_time()
+    wall = timed(run, steps, device)
+    return wall, time.process_time() - cpu
 
 
 def bench_ase(potential, atoms, device, dtype, steps) -> float:
@@ -104,7 +112,8 @@ def main():
     device = str(resolve_device(args.device))
     print(f"preset {args.preset}, {device}, {args.dtype}, torch threads {torch.get_num_threads()}, median of "
           f"{args.rounds} rounds of {args.steps} steps per driver; load {load()}")
-    header = f"{'system':<16} {'driver':<18} {'ms/step':>9} {'steps/s':>9} {'atom-steps/s':>13} {'vs ASE':>7}"
+    header = (f"{'system':<16} {'driver':<18} {'ms/step':>9} {'CPU ms/step':>11} {'steps/s':>9} {'atom-steps/s':>13} "
+              f"{'vs ASE':>7}")
     print(header)
     print("-" * len(header))
     for name, atoms in systems().items():
@@ -117,18 +126,17 @@ def main():
         if args.compile:
             drivers["ase, compiled"] = (1, ase_driver(potential, atoms, device, args.dtype, True))
             drivers["engine, compiled"] = (1, engine_driver(potential, atoms, device, args.dtype, 1, True))
-        for driver, (_, run) in drivers.items():
-            seconds = timed(run, 1, device)
-            if "compiled" in driver:
-                print(f"{name:<16} {driver:<18} first step (compiles): {seconds:.0f} s", flush=True)
+        for _, run in drivers.values():
+            timed(run, 1, device)
         times = {driver: [] for driver in drivers}
         for _ in range(args.rounds):
             for driver, (_, run) in drivers.items():
-                times[driver].append(timed(run, args.steps, device) / args.steps)
-        per_step = {driver: float(np.median(t)) for driver, t in times.items()}
+                times[driver].append(np.array(wall_and_cpu(run, args.steps, device)) / args.steps)
+        per_step = {driver: float(np.median([wall for wall, _ in t])) for driver, t in times.items()}
+        cpu_per_step = {driver: float(np.median([cpu for _, cpu in t])) for driver, t in times.items()}
         for driver, (replicas, _) in drivers.items():
             throughput = replicas * len(atoms) / per_step[driver]
-            print(f"{name:<16} {driver:<18} {1e3 * per_step[driver]:>9.1f} "
+            print(f"{name:<16} {driver:<18} {1e3 * per_step[driver]:>9.1f} {1e3 * cpu_per_step[driver]:>11.1f} "
                   f"{1 / per_step[driver]:>9.2f} {throughput:>13.0f} "
                   f"{throughput * per_step['ase'] / len(atoms):>6.2f}x", flush=True)
     print(f"load after: {load()}")
