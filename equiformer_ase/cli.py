@@ -95,7 +95,7 @@ def _md(args: argparse.Namespace) -> int:
                                seed=args.seed, device=args.device, dtype=args.dtype, max_force=args.max_force,
                                max_drift=args.max_drift, max_temperature=args.max_temperature,
                                check_escape=not args.allow_escape, max_uncertainty=args.max_uncertainty,
-                               allow_close_contacts=args.allow_close_contacts)
+                               allow_close_contacts=args.allow_close_contacts, compile=args.compile)
         remaining = args.steps - md.step_count
         md.run(remaining, trajectory=args.traj, logfile=logfile, interval=args.interval)
     except KeyboardInterrupt:
@@ -474,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--allow-close-contacts", action="store_true",
                     help="run even if atoms start closer than half their covalent radii sum")
     md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
+    md.add_argument("--compile", action="store_true",
+                    help="torch.compile the model: minutes to compile, then faster steps (long runs; use --threads 1)")
 
     rel = command("relax", _relax, "relax every frame: batched on-device FIRE, or ASE with --cell",
                   "Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.")
