@@ -7,12 +7,13 @@ calculator call whose ``evaluate`` returns a precomputed result, i.e. everything
 adds (ASE bookkeeping, validation, neighbour list, tensor conversion). Overhead = wrapper / model.
 Prints a table; not a test.
 
-    python benchmarks/bench_calculator.py [--presets small paper-md17-l2] [--device cpu] [--repeats 5]
+    python benchmarks/bench_calculator.py [--presets small paper-md17-l2 paper-md17-l3] [--device cpu] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -21,8 +22,14 @@ from ase.build import add_adsorbate, bulk, fcc111
 
 import equiformer_ase as ea
 from equiformer_ase.data import md17_molecule
+from equiformer_ase.model import PRESETS
 
 ELEMENTS = ["H", "C", "N", "O", "Cu"]
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (Linux), the conditions a CPU timing was taken under."""
+    return " ".join(open("/proc/loadavg").read().split()[:3]) if os.path.exists("/proc/loadavg") else "?"
 
 
 def systems(max_atoms: int):
@@ -123,17 +130,19 @@ def format_row(preset: str, name: str, r: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["small", "paper-md17-l2"])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-atoms", type=int, default=2000)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}, "
+          f"load {load()}")
     print(HEADER)
     for preset in args.presets:
         for name, atoms in systems(args.max_atoms).items():
             print(format_row(preset, name, bench(preset, atoms, args.device, args.dtype, args.repeats)), flush=True)
+    print(f"load after: {load()}")
 
 
 if __name__ == "__main__":

@@ -32,19 +32,21 @@ class EquiformerCalculator(Calculator):
     (results equal those of a fresh list; 0 rebuilds at every call). Atoms closer than half their
     covalent radii sum raise :class:`~equiformer_ase.errors.CloseContactError` unless
     ``allow_close_contacts``; checked at the first call for each new system (atomic numbers, cell,
-    pbc), not at every step of a trajectory of it.
+    pbc), not at every step of a trajectory of it. ``compile=True`` runs the model through
+    ``torch.compile`` (see :func:`~equiformer_ase.potential.inference_copy`): the first call takes
+    minutes, later ones are faster; for long MD.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"] + COMMITTEE_PROPERTIES
 
     def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto",
                  dtype: str = "float32", neighbour_backend: str = "auto", skin: float = 0.5,
-                 allow_close_contacts: bool = False, **kwargs):
+                 allow_close_contacts: bool = False, compile: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.allow_close_contacts = allow_close_contacts
         self._checked_systems = None
         self.device, self.dtype, self.potential, self.neighbour_list = on_device(potential, device, dtype, skin,
-                                                                                 neighbour_backend)
+                                                                                 neighbour_backend, compile)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)

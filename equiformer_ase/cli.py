@@ -83,7 +83,8 @@ def _md(args: argparse.Namespace) -> int:
                 resume=args.resume, interval=args.interval, timestep=args.timestep, ensemble=args.ensemble,
                 friction=args.friction, device=args.device, dtype=args.dtype, max_force=args.max_force,
                 max_drift=args.max_drift, max_temperature=args.max_temperature, check_escape=not args.allow_escape,
-                max_uncertainty=args.max_uncertainty, allow_close_contacts=args.allow_close_contacts)
+                max_uncertainty=args.max_uncertainty, allow_close_contacts=args.allow_close_contacts,
+                compile=args.compile)
     energies = md.energies()
     print(f"{md.systems.num_systems} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
           f"final T {np.round(energies['temperature'], 1).tolist()} K; log {logfile}")
@@ -425,6 +426,8 @@ def _md_parser(command) -> None:
     md.add_argument("--allow-close-contacts", action="store_true",
                     help="run even if atoms start closer than half their covalent radii sum")
     md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
+    md.add_argument("--compile", action="store_true",
+                    help="torch.compile the model: minutes to compile, then faster steps (long runs; use --threads 1)")
 
 
 def _relax_parser(command) -> None:

@@ -126,17 +126,18 @@ def is_committee_file(name_or_path: str | Path) -> bool:
     return str(name_or_path) in shipped_names(COMMITTEE)
 
 
-def inference_model(spec, device: torch.device, dtype: torch.dtype) -> Potential | Committee:
+def inference_model(spec, device: torch.device, dtype: torch.dtype, compile: bool = False) -> Potential | Committee:
     """A frozen copy on ``device`` in ``dtype`` of what a calculator or the MD engine is given:
     a :class:`Potential`, a :class:`Committee`, a list of potentials (names, paths or objects) as a
-    committee, or the name / path of a potential or committee file."""
+    committee, or the name / path of a potential or committee file; ``compile``: see
+    :func:`~equiformer_ase.potential.inference_copy`."""
     if isinstance(spec, Committee):
-        return Committee([inference_copy(member, device, dtype) for member in spec.members], spec.info)
+        return Committee([inference_copy(member, device, dtype, compile) for member in spec.members], spec.info)
     if isinstance(spec, (list, tuple)):
-        return Committee([inference_copy(member, device, dtype) for member in spec])
+        return Committee([inference_copy(member, device, dtype, compile) for member in spec])
     if isinstance(spec, (str, Path)) and is_committee_file(spec):
-        return inference_model(load_committee(spec), device, dtype)
-    return inference_copy(spec, device, dtype)
+        return inference_model(load_committee(spec), device, dtype, compile)
+    return inference_copy(spec, device, dtype, compile)
 
 
 class OnDevice(NamedTuple):
@@ -149,11 +150,12 @@ class OnDevice(NamedTuple):
     neighbour_list: NeighbourList
 
 
-def on_device(spec, device: str | torch.device, dtype: str, skin: float, neighbour_backend: str) -> OnDevice:
-    """:func:`inference_model` of ``spec`` on the ``device`` in the ``dtype`` named, with a Verlet neighbour list
-    of ``skin`` Angstrom (see :class:`~equiformer_ase.graph.NeighbourList`)."""
+def on_device(spec, device: str | torch.device, dtype: str, skin: float, neighbour_backend: str,
+              compile: bool = False) -> OnDevice:
+    """:func:`inference_model` of ``spec`` on the ``device`` in the ``dtype`` named (compiled if ``compile``),
+    with a Verlet neighbour list of ``skin`` Angstrom (see :class:`~equiformer_ase.graph.NeighbourList`)."""
     device, dtype = resolve_device(device), resolve_dtype(dtype)
-    model = inference_model(spec, device, dtype)
+    model = inference_model(spec, device, dtype, compile)
     # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
     # their precision (Potential.evaluate casts them after the subtraction).
     neighbour_list = NeighbourList(model.config.elements, model.config.cutoff, skin, backend=neighbour_backend,

@@ -55,15 +55,17 @@ class BatchedSystems:
     ``potential`` may be a committee (see :class:`~equiformer_ase.committee.Committee`): forces are
     the members' mean, ``max_forces_dev`` (B,) eV/A holds each system's largest force deviation over
     its movable atoms at the last :meth:`forces` call, and one above ``max_uncertainty`` raises
-    :class:`~equiformer_ase.errors.UncertaintyError`.
+    :class:`~equiformer_ase.errors.UncertaintyError`. ``compile=True``: the model runs through
+    ``torch.compile`` (see :func:`~equiformer_ase.potential.inference_copy`).
     """
 
     def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
                  device: str = "auto", dtype: str = "float64", skin: float = 0.5, neighbour_backend: str = "auto",
-                 max_force: float = math.inf, max_uncertainty: float = math.inf, allow_close_contacts: bool = False):
+                 max_force: float = math.inf, max_uncertainty: float = math.inf, allow_close_contacts: bool = False,
+                 compile: bool = False):
         atoms_list = structure_list(atoms_list)
         self.device, self.dtype, self.potential, self.neighbour_list = on_device(potential, device, dtype, skin,
-                                                                                 neighbour_backend)
+                                                                                 neighbour_backend, compile)
         self.is_committee = isinstance(self.potential, Committee)
         self.max_uncertainty = float(max_uncertainty)
         if self.max_uncertainty < math.inf and not self.is_committee:
@@ -271,7 +273,8 @@ class MolecularDynamics:
     noise reproducible. Initial momenta are the input Atoms' (set them, e.g., with ASE's
     ``MaxwellBoltzmannDistribution``); ``atoms.info['md_step']`` of the first structure sets the
     starting step, so the last frames of a trajectory (:func:`last_frames`) resume a run.
-    ``max_force`` eV/A: the blow-up threshold; ``allow_close_contacts``: see :class:`BatchedSystems`.
+    ``max_force`` eV/A: the blow-up threshold; ``allow_close_contacts`` and ``compile``: see
+    :class:`BatchedSystems`.
     With a committee, every written frame and log line carries ``max_forces_dev`` and
     ``max_uncertainty`` (eV/A) stops the run like a blow-up.
 
@@ -288,7 +291,7 @@ class MolecularDynamics:
                  seed: int = 0, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
                  max_force: float = 100.0, max_drift: float = 0.1, max_temperature: float | None = None,
                  check_escape: bool = True, max_uncertainty: float = math.inf, neighbour_backend: str = "auto",
-                 allow_close_contacts: bool = False):
+                 allow_close_contacts: bool = False, compile: bool = False):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
         if ensemble == "nvt" and (temperature is None or temperature < 0 or friction <= 0):
@@ -299,7 +302,8 @@ class MolecularDynamics:
             raise ValueError(f"max_drift and max_temperature must be > 0, got {max_drift}, {max_temperature}")
         self.systems = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
                                       neighbour_backend=neighbour_backend, max_force=max_force,
-                                      max_uncertainty=max_uncertainty, allow_close_contacts=allow_close_contacts)
+                                      max_uncertainty=max_uncertainty, allow_close_contacts=allow_close_contacts,
+                                      compile=compile)
         first = structure_list(atoms_list)[0]
         self.step_count = int(first.info.get("md_step", 0))
         self.ensemble, self.timestep, self.temperature, self.friction = ensemble, timestep, temperature, friction

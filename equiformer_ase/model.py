@@ -30,6 +30,23 @@ INT_RANGES = {"num_blocks": (1, 32), "num_heads": (1, 64), "alpha_channels": (1,
 MAX_CHANNELS = 1024
 MAX_CUTOFF = 30.0  # Angstrom
 CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_product")}
+# Fields added after potential files were first written, with the value a stored config that lacks
+# them meant: such files must keep building the architecture their weights were trained for.
+STORED_DEFAULTS = {"radial_value": True}
+# Named configurations (overrides of the field defaults); see EquiformerConfig.preset.
+PRESETS = {
+    "small": {},
+    "paper-md17-l2": dict(
+        node_channels=(128, 64, 32), head_channels=(32, 16, 8), ffn_channels=(384, 192, 96),
+        num_blocks=6, num_heads=4, alpha_channels=32, num_radial=32, radial_hidden=64,
+        output_hidden=512,
+    ),
+    "paper-md17-l3": dict(
+        node_channels=(128, 64, 32, 16), head_channels=(32, 16, 8, 4),
+        ffn_channels=(384, 192, 96, 48), num_blocks=6, num_heads=4, alpha_channels=32,
+        num_radial=32, radial_hidden=64, output_hidden=512,
+    ),
+}
 
 
 def degree_irreps(channels: tuple[int, ...], parity: bool) -> o3.Irreps:
@@ -44,7 +61,12 @@ def degree_irreps(channels: tuple[int, ...], parity: bool) -> o3.Irreps:
 
 @dataclass
 class EquiformerConfig:
-    """Hyper-parameters of :class:`Equiformer`. Channel tuples are indexed by degree l = 0..lmax."""
+    """Hyper-parameters of :class:`Equiformer`. Channel tuples are indexed by degree l = 0..lmax.
+
+    ``radial_value``: the value tensor product of the non-linear message gets per-edge weights from a
+    radial MLP of its own (this package's first design, what stored configs without the field mean)
+    instead of the paper's weights shared by all edges (see :class:`EquivariantGraphAttention`).
+    """
 
     elements: list[str]
     node_channels: tuple[int, ...] = (32, 8, 4)
@@ -61,6 +83,7 @@ class EquiformerConfig:
     output_hidden: int = 64
     attention: str = "mlp"
     nonlinear_message: bool = True
+    radial_value: bool = False
     parity: bool = False
     avg_num_neighbors: float = 20.0
     energy_scale: float = 1.0
@@ -106,7 +129,7 @@ class EquiformerConfig:
         for name, choices in CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        for name in ("nonlinear_message", "parity"):
+        for name in ("nonlinear_message", "radial_value", "parity"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.preset_name, str):
@@ -125,30 +148,21 @@ class EquiformerConfig:
         * ``"paper-md17-l2"``: 128x0e+64x1e+32x2e, 6 blocks, 4 heads of 32x0e+16x1e+8x2e,
           FFN 384x0e+192x1e+96x2e, 32 Gaussian radial functions, cutoff 5 A (Liao & Smidt, MD17).
         * ``"paper-md17-l3"``: the same with an added 16x3e channel block (heads 4x3e, FFN 48x3e).
+
+        Every preset shares the value tensor product's weights over the edges, as the paper does;
+        ``radial_value=True`` builds the shipped potentials' per-edge radial MLP instead.
         """
-        presets = {
-            "small": {},
-            "paper-md17-l2": dict(
-                node_channels=(128, 64, 32), head_channels=(32, 16, 8), ffn_channels=(384, 192, 96),
-                num_blocks=6, num_heads=4, alpha_channels=32, num_radial=32, radial_hidden=64,
-                output_hidden=512,
-            ),
-            "paper-md17-l3": dict(
-                node_channels=(128, 64, 32, 16), head_channels=(32, 16, 8, 4),
-                ffn_channels=(384, 192, 96, 48), num_blocks=6, num_heads=4, alpha_channels=32,
-                num_radial=32, radial_hidden=64, output_hidden=512,
-            ),
-        }
-        if name not in presets:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
-        return cls(elements=elements, preset_name=name, **{**presets[name], **overrides})
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(elements=elements, preset_name=name, **{**PRESETS[name], **overrides})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "EquiformerConfig":
-        """The config of :meth:`to_dict`'s output; ValueError for unknown or missing fields or bad values."""
+        """The config of :meth:`to_dict`'s output, or of a stored one written before a field existed
+        (it gets :data:`STORED_DEFAULTS`); ValueError for unknown or missing fields or bad values."""
         if not isinstance(data, dict):
             raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -157,7 +171,7 @@ class EquiformerConfig:
             raise ValueError(f"unknown EquiformerConfig fields {sorted(unknown)}")
         if "elements" not in data:
             raise ValueError("the config has no 'elements'")
-        return cls(**data)
+        return cls(**{**STORED_DEFAULTS, **data})
 
 
 def _is_int(value) -> bool:
@@ -177,6 +191,7 @@ class EquiformerBlock(nn.Module):
         self.attention = EquivariantGraphAttention(
             irreps_node, irreps_sh, degree_irreps(cfg.head_channels, cfg.parity), cfg.num_heads,
             cfg.alpha_channels, cfg.num_radial, cfg.radial_hidden, cfg.attention, cfg.nonlinear_message,
+            cfg.radial_value,
         )
         self.norm_ffn = EquivariantLayerNorm(irreps_node)
         self.ffn = EquivariantFeedForward(irreps_node, degree_irreps(cfg.ffn_channels, cfg.parity), irreps_node)

@@ -221,8 +221,17 @@ def list_potentials() -> list[str]:
     return sorted(shipped_names(POTENTIAL) + shipped_names(COMMITTEE))
 
 
-def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype) -> Potential:
+def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype,
+                   compile: bool = False) -> Potential:
     """A frozen copy (eval mode, no parameter gradients) on ``device`` in ``dtype``, of a
-    :class:`Potential` or of the file / shipped name; the caller's potential is never cast in place."""
+    :class:`Potential` or of the file / shipped name; the caller's potential is never cast in place.
+
+    ``compile=True``: the model goes through ``torch.compile`` (inductor), with dynamic shapes since
+    the edge count changes at every MD step. Its first call compiles (minutes on a CPU), later
+    calls run faster: worth it for long runs, not for a few calls.
+    """
     potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
-    return potential.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    potential = potential.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    if compile:
+        potential.model.compile(dynamic=True)
+    return potential

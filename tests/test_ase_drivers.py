@@ -43,7 +43,8 @@ def test_md_drivers_run(calc64, name):
     DYNAMICS[name](atoms).run(5)
     assert np.isfinite(atoms.get_potential_energy()) and np.isfinite(atoms.get_forces()).all()
     if name.startswith("NPT"):
-        assert not np.allclose(atoms.cell.array, cell_before)  # the barostat read the stress and moved the cell
+        # the barostat read the stress and moved the cell (by 3e-7 of its length with the untrained model)
+        assert np.abs(atoms.cell.array - cell_before).max() > 0
 
 
 def max_force(forces) -> float:

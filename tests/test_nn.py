@@ -49,6 +49,7 @@ def test_depthwise_tensor_product_is_equivariant(group):
     out = tp(x, sh, weights)
     out_rot = tp(x @ irreps.D_from_matrix(R).T, sh_rot, weights)
     torch.testing.assert_close(out_rot, out @ tp.irreps_out.D_from_matrix(R).T, atol=1e-10, rtol=0)
+    assert torch.equal(tp(x, sh), tp(x, sh, torch.ones_like(weights)))  # no weights: every weight 1
 
 
 def test_depthwise_tensor_product_matches_e3nn_single_path():

@@ -24,6 +24,34 @@ def test_presets():
     assert ea.EquiformerConfig.preset("small", elements=["H"], parity=True).parity
 
 
+def test_new_configs_share_the_value_weights_and_stored_ones_without_the_field_keep_their_radial_mlp():
+    cfg = ea.EquiformerConfig.preset("small", elements=["H", "C"])
+    assert cfg.radial_value is False and ea.EquiformerConfig(elements=["H"]).radial_value is False
+    for value in (False, True):
+        stored = ea.EquiformerConfig.preset("small", elements=["H", "C"], radial_value=value).to_dict()
+        assert ea.EquiformerConfig.from_dict(stored).radial_value is value
+    written_before_the_field = {k: v for k, v in cfg.to_dict().items() if k != "radial_value"}
+    assert ea.EquiformerConfig.from_dict(written_before_the_field).radial_value is True
+
+
+def test_a_file_written_before_radial_value_existed_loads_as_its_architecture(tmp_path):
+    pot = tiny_potential(seed=2, radial_value=True)
+    path = tmp_path / "old.safetensors"
+    pot.save(path)
+
+    def drop_the_field(header):
+        del header["config"]["radial_value"]
+
+    rewrite_header(path, drop_the_field, rehash=True)
+    loaded = ea.load_potential(path)
+    assert loaded.config.radial_value is True and loaded.weights_hash() == pot.weights_hash()
+    atoms = molecule("CH3CH2OH")
+    before, after = (ea.EquiformerCalculator(p, device="cpu", dtype="float64").calculate_batch([atoms])[0]
+                     for p in (pot, loaded))
+    assert before["energy"] == after["energy"]
+    np.testing.assert_array_equal(before["forces"], after["forces"])
+
+
 def test_save_load_round_trip(tmp_path):
     pot = tiny_potential(seed=3)
     pot.metrics = {"forces_mae_meV_A": 12.5}
@@ -88,3 +116,4 @@ def test_shipped_potentials_load_by_name():
         members = ea.load_committee(name).members if is_committee_file(name) else [ea.load_potential(name)]
         for pot in members:
             assert pot.metadata["elements"] and pot.metadata["cutoff"] > 0
+            assert pot.config.radial_value  # trained before the paper's shared value weights were the default

@@ -55,10 +55,10 @@ def test_training_lowers_the_loss_and_writes_a_loadable_potential(surfaces, tmp_
         return compute_gradients(trainer.potential, batch, LossWeights(), Distributed(), device, dtype)["loss"]
 
     before = batch_loss()
-    for _ in range(8):
+    for _ in range(16):  # the shared value weights start slower: 0.69x after 8 steps, 0.16x after 16
         trainer.train_step(batch)
     after = batch_loss()
-    print(f"loss on a fixed batch: {before:.4g} -> {after:.4g} after 8 steps")
+    print(f"loss on a fixed batch: {before:.4g} -> {after:.4g} after 16 steps")
     assert after < 0.5 * before
 
     result = train(surfaces, tmp_path / "run", fast_config(), model_overrides=TINY)

@@ -33,7 +33,13 @@ class EquivariantGraphAttention(nn.Module):
        :math:`a_{ij} = q_i^\top f_{ij}/\sqrt{d}` with :math:`q_i = L_q(x_i)` (``attention="dot_product"``).
        Normalised with :func:`enveloped_softmax` over the neighbours of i.
     3. Values: gate activation then a second depthwise tensor product with :math:`Y(\hat r_{ij})`
-       (non-linear message passing), or the linear values directly (``nonlinear_message=False``).
+       and a linear layer (non-linear message passing), or the linear values directly
+       (``nonlinear_message=False``). As in the paper, that tensor product has one weight per path
+       shared by all edges, which is a per-channel scale of the linear layer after it and so is
+       absorbed by it (no weights here; the values still vanish at the cutoff, through the first
+       product's enveloped weights). ``radial_value=True`` gives it per-edge weights from a radial
+       MLP of its own instead (this package's first design, kept for the potentials trained with it;
+       960 weights per edge and block for ``paper-md17-l2``).
     4. :math:`y_i = L_{out}(\Vert_h \sum_j \alpha^h_{ij} v^h_{ij})`.
 
     Shapes: ``x`` (N, irreps_node.dim); ``sh`` (E, irreps_sh.dim); ``edge_basis`` (E, B);
@@ -42,13 +48,14 @@ class EquivariantGraphAttention(nn.Module):
 
     def __init__(self, irreps_node: o3.Irreps, irreps_sh: o3.Irreps, irreps_head: o3.Irreps,
                  num_heads: int, alpha_channels: int, num_basis: int, radial_hidden: int,
-                 attention: str = "mlp", nonlinear_message: bool = True):
+                 attention: str = "mlp", nonlinear_message: bool = True, radial_value: bool = False):
         super().__init__()
         if attention not in ("mlp", "dot_product"):
             raise ValueError(f"attention must be 'mlp' or 'dot_product', got {attention!r}")
         irreps_node, irreps_head = o3.Irreps(irreps_node), o3.Irreps(irreps_head).simplify()
         self.num_heads, self.alpha_channels = num_heads, alpha_channels
         self.attention, self.nonlinear_message = attention, nonlinear_message
+        self.radial_value = None
         irreps_alpha = o3.Irreps(f"{num_heads * alpha_channels}x0e")
         irreps_value = _scale_irreps(irreps_head, num_heads)
 
@@ -61,7 +68,8 @@ class EquivariantGraphAttention(nn.Module):
             irreps_message = (irreps_alpha + self.gate.irreps_in).simplify()
             self.linear_message = IrrepsLinear(self.tp_message.irreps_out, irreps_message)
             self.tp_value = DepthwiseTensorProduct(self.gate.irreps_out, irreps_sh, irreps_value)
-            self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_numel)
+            if radial_value:
+                self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_numel)
             self.linear_value = IrrepsLinear(self.tp_value.irreps_out, irreps_value)
         else:
             irreps_message = (irreps_alpha + irreps_value).simplify()
@@ -92,7 +100,8 @@ class EquivariantGraphAttention(nn.Module):
         alpha = enveloped_softmax(logits, envelope, dst, num_nodes)
 
         if self.nonlinear_message:
-            value = self.tp_value(self.gate(value), sh, self.radial_value(edge_basis, envelope))
+            weights = None if self.radial_value is None else self.radial_value(edge_basis, envelope)
+            value = self.tp_value(self.gate(value), sh, weights)
             value = self.linear_value(value)
         return self.linear_out(scatter_sum(self._weigh_heads(value, alpha), dst, num_nodes))
 

@@ -18,6 +18,10 @@ class ExactConstant:
         self._cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
     def __call__(self, like: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            # the compiled graph holds the cast itself; reading the cache would make torch.compile
+            # guard on it and compile again once the first call has filled it
+            return self.value.to(device=like.device, dtype=like.dtype)
         key = (like.device, like.dtype)
         if key not in self._cache:
             self._cache[key] = self.value.to(device=like.device, dtype=like.dtype)

@@ -46,6 +46,8 @@ class DepthwiseTensorProduct(nn.Module):
 
     Shapes: ``x`` (E, irreps_in.dim), ``sh`` (E, irreps_sh.dim), ``weights`` (E, weight_numel)
     -> (E, irreps_out.dim); ``weight_numel == irreps_out.num_irreps`` (one weight per output channel).
+    ``weights=None`` means every weight is 1 (for weights shared by all edges, which a linear layer
+    after the product absorbs).
     """
 
     def __init__(self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed_out: o3.Irreps):
@@ -83,19 +85,24 @@ class DepthwiseTensorProduct(nn.Module):
             out[irrep] = out.get(irrep, 0) + piece.channels
         self.irreps_out = o3.Irreps([(channels, ir) for ir, channels in out.items()])
         self.weight_numel = self.irreps_out.num_irreps
+        # plain ints for forward: torch.compile cannot guard on e3nn's Irrep objects
+        self.group_sizes = [[group.paths * group.irrep.dim for group in groups] for groups in self.groups]
 
-    def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sh: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         num_edges = x.shape[0]
         grouped = []
-        for (mul, d1), x_block, coefficients, groups in zip(
-            self.in_blocks, x.split(self.in_dims, dim=1), self.coefficients, self.groups
+        for (mul, d1), x_block, coefficients, sizes in zip(
+            self.in_blocks, x.split(self.in_dims, dim=1), self.coefficients, self.group_sizes
         ):
             table = coefficients(sh)
             coupling = (sh @ table).view(num_edges, d1, table.shape[1] // d1)
             x_block = x_block.reshape(num_edges, mul, d1)
             # (E, mul, D_out); for scalars (d1 = 1) an outer product, which is faster than a bmm with K = 1
             products = x_block * coupling if d1 == 1 else torch.bmm(x_block, coupling)
-            grouped.append(products.split([group.paths * group.irrep.dim for group in groups], dim=2))
+            grouped.append(products.split(sizes, dim=2))
+        if weights is None:
+            return concat([grouped[piece.block][piece.group].reshape(num_edges, piece.channels * piece.dim)
+                           for piece in self.pieces], dim=1)
         weights = weights.split([piece.channels for piece in self.pieces], dim=1)
         out = []
         for piece, w in zip(self.pieces, weights):
