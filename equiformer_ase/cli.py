@@ -304,7 +304,8 @@ def _screen(args: argparse.Namespace) -> int:
         return tuple(item.strip() for item in text.split(",") if item.strip())
 
     stem = Path(args.db).with_suffix("") if "://" not in args.db else Path("screening")
-    for path, what in ((args.db, "--db"), (f"{stem}_summary.csv", "summary"), (f"{stem}_heatmap.png", "heatmap")):
+    for path, what in ((args.db, "--db"), (f"{stem}_summary.csv", "summary"), (f"{stem}_heatmap.png", "heatmap"),
+                       (f"{stem}_failures.extxyz", "failures")):
         if "://" not in str(path):
             check_output(path, what)
     spec = ScreeningSpec(potential=args.potential, metals=names(args.metals), facets=names(args.facets),

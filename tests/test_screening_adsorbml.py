@@ -16,7 +16,6 @@ import equiformer_ase as ea
 from equiformer_ase.cli import main as cli_main
 from equiformer_ase.screening import (Screening, ScreeningSpec, adsorbate, build_surface, detect_anomaly, find_sites,
                                       place_adsorbate, placements, site_kind_at, success_rates)
-from equiformer_ase.screening.success import failure_reason, reference_minimum
 
 NAN = math.nan
 
@@ -49,13 +48,13 @@ def test_success_rate_arithmetic_on_a_hand_made_table():
     metrics = success_rates(systems, k_max=2)
     assert metrics["systems"] == 5 and metrics["left_out"] == [("F", "111", "O")]
     assert metrics["success"] == [pytest.approx(2 / 5), pytest.approx(3 / 5)]
-    assert metrics["failures"] == {("D", "111", "O"): "anomaly", ("E", "111", "O"): "energy error"}
+    assert metrics["failures"] == [{("C", "111", "O"): "wrong site", ("D", "111", "O"): "anomaly",
+                                    ("E", "111", "O"): "energy error"},
+                                   {("D", "111", "O"): "anomaly", ("E", "111", "O"): "energy error"}]
     # ML-only: A (|E_ML - E_SP| = 0.08) only; B's ML energy is 0.5 eV off its single point, C's 0.3 eV
     assert metrics["ml_only"] == pytest.approx(1 / 5)
-    assert failure_reason(*systems[("C", "111", "O")][:1], reference_minimum(systems[("C", "111", "O")][1]),
-                          k=1) == "wrong site"
     assert success_rates({}, 1) == {"systems": 0, "left_out": [], "success": [pytest.approx(NAN, nan_ok=True)],
-                                    "ml_only": pytest.approx(NAN, nan_ok=True), "failures": {}}
+                                    "ml_only": pytest.approx(NAN, nan_ok=True), "failures": [{}]}
 
 
 def test_random_placements_are_seeded_and_distinct():
@@ -200,3 +199,32 @@ def test_a_committee_screen_stores_max_forces_dev(tmp_path):
     assert len(rows) == 4 and all(row.max_forces_dev > 0 for row in rows)
     best = screening.best()[("Cu", "111", "O")]
     assert best["max_forces_dev"] == next(r.max_forces_dev for r in rows if r.site == best["site"])
+
+
+def test_report_prints_the_adsorbml_metrics_and_exports_the_failing_systems(tmp_path):
+    from ase.calculators.emt import EMT
+    from ase.io import read
+
+    from conftest import ELEMENTS
+    from equiformer_ase.screening.report import screening_report
+
+    path = tmp_path / "untrained.safetensors"
+    ea.Potential.from_config(ea.EquiformerConfig(elements=ELEMENTS, **TINY), seed=0).save(path)
+    spec = ScreeningSpec(str(path), ("Cu",), ("111",), ("O", "CO"), steps=2, device="cpu")
+    screening = Screening(spec, tmp_path / "report.db", progress=False)
+    screening.run(check_with="emt", verify_with="emt", top_k=2)
+    text = screening_report(screening, tmp_path / "report", "emt", "emt", top_k=2)
+    systems = screening.systems("emt", "emt")
+    metrics = success_rates(systems, 2)
+    assert metrics["systems"] == 2 and metrics["failures"][0], "an untrained potential should miss somewhere"
+    assert f"  1 {100 * metrics['success'][0]:>7.1f}%" in text and "failing at k=1: Cu111/" in text
+    frames = read(tmp_path / "report_failures.extxyz", index=":")
+    failing = {key[2] for key in metrics["failures"][0]}
+    assert frames and {f.info["adsorbate"] for f in frames} == failing
+    assert {f.info["facet"] for f in frames} == {"fcc111"} and {f.info["source"] for f in frames} == {"screening"}
+    for frame in frames:   # labelled by EMT, forces on the fixed atoms included
+        atoms = frame.copy()
+        atoms.calc = EMT()
+        assert frame.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-6)
+        assert frame.get_forces() == pytest.approx(atoms.get_forces(apply_constraint=False), abs=1e-6)
+        assert frame.arrays["fixed"].sum() == 18 and np.abs(frame.get_forces()[frame.arrays["fixed"]]).max() > 0

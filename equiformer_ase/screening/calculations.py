@@ -2,8 +2,10 @@
 relaxations and single points with a reference calculator.
 
 Each takes a list of structures and returns, per structure, (a copy with a SinglePointCalculator holding
-energy and forces, converged, extra row values): ``max_forces_dev`` (eV/A, at the relaxed structure)
-when the potential is a committee; ``force_calls``, the reference's force evaluations, otherwise.
+energy and forces, converged, extra row values): ``max_forces_dev`` (eV/A, at the relaxed structure) when
+the potential is a committee; ``force_calls``, the reference's force evaluations, otherwise. A reference's
+forces are stored as computed, fixed atoms included (ASE applies the constraints when they are read), so
+its rows can label training data.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def relax_with_potential(structures: list[Atoms], potential: str, fmax: float, s
             for atoms, ok in zip(relaxed, converged)]
 
 
+def _freeze(atoms: Atoms) -> None:
+    """Replace ``atoms``' calculator by a SinglePointCalculator of its energy and unconstrained forces."""
+    atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(),
+                                       forces=atoms.get_forces(apply_constraint=False))
+
+
 def relax_with_reference(structures: list[Atoms], reference: str, fmax: float, steps: int) -> list[Result]:
     """Each structure relaxed by ASE's FIRE with a fresh ``reference`` calculator (a :func:`reference_calculator`
     name); ``force_calls`` = FIRE steps + 1."""
@@ -37,7 +45,7 @@ def relax_with_reference(structures: list[Atoms], reference: str, fmax: float, s
         atoms.calc = factory()
         optimizer = FIRE(atoms, logfile=None)
         converged = bool(optimizer.run(fmax=fmax, steps=steps))
-        atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+        _freeze(atoms)
         results.append((atoms, converged, {"force_calls": optimizer.nsteps + 1}))
     return results
 
@@ -48,6 +56,6 @@ def single_points(structures: list[Atoms], reference: str) -> list[Result]:
     for atoms in structures:
         atoms = atoms.copy()
         atoms.calc = factory()
-        atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+        _freeze(atoms)
         results.append((atoms, True, {"force_calls": 1}))
     return results

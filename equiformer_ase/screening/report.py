@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from ase.io import write
 
 from .anomalies import ANOMALIES
 from .success import THRESHOLD, best_verified, ranked, success_rates
@@ -57,12 +58,12 @@ def anomaly_fractions(records: list[dict]) -> str:
     return ", ".join(f"{name} {100 * counts[name] / max(len(records), 1):.1f} %" for name in ANOMALIES)
 
 
-def adsorbml_report(systems: dict, k_max: int, method: str, reference: str) -> str:
-    """AdsorbML's metrics of :meth:`Screening.systems` as text: success rate and reference force calls at
-    k = 1 .. ``k_max`` with the speed-up over the dense ground truth (reference calls of the adsorbate
-    relaxations / single points; the slab and gas relaxations, the same in both, are not counted), ML-only
-    success, anomaly fractions and the failing systems with their reasons."""
-    metrics = success_rates(systems, k_max)
+def adsorbml_report(systems: dict, metrics: dict, method: str, reference: str) -> str:
+    """AdsorbML's ``metrics`` (:func:`.success.success_rates`) of :meth:`Screening.systems` as text: success
+    rate and reference force calls at k = 1 .. k_max with the speed-up over the dense ground truth (reference
+    calls of the adsorbate relaxations / single points; the slab and gas relaxations, the same in both, are
+    not counted), ML-only success, anomaly fractions and the systems failing at k = 1 and k_max, with reasons."""
+    k_max = len(metrics["success"])
     dense = sum(r["force_calls"] or 0 for _, reference_rows in systems.values() for r in reference_rows)
     lines = [f"AdsorbML success against {reference}'s dense minimum over {metrics['systems']} systems "
              f"(within {THRESHOLD:g} eV or below); {dense} {reference} force calls for the dense relaxations:",
@@ -80,9 +81,10 @@ def adsorbml_report(systems: dict, k_max: int, method: str, reference: str) -> s
     if metrics["left_out"]:
         lines.append(f"left out, no anomaly-free {reference} structure: "
                      + ", ".join(f"{surface_name(m, f)}/{a}" for m, f, a in metrics["left_out"]))
-    failures = metrics["failures"]
-    lines.append(f"failing at k={k_max}: " + (", ".join(f"{surface_name(m, f)}/{a} ({reason})" for (m, f, a), reason
-                                                       in sorted(failures.items())) or "none"))
+    for k in sorted({1, k_max}):
+        failing = sorted(metrics["failures"][k - 1].items())
+        lines.append(f"failing at k={k}: " + (", ".join(f"{surface_name(m, f)}/{a} ({reason})"
+                                                         for (m, f, a), reason in failing) or "none"))
     return "\n".join(lines)
 
 
@@ -141,7 +143,8 @@ def screening_report(screening, stem: str | Path, check_with: str | None = None,
     """After ``screening.run(check_with, verify_with, top_k)`` (a :class:`Screening`): writes ``STEM_summary.csv``
     and ``STEM_heatmap.png`` (the potential's best sites) and returns the text to print: the summary table,
     the files, the run's throughput, other results in the database; with ``check_with`` the comparison of
-    best sites (MAE, Spearman), and with both references AdsorbML's metrics."""
+    best sites (MAE, Spearman), and with both references AdsorbML's metrics and, where systems fail,
+    ``STEM_failures.extxyz`` (:meth:`Screening.labelled_frames` of the failing systems)."""
     from .workflow import compare_methods
 
     spec = screening.spec
@@ -159,5 +162,12 @@ def screening_report(screening, stem: str | Path, check_with: str | None = None,
         parts += [f"\n{spec.method} vs {check_with}, best sites across surfaces:",
                   format_table(comparison_rows(comparison, digits=4))]
     if check_with and verify_with:
-        parts += ["", adsorbml_report(systems, top_k, spec.method, check_with)]
+        metrics = success_rates(systems, top_k)
+        parts += ["", adsorbml_report(systems, metrics, spec.method, check_with)]
+        failing = sorted(metrics["failures"][0])   # at k = 1: where the potential's own ranking misses
+        if failing:
+            frames = screening.labelled_frames(failing, check_with)
+            write(f"{stem}_failures.extxyz", frames)
+            parts.append(f"the failing systems' structures labelled by {check_with}, for the active-learning loop's "
+                         f"data: {stem}_failures.extxyz ({len(frames)} frames)")
     return "\n".join(parts)

@@ -76,9 +76,10 @@ def success_rates(systems: dict, k_max: int) -> dict:
     """AdsorbML metrics of ``systems`` ({key: (candidates, reference)}).
 
     Returns ``systems`` (count with a reference minimum), ``left_out`` (keys without one), ``success``
-    ([rate at k = 1 .. k_max], fractions), ``ml_only`` (fraction) and ``failures`` ({key: reason} at k_max).
+    ([rate at k = 1 .. k_max], fractions), ``ml_only`` (fraction) and ``failures`` ([{key: reason} at k = 1
+    .. k_max]).
     """
-    success, ml_only, failures, left_out, counted = [0] * k_max, 0, {}, [], 0
+    success, ml_only, failures, left_out, counted = [0] * k_max, 0, [{} for _ in range(k_max)], [], 0
     for key, (candidates, reference) in sorted(systems.items()):
         minimum = reference_minimum(reference)
         if minimum is None:
@@ -87,9 +88,9 @@ def success_rates(systems: dict, k_max: int) -> dict:
         counted += 1
         for k in range(1, k_max + 1):
             success[k - 1] += succeeds(candidates, minimum["adsorption_energy"], k)
+            if reason := failure_reason(candidates, minimum, k):
+                failures[k - 1][key] = reason
         ml_only += ml_only_succeeds(candidates, minimum["adsorption_energy"])
-        if reason := failure_reason(candidates, minimum, k_max):
-            failures[key] = reason
     rate = (lambda n: n / counted) if counted else (lambda n: math.nan)
     return {"systems": counted, "left_out": left_out, "success": [rate(n) for n in success],
             "ml_only": rate(ml_only), "failures": failures}

@@ -46,6 +46,7 @@ from ..errors import UnsupportedElementError
 from ..shipped import COMMITTEE
 from ..shipped import read_header as read_model_header
 from ..training.reference_calculators import reference_calculator
+from ..training.sampling import snapshot
 from .adsorbates import Adsorbate, adsorbate, place_adsorbate
 from .anomalies import detect_anomaly
 from .calculations import relax_with_potential, relax_with_reference, single_points
@@ -371,6 +372,18 @@ class Screening:
         for row in self.rows("reference", check_with) if check_with else []:
             systems.setdefault((row.metal, str(row.facet), row.adsorbate), ([], []))[1].append(record(row))
         return systems
+
+    def labelled_frames(self, systems: list[tuple[str, str, str]], reference: str) -> list[Atoms]:
+        """Training frames of ``systems`` (keys of :meth:`systems`) labelled by ``reference``: its single points
+        at the potential's structures and its anomaly-free relaxations of the placements, with the labels of
+        the surfaces data (subset "adsorbate", system "Cu111+O", metal, facet "fcc111", adsorbate, site) and
+        source "screening", for the active-learning loop's data."""
+        wanted = {(metal, int(facet), name) for metal, facet, name in systems}
+        rows = self.rows("sp", reference) + [r for r in self.rows("reference", reference) if r.anomaly == ""]
+        return [snapshot(row.toatoms(), subset="adsorbate", system=f"{surface_name(row.metal, str(row.facet))}+"
+                         f"{row.adsorbate}", metal=row.metal, facet=f"fcc{row.facet}", adsorbate=row.adsorbate,
+                         site=row.site, source="screening")
+                for row in rows if (row.metal, row.facet, row.adsorbate) in wanted]
 
     def throughput(self) -> str:
         """What this run computed, for the user: count and rate, or that everything was already done."""
