@@ -12,7 +12,7 @@ import numpy as np
 from ase.io import write
 
 from .anomalies import ANOMALIES
-from .success import THRESHOLD, best_verified, ranked, success_rates
+from .success import THRESHOLD, best_verified, ranked, reference_minimum, success_rates
 from .surfaces import surface_name
 
 MISSING = {"site": "", "adsorption_energy": float("nan")}
@@ -82,10 +82,20 @@ def adsorbml_report(systems: dict, metrics: dict, method: str, reference: str) -
         lines.append(f"left out, no anomaly-free {reference} structure: "
                      + ", ".join(f"{surface_name(m, f)}/{a}" for m, f, a in metrics["left_out"]))
     for k in sorted({1, k_max}):
-        failing = sorted(metrics["failures"][k - 1].items())
-        lines.append(f"failing at k={k}: " + (", ".join(f"{surface_name(m, f)}/{a} ({reason})"
-                                                         for (m, f, a), reason in failing) or "none"))
+        failing = [f"{surface_name(*key[:2])}/{key[2]} ({reason}{_gap(systems[key], k)})"
+                   for key, reason in sorted(metrics["failures"][k - 1].items())]
+        lines.append(f"failing at k={k}: " + (", ".join(failing) or "none"))
     return "\n".join(lines)
+
+
+def _gap(system: tuple[list, list], k: int) -> str:
+    """": top vs fcc, +0.15 eV": the best verified structure's final site vs the reference minimum's, and its
+    energy above that minimum; "" without a verified structure."""
+    best, minimum = best_verified(system[0], k), reference_minimum(system[1])
+    if best is None:
+        return ""
+    return (f": {best['final_site']} vs {minimum['final_site']}, "
+            f"{best['sp_adsorption_energy'] - minimum['adsorption_energy']:+.2f} eV")
 
 
 def comparison_rows(comparison: dict[str, dict], digits: int = 3) -> list[dict]:

@@ -107,9 +107,9 @@ def _candidates(slab: Atoms, surface: np.ndarray, nn: float) -> list[tuple[str, 
                 found.append(("bridge", 0.5 * (xy[simplex[a]] + xy[simplex[b]])))
         if max(lengths) < 1.5 * nn:  # compact triangle (also the half-squares of (100)): a hollow
             hollows.append(_circumcentre(xy[simplex]))
-    bridges = [p for kind, p in found if kind == "bridge"]
+    bridges = np.array([p for kind, p in found if kind == "bridge"]).reshape(-1, 2)
     for centre in hollows:   # a bridge midpoint on a hollow centre is the diagonal of a square, not a bridge
-        if not any(np.linalg.norm(centre - p) < 0.1 for p in bridges):
+        if not np.any(np.linalg.norm(bridges - centre, axis=1) < 0.1):
             found.append(("hollow", centre))
     return [(kind, p) for kind, p in found if _inside_cell(slab, p)]
 
@@ -168,7 +168,8 @@ def find_sites(slab: Atoms) -> list[Site]:
 
 def site_kind_at(slab: Atoms, xy: np.ndarray) -> str:
     """Kind ("top", "bridge", "fcc", "hcp" or "hollow") of the site of ``slab`` nearest in the plane to ``xy``
-    (periodic): where an adsorbate whose binding atom is at ``xy`` sits."""
+    (periodic): where an adsorbate whose binding atom is at ``xy`` sits. ``slab`` is a clean one: an adsorbate
+    distorts the slab it relaxes on, and its sites with it."""
     surface = surface_atoms(slab)
     candidates = _candidates(slab, surface, nearest_neighbour_distance(slab))
     shifts = plane_shifts(slab)

@@ -69,7 +69,7 @@ def failure_reason(candidates: list[dict], minimum: dict, k: int) -> str:
         return "anomaly"
     if _verified(best) - minimum["adsorption_energy"] <= THRESHOLD:
         return ""
-    return "wrong site" if best.get("final_site") != minimum.get("final_site") else "energy error"
+    return "wrong site" if best["final_site"] != minimum["final_site"] else "energy error"
 
 
 def success_rates(systems: dict, k_max: int) -> dict:

@@ -18,11 +18,10 @@ relaxed structure). A screen reads only the rows of its own placements.
 
 Row key-value pairs: kind ("slab", "gas", "adsorbate" or "single_point"), task, method, settings, converged;
 metal and facet (facet as an integer, 111, since ase.db refuses digit strings); molecule (gas); adsorbate
-and site (the placement's name); adsorption_energy (eV), anomaly ("" when none, see :mod:`.anomalies`) and
-final_site (the kind of site the binding atom ends over) for relaxed placements; sp_energy and
-sp_adsorption_energy (eV) for single points; max_forces_dev (eV/A, at the relaxed structure) where the
-potential is a committee; force_calls where a reference calculator computed the row. Energies are in the
-row's calculator results.
+and site (the placement's name); adsorption_energy (eV) and anomaly ("" when none, see :mod:`.anomalies`)
+for relaxed placements; sp_energy and sp_adsorption_energy (eV) for single points; max_forces_dev (eV/A,
+at the relaxed structure) where the potential is a committee; force_calls where a reference calculator
+computed the row. Energies are in the row's calculator results.
 """
 
 from __future__ import annotations
@@ -324,9 +323,7 @@ class Screening:
                     continue
                 if kind == "adsorbate":
                     slab_atoms, energy = self._adsorption_energy(atoms, task.labels, method)
-                    binding = task.atoms.info["binding_atom"]
-                    pairs.update(adsorption_energy=energy, anomaly=detect_anomaly(task.atoms, atoms, slab_atoms),
-                                 final_site=site_kind_at(atoms[:slab_atoms], atoms.positions[binding]))
+                    pairs.update(adsorption_energy=energy, anomaly=detect_anomaly(task.atoms, atoms, slab_atoms))
                 elif kind == "single_point":
                     pairs.update(sp_energy=float(atoms.get_potential_energy()),
                                  sp_adsorption_energy=self._adsorption_energy(atoms, task.labels, method)[1])
@@ -356,10 +353,16 @@ class Screening:
     def systems(self, check_with: str | None, verify_with: str | None) -> dict[tuple[str, str, str], tuple]:
         """{(metal, facet, adsorbate): (candidates, reference)}, the records of :mod:`.success`: the potential's
         relaxed placements with ``verify_with``'s single points (``sp_adsorption_energy``, NaN where none), and
-        ``check_with``'s relaxations of the same placements (empty without ``check_with``)."""
-        def record(row) -> dict:
-            return {key: row.get(key) for key in ("site", "adsorption_energy", "anomaly", "final_site", "converged",
-                                                  "max_forces_dev", "force_calls")}
+        ``check_with``'s relaxations of the same placements (empty without ``check_with``); ``final_site`` is
+        found when first read (:class:`_Record`)."""
+        molecules = {molecule.name: molecule for molecule in self.spec.adsorbates}
+        slabs = {(metal, facet): build_surface(metal, facet, self.spec.size, self.spec.vacuum)
+                 for metal in self.spec.metals for facet in self.spec.facets}
+
+        def record(row) -> _Record:
+            return _Record(row, molecules[row.adsorbate], slabs[row.metal, str(row.facet)], **{
+                key: row.get(key) for key in ("site", "adsorption_energy", "anomaly", "converged", "max_forces_dev",
+                                              "force_calls")})
 
         def placement(row) -> str:
             return row.task.split(":", 1)[1]
@@ -367,7 +370,8 @@ class Screening:
         verified = {placement(r): r.sp_adsorption_energy for r in self.rows("sp", verify_with)} if verify_with else {}
         systems: dict[tuple, tuple[list, list]] = {}
         for row in self.rows("adsorbate", self.spec.method):
-            candidate = {**record(row), "sp_adsorption_energy": verified.get(placement(row), math.nan)}
+            candidate = record(row)
+            candidate["sp_adsorption_energy"] = verified.get(placement(row), math.nan)
             systems.setdefault((row.metal, str(row.facet), row.adsorbate), ([], []))[0].append(candidate)
         for row in self.rows("reference", check_with) if check_with else []:
             systems.setdefault((row.metal, str(row.facet), row.adsorbate), ([], []))[1].append(record(row))
@@ -392,6 +396,23 @@ class Screening:
         text = (f"{self.relaxed_count} structures relaxed this run "
                 f"({60.0 * self.relaxed_count / max(self.relax_seconds, 1e-9):.1f} per minute)")
         return text + (f", {self.single_point_count} single points" if self.single_point_count else "")
+
+
+class _Record(dict):
+    """A row's values for :mod:`.success`; ``final_site``, the kind of site of the clean ``slab`` that the
+    binding atom of ``molecule`` ends over (:func:`.sites.site_kind_at`), is found from the row's structure
+    when first read: the report needs it for a few rows only."""
+
+    def __init__(self, row, molecule: Adsorbate, slab: Atoms, **values):
+        super().__init__(values)
+        self.row, self.molecule, self.slab = row, molecule, slab
+
+    def __missing__(self, key: str):
+        if key != "final_site":
+            raise KeyError(key)
+        binding = self.row.natoms - len(self.molecule.atoms) + self.molecule.binding_index
+        self[key] = site_kind_at(self.slab, self.row.positions[binding])
+        return self[key]
 
 
 def _create_sqlite(path: Path) -> None:
