@@ -234,19 +234,21 @@ def _screen(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .io import check_output
-    from .screening import Screening, ScreeningSpec, compare_methods
-    from .screening.report import comparison_rows, format_table, summary_rows, write_csv, write_heatmap
+    from .screening import Screening, ScreeningSpec
+    from .screening.report import screening_report
 
     def names(text: str) -> tuple[str, ...]:
         return tuple(item.strip() for item in text.split(",") if item.strip())
 
     stem = Path(args.db).with_suffix("") if "://" not in args.db else Path("screening")
-    for path, what in ((args.db, "--db"), (f"{stem}_summary.csv", "summary"), (f"{stem}_heatmap.png", "heatmap")):
+    for path, what in ((args.db, "--db"), (f"{stem}_summary.csv", "summary"), (f"{stem}_heatmap.png", "heatmap"),
+                       (f"{stem}_failures.extxyz", "failures")):
         if "://" not in str(path):
             check_output(path, what)
     spec = ScreeningSpec(potential=args.potential, metals=names(args.metals), facets=names(args.facets),
                          adsorbates=names(args.adsorbates), fmax=args.fmax, steps=args.steps,
-                         batch_size=args.batch_size, device=args.device, dtype=args.dtype)
+                         batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                         random_placements=args.random_placements, heights=args.heights, seed=args.seed)
     client = cluster = None
     if args.scheduler or args.workers > 0:
         from distributed import Client, LocalCluster
@@ -259,7 +261,7 @@ def _screen(args: argparse.Namespace) -> int:
             client = Client(cluster)
     screening = Screening(spec, args.db, client)
     try:
-        screening.run(check_with=args.check_with)
+        screening.run(check_with=args.check_with, verify_with=args.verify_with, top_k=args.top_k)
     except KeyboardInterrupt:
         print(f"\ninterrupted; finished structures are in {args.db}: re-run the same command to resume",
               file=sys.stderr)
@@ -269,19 +271,7 @@ def _screen(args: argparse.Namespace) -> int:
             client.close()
         if cluster is not None:
             cluster.close()
-    best = screening.best()
-    reference = screening.best(args.check_with) if args.check_with else None
-    rows = summary_rows(best, reference)
-    write_csv(rows, f"{stem}_summary.csv")
-    write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
-    print(format_table(rows))
-    print(f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; {screening.throughput()}")
-    if other := screening.other_results():
-        print(other)
-    if reference is not None:
-        comparison = compare_methods(best, reference, [a.name for a in spec.adsorbates])
-        print(f"\n{spec.method} vs {args.check_with}, best sites across surfaces:")
-        print(format_table(comparison_rows(comparison, digits=4)))
+    print(screening_report(screening, stem, args.check_with, args.verify_with, args.top_k))
     return 0
 
 
@@ -352,6 +342,9 @@ POSITIVE = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive num
 NON_NEGATIVE = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 LIMIT = _checked(float, lambda v: v > 0, "a positive number or inf (no limit)")
 LABEL_FILE = _checked(lambda text: tuple(text.split("=", 1)), lambda v: len(v) == 2, "LABEL=FILE")
+HEIGHTS = _checked(lambda text: tuple(float(item) for item in text.split(",")),
+                   lambda v: all(math.isfinite(h) and h >= 0 for h in v) and len(set(v)) == len(v),
+                   "comma-separated distinct numbers >= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -520,8 +513,9 @@ def _screen_parser(command) -> None:
     sc = command("screen", _screen,
                  "adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
                  "Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at every distinct "
-                 "site; rows go to --db as they finish, and re-running skips them.")
-    sc.add_argument("--potential", required=True, help="shipped name or .safetensors path")
+                 "site (and random sites, heights); rows go to --db as they finish, and re-running skips them. "
+                 "With --check-with and --verify-with the same reference: AdsorbML's ML+SP success rate.")
+    sc.add_argument("--potential", required=True, help="shipped name or .safetensors path, or a committee")
     sc.add_argument("--metals", required=True, help="comma-separated fcc metals the potential covers, e.g. Cu,Pt")
     sc.add_argument("--facets", default="111,100", help="comma-separated: 111, 100, 110, 211")
     sc.add_argument("--adsorbates", required=True, help="comma-separated, e.g. H,O,CO")
@@ -531,7 +525,19 @@ def _screen_parser(command) -> None:
     sc.add_argument("--fmax", type=POSITIVE, default=0.05, help="eV/A")
     sc.add_argument("--steps", type=POSITIVE_INT, default=300, help="FIRE steps at most per structure")
     sc.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="structures relaxed together per Dask task")
-    sc.add_argument("--check-with", choices=["emt"], default=None, help="re-relax every result with EMT and compare")
+    sc.add_argument("--random-placements", type=COUNT, default=0,
+                    help="random sites per (surface, adsorbate) besides the heuristic ones (AdsorbML)")
+    sc.add_argument("--heights", type=HEIGHTS, default=(0.0,),
+                    help="comma-separated starting heights, Angstrom above the covalent bond length (e.g. 0,0.5)")
+    sc.add_argument("--seed", type=int, default=0, help="seed of the random placements")
+    sc.add_argument("--check-with", default=None, metavar="REFERENCE",
+                    help="emt, gfn2 or an ASE calculator as module:Class: relax every placement with it too (the dense "
+                         "ground truth) and compare")
+    sc.add_argument("--verify-with", default=None, metavar="REFERENCE",
+                    help="emt, gfn2 or module:Class: its single points at the --top-k lowest anomaly-free relaxed "
+                         "placements per system (slab and gas references relaxed with it); with the same "
+                         "--check-with, AdsorbML's success rate")
+    sc.add_argument("--top-k", type=POSITIVE_INT, default=5, help="structures verified per system")
     sc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sc.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
 

@@ -79,13 +79,16 @@ def binding_height(slab: Atoms, site: Site, bond: float) -> float:
     return float(max(heights.max(initial=site.position[2]), site.position[2] + 0.5))
 
 
-def place_adsorbate(slab: Atoms, molecule: Adsorbate, site: Site) -> Atoms:
+def place_adsorbate(slab: Atoms, molecule: Adsorbate, site: Site, height: float = 0.0,
+                    rotation: float = 0.0) -> Atoms:
     """``slab`` + ``molecule`` with its binding atom over ``site`` at a covalent-radii bond length to the
-    metal; the slab's constraints are kept (indices unchanged, adsorbate atoms appended and free)."""
+    metal plus ``height`` (Angstrom), the molecule turned by ``rotation`` (degrees) about z; the slab's
+    constraints are kept (indices unchanged, adsorbate atoms appended and free)."""
     metal = slab[site.atoms[0]].symbol
     bond = covalent_radii[atomic_numbers[metal]] + covalent_radii[atomic_numbers[molecule.binding_symbol]]
     placed = molecule.oriented()
-    placed.positions += np.array([site.position[0], site.position[1], binding_height(slab, site, bond)])
+    placed.rotate(rotation, "z")
+    placed.positions += np.array([site.position[0], site.position[1], binding_height(slab, site, bond) + height])
     combined = slab.copy()
     combined.extend(placed)
     combined.set_constraint([c.copy() for c in slab.constraints])

@@ -12,6 +12,9 @@ other adsorbate stayed within 1.26 x; at 2.0 H is desorbed beyond 3.0-3.4 A from
 Metal-metal bonds use ``METAL_BOND_SCALE`` x the slab's shortest initial distance instead, midway
 between the first and second neighbour shells of fcc (1 and 1.41), so ordinary relaxation never
 looks like reconstruction (covalent radii would put Al's cutoff only 6 % above its bond length).
+Intercalated, as OC20 flags it: an adsorbate atom bonded (``BOND_SCALE``) to a subsurface atom, one
+that ``FixAtoms`` holds (OC20's tag 0); with the bottom half of the slab fixed, the adsorbate has
+gone through the free top layers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from ase.neighborlist import natural_cutoffs, neighbor_list
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..structures import fixed_atoms
+
+ANOMALIES = ("desorbed", "dissociated", "intercalated", "reconstructed")
 BOND_SCALE = 1.5
 CONTACT_SCALE = 2.0
 METAL_BOND_SCALE = 1.2
@@ -41,12 +47,13 @@ def _components(count: int, bonds: set[tuple[int, int]]) -> int:
 
 
 def detect_anomaly(initial: Atoms, relaxed: Atoms, slab_atoms: int) -> str:
-    """"" when ``relaxed`` is a normal adsorption result, else "desorbed", "dissociated" or "reconstructed".
+    """"" when ``relaxed`` is a normal adsorption result, else "desorbed", "dissociated", "intercalated" or
+    "reconstructed" (the first that applies, in this order).
 
     ``initial``/``relaxed``: slab + adsorbate before and after relaxation, the first ``slab_atoms``
     atoms being the slab. Desorbed: no adsorbate atom is in contact with a slab atom. Dissociated: the
-    adsorbate's bonds no longer join all of it (it started as one molecule). Reconstructed: the
-    bonds among slab atoms changed.
+    adsorbate's bonds no longer join all of it (it started as one molecule). Intercalated: an adsorbate
+    atom is bonded to a fixed (subsurface) slab atom. Reconstructed: the bonds among slab atoms changed.
     """
     before, after = _bonds(initial), _bonds(relaxed)
     slab = set(range(slab_atoms))
@@ -57,6 +64,9 @@ def detect_anomaly(initial: Atoms, relaxed: Atoms, slab_atoms: int) -> str:
     inside_before = {(a - slab_atoms, b - slab_atoms) for a, b in before if a >= slab_atoms and b >= slab_atoms}
     if _components(n_adsorbate, inside) > _components(n_adsorbate, inside_before):
         return "dissociated"
+    fixed = set(np.flatnonzero(fixed_atoms(relaxed)[:slab_atoms]).tolist())
+    if any((a in fixed and b >= slab_atoms) or (b in fixed and a >= slab_atoms) for a, b in after):
+        return "intercalated"
     slab_before, slab_after = initial[:slab_atoms], relaxed[:slab_atoms]
     cutoff = METAL_BOND_SCALE * neighbor_list("d", slab_before, 4.0).min()
     bonds = [{(int(a), int(b)) for a, b in zip(*neighbor_list("ij", s, cutoff)) if a < b}

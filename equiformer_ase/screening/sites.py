@@ -67,9 +67,14 @@ def surface_atoms(slab: Atoms) -> np.ndarray:
 
 def periodic_images(slab: Atoms, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Atoms ``indices`` and their 8 in-plane periodic images: (9k, 3) positions and (9k,) atom indices."""
-    shifts = np.array([(a, b, 0) for a in (-1, 0, 1) for b in (-1, 0, 1)], dtype=float) @ slab.cell.array
+    shifts = np.column_stack([plane_shifts(slab), np.zeros(9)])
     positions = slab.positions[indices]
     return (positions[None] + shifts[:, None, :]).reshape(-1, 3), np.tile(indices, len(shifts))
+
+
+def plane_shifts(slab: Atoms) -> np.ndarray:
+    """(9, 2) in-plane lattice translations a * cell[0] + b * cell[1], a, b in {-1, 0, 1}, Angstrom."""
+    return np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], dtype=float) @ slab.cell.array[:2, :2]
 
 
 def _inside_cell(slab: Atoms, xy: np.ndarray) -> bool:
@@ -102,9 +107,9 @@ def _candidates(slab: Atoms, surface: np.ndarray, nn: float) -> list[tuple[str, 
                 found.append(("bridge", 0.5 * (xy[simplex[a]] + xy[simplex[b]])))
         if max(lengths) < 1.5 * nn:  # compact triangle (also the half-squares of (100)): a hollow
             hollows.append(_circumcentre(xy[simplex]))
-    bridges = [p for kind, p in found if kind == "bridge"]
+    bridges = np.array([p for kind, p in found if kind == "bridge"]).reshape(-1, 2)
     for centre in hollows:   # a bridge midpoint on a hollow centre is the diagonal of a square, not a bridge
-        if not any(np.linalg.norm(centre - p) < 0.1 for p in bridges):
+        if not np.any(np.linalg.norm(bridges - centre, axis=1) < 0.1):
             found.append(("hollow", centre))
     return [(kind, p) for kind, p in found if _inside_cell(slab, p)]
 
@@ -159,3 +164,17 @@ def find_sites(slab: Atoms) -> list[Site]:
         position = (float(xy[0]), float(xy[1]), float(slab.positions[atoms, 2].max()))
         sites.append(Site(name, kind, position, tuple(int(a) for a in atoms)))
     return sites
+
+
+def site_kind_at(slab: Atoms, xy: np.ndarray) -> str:
+    """Kind ("top", "bridge", "fcc", "hcp" or "hollow") of the site of ``slab`` nearest in the plane to ``xy``
+    (periodic): where an adsorbate whose binding atom is at ``xy`` sits. ``slab`` is a clean one: an adsorbate
+    distorts the slab it relaxes on, and its sites with it."""
+    surface = surface_atoms(slab)
+    candidates = _candidates(slab, surface, nearest_neighbour_distance(slab))
+    shifts = plane_shifts(slab)
+    fractional = np.linalg.solve(slab.cell[:2, :2].T, np.asarray(xy, dtype=float)[:2])
+    xy = (fractional % 1.0) @ slab.cell.array[:2, :2]
+    distance = [np.linalg.norm(p + shifts - xy, axis=1).min() for _, p in candidates]
+    kind, point = candidates[int(np.argmin(distance))]
+    return _hollow_kind(slab, _site_atoms(slab, surface, point), point) if kind == "hollow" else kind

@@ -21,8 +21,8 @@ NAMED = {"emt": EMT, "gfn2": gfn2_xtb}
 def reference_calculator(spec: str) -> Callable[[], BaseCalculator]:
     """A factory of fresh reference calculators for ``spec`` ("emt", "gfn2" or "module:Class").
 
-    Raises ValueError (one line) for an unknown name, a module that does not import or a class it
-    lacks, and ImportError when tblite is missing for "gfn2".
+    Raises ValueError (one line) for an unknown name, a module that does not import, a class it lacks
+    or one that is not an ASE calculator, and ImportError when tblite is missing for "gfn2".
     """
     if spec in NAMED:
         factory = NAMED[spec]
@@ -36,6 +36,9 @@ def reference_calculator(spec: str) -> Callable[[], BaseCalculator]:
     except ImportError as err:
         raise ValueError(f"reference calculator {spec!r}: cannot import {module_name} ({err})") from None
     factory = getattr(module, class_name, None)
-    if not callable(factory):
+    if factory is None:
         raise ValueError(f"reference calculator {spec!r}: {module_name} has no calculator class {class_name}")
+    if not (isinstance(factory, type) and issubclass(factory, BaseCalculator)):
+        raise ValueError(f"reference calculator {spec!r}: {module_name}.{class_name} is not an ASE calculator class "
+                         "(a subclass of ase.calculators.calculator.BaseCalculator)")
     return factory
