@@ -29,7 +29,10 @@ INT_RANGES = {"num_blocks": (1, 32), "num_heads": (1, 64), "alpha_channels": (1,
               "radial_hidden": (1, 4096), "envelope_exponent": (1, 16), "output_hidden": (1, 4096)}
 MAX_CHANNELS = 1024
 MAX_CUTOFF = 30.0  # Angstrom
-CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_product")}
+CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_product"),
+           "attention_activation": ("smooth_leaky_relu", "leaky_relu")}
+# Files written before a field existed behave as the code then did: their configs get these values.
+LEGACY_DEFAULTS = {"attention_activation": "leaky_relu"}
 
 
 def degree_irreps(channels: tuple[int, ...], parity: bool) -> o3.Irreps:
@@ -44,7 +47,12 @@ def degree_irreps(channels: tuple[int, ...], parity: bool) -> o3.Irreps:
 
 @dataclass
 class EquiformerConfig:
-    """Hyper-parameters of :class:`Equiformer`. Channel tuples are indexed by degree l = 0..lmax."""
+    """Hyper-parameters of :class:`Equiformer`. Channel tuples are indexed by degree l = 0..lmax.
+
+    ``attention_activation``: the nonlinearity of the MLP attention logits. ``"smooth_leaky_relu"`` (the
+    default) keeps energies infinitely differentiable; ``"leaky_relu"`` (the paper's, and every file written
+    before this field) has a kink, so forces jump where a logit feature changes sign and NVE energy drifts.
+    """
 
     elements: list[str]
     node_channels: tuple[int, ...] = (32, 8, 4)
@@ -60,6 +68,7 @@ class EquiformerConfig:
     envelope_exponent: int = 5
     output_hidden: int = 64
     attention: str = "mlp"
+    attention_activation: str = "smooth_leaky_relu"
     nonlinear_message: bool = True
     parity: bool = False
     avg_num_neighbors: float = 20.0
@@ -148,7 +157,11 @@ class EquiformerConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EquiformerConfig":
-        """The config of :meth:`to_dict`'s output; ValueError for unknown or missing fields or bad values."""
+        """The config of :meth:`to_dict`'s output; ValueError for unknown or missing fields or bad values.
+
+        A field missing from ``data`` (a file older than the field) takes its :data:`LEGACY_DEFAULTS` value, so
+        old potentials keep their function; otherwise the dataclass default.
+        """
         if not isinstance(data, dict):
             raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -157,7 +170,7 @@ class EquiformerConfig:
             raise ValueError(f"unknown EquiformerConfig fields {sorted(unknown)}")
         if "elements" not in data:
             raise ValueError("the config has no 'elements'")
-        return cls(**data)
+        return cls(**{**LEGACY_DEFAULTS, **data})
 
 
 def _is_int(value) -> bool:
@@ -177,6 +190,7 @@ class EquiformerBlock(nn.Module):
         self.attention = EquivariantGraphAttention(
             irreps_node, irreps_sh, degree_irreps(cfg.head_channels, cfg.parity), cfg.num_heads,
             cfg.alpha_channels, cfg.num_radial, cfg.radial_hidden, cfg.attention, cfg.nonlinear_message,
+            cfg.attention_activation,
         )
         self.norm_ffn = EquivariantLayerNorm(irreps_node)
         self.ffn = EquivariantFeedForward(irreps_node, degree_irreps(cfg.ffn_channels, cfg.parity), irreps_node)
