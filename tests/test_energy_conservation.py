@@ -1,18 +1,25 @@
-"""Energy conservation: the MD engine on a smooth analytic potential, and smooth attention."""
+"""Energy conservation: the MD engine on a smooth analytic potential, smooth attention, and ship's NVE guard."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pytest
 import torch
 from ase.build import bulk
 from torch import nn
 
 import equiformer_ase as ea
+from equiformer_ase.cli import main
 from equiformer_ase.conservation import drift_statistics, thermalised
 from equiformer_ase.dynamics import MolecularDynamics
 from equiformer_ase.nn import PolynomialEnvelope, scatter_sum
+from equiformer_ase.shipped import shipped_path
+from equiformer_ase.training import TrainingConfig, generate, train
+from equiformer_ase.training.card import render_card
 
-from conftest import ethanol, tiny_potential
+from conftest import TINY, cli_error, ethanol, tiny_potential
 
 
 class MorsePairs(nn.Module):
@@ -85,3 +92,58 @@ def test_new_configs_are_smooth_and_old_files_keep_leaky_relu():
     old = {k: v for k, v in ea.EquiformerConfig(elements=["H"]).to_dict().items() if k != "attention_activation"}
     assert ea.EquiformerConfig.from_dict(old).attention_activation == "leaky_relu"
     assert ea.load_potential("gfn2-md17").config.attention_activation == "leaky_relu"
+
+
+# ------------------------------------------------------------------------------------------ ship's guard
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Tiny Cu/C/O data and a 1-epoch run on it with the default (smooth) attention."""
+    folder = tmp_path_factory.mktemp("nve")
+    generate("surfaces", folder / "data.extxyz", preset="tiny", seed=0)
+    train(folder / "data.extxyz", folder / "run", TrainingConfig(epochs=1, validation=4, test=4, dtype="float64"),
+          model_overrides=TINY)
+    (folder / "limits.md").write_text("Tiny.")
+    return folder
+
+
+def ship_argv(run, data, folder, name: str) -> list[str]:
+    return ["ship", str(run), "--data", str(data), "--name", name, "--limits", str(folder / "limits.md"),
+            "--out", str(folder / "shipped"), "--nve-duration", "200"]
+
+
+def test_ship_refuses_a_potential_whose_energy_drifts(tiny_run, capsys):
+    """The rough model is real: gfn2-md17's LeakyReLU attention makes its forces jump (drift ~1e-3 eV/atom/ps)."""
+    run = tiny_run / "rough-run"
+    run.mkdir()
+    shutil.copy(shipped_path("gfn2-md17"), run / "best.safetensors")
+    error = cli_error(capsys, ship_argv(run, tiny_run / "data.extxyz", tiny_run, "rough"))
+    assert "NVE energy drift" in error and "ethanol" in error and "--allow-drift" in error
+    assert not (tiny_run / "shipped" / "rough.safetensors").exists()
+
+
+def test_ship_allow_drift_puts_a_warning_in_the_card(tmp_path, monkeypatch):
+    pytest.importorskip("tblite")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    generate("molecules", tmp_path / "data.extxyz", preset="tiny", seed=0)
+    # one step at a negligible learning rate: gfn2-md17's weights (and kinks) with a training record for this data
+    train(tmp_path / "data.extxyz", tmp_path / "run", TrainingConfig(epochs=1, lr=1e-12, validation=1, test=1,
+                                                                     dtype="float64"), init_from="gfn2-md17")
+    (tmp_path / "limits.md").write_text("Rough.")
+    assert main(ship_argv(tmp_path / "run", tmp_path / "data.extxyz", tmp_path, "rough") + ["--allow-drift"]) == 0
+    shipped = ea.load_potential(tmp_path / "shipped" / "rough.safetensors")
+    nve = shipped.metadata["metrics"]["nve"]
+    assert not nve["passed"] and max(abs(run["drift"]) for run in nve["runs"]) > nve["limit_ev_per_atom_ps"]
+    card = (tmp_path / "shipped" / "rough.md").read_text()
+    assert card == render_card(shipped.metadata) and "**Warning: shipped although it fails" in card
+
+
+def test_ship_passes_a_smooth_potential_and_records_its_drift(tiny_run):
+    assert main(ship_argv(tiny_run / "run", tiny_run / "data.extxyz", tiny_run, "smooth")) == 0
+    shipped = ea.load_potential(tiny_run / "shipped" / "smooth.safetensors")
+    nve = shipped.metadata["metrics"]["nve"]
+    print(f"smooth: {nve['runs']}")
+    assert nve["passed"] and [run["system"] for run in nve["runs"]] == ["Cu(111)+O"]
+    assert nve["runs"][0]["steps"] == 200 and nve["runs"][0]["timestep_fs"] == 1.0
+    card = (tiny_run / "shipped" / "smooth.md").read_text()
+    assert card == render_card(shipped.metadata)
+    assert "## Energy conservation (NVE)" in card and "| Cu(111)+O | 13 | 1 | 200 |" in card and "Warning" not in card
