@@ -50,8 +50,9 @@ class EquiformerConfig:
     """Hyper-parameters of :class:`Equiformer`. Channel tuples are indexed by degree l = 0..lmax.
 
     ``attention_activation``: the nonlinearity of the MLP attention logits. ``"smooth_leaky_relu"`` (the
-    default) keeps energies infinitely differentiable; ``"leaky_relu"`` (the paper's, and every file written
-    before this field) has a kink, so forces jump where a logit feature changes sign and NVE energy drifts.
+    default; :func:`~equiformer_ase.nn.attention.smooth_leaky_relu`) keeps energies infinitely differentiable;
+    ``"leaky_relu"`` (the paper's, and every file written before this field) has a kink, so forces jump where a
+    logit feature changes sign and NVE energy drifts.
     """
 
     elements: list[str]

@@ -14,7 +14,9 @@ import equiformer_ase as ea
 from equiformer_ase.cli import main
 from equiformer_ase.conservation import drift_statistics, thermalised
 from equiformer_ase.dynamics import MolecularDynamics
+from equiformer_ase.data import md17_molecule
 from equiformer_ase.nn import PolynomialEnvelope, scatter_sum
+from equiformer_ase.potential import with_smooth_attention
 from equiformer_ase.shipped import shipped_path
 from equiformer_ase.training import TrainingConfig, generate, train
 from equiformer_ase.training.card import render_card
@@ -92,6 +94,18 @@ def test_new_configs_are_smooth_and_old_files_keep_leaky_relu():
     old = {k: v for k, v in ea.EquiformerConfig(elements=["H"]).to_dict().items() if k != "attention_activation"}
     assert ea.EquiformerConfig.from_dict(old).attention_activation == "leaky_relu"
     assert ea.load_potential("gfn2-md17").config.attention_activation == "leaky_relu"
+
+
+def test_with_smooth_attention_keeps_the_weights_and_nearly_the_energies():
+    shipped = ea.load_potential("gfn2-md17")
+    smooth = with_smooth_attention(shipped)
+    assert (smooth.config.attention_activation, shipped.config.attention_activation) == ("smooth_leaky_relu",
+                                                                                        "leaky_relu")
+    assert smooth.weights_hash() == shipped.weights_hash() and smooth.reference_energies == shipped.reference_energies
+    atoms = md17_molecule("ethanol")
+    energies = [calculator.calculate_batch([atoms])[0]["energy"] for calculator in
+                (ea.EquiformerCalculator(p, device="cpu", dtype="float64") for p in (shipped, smooth))]
+    assert 0 < abs(energies[1] - energies[0]) / len(atoms) < 1e-3   # eV/atom
 
 
 # ------------------------------------------------------------------------------------------ ship's guard
