@@ -165,7 +165,8 @@ def _ship(args: argparse.Namespace) -> int:
 
     from .training.card import ship
 
-    path = ship(args.run, args.data, args.name, args.out, Path(args.limits).read_text(), args.device)
+    path = ship(args.run, args.data, args.name, args.out, Path(args.limits).read_text(), args.device,
+                nve_duration=args.nve_duration, allow_drift=args.allow_drift)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
@@ -486,7 +487,8 @@ def _evaluate_parser(command) -> None:
 
 def _ship_parser(command) -> None:
     sh = command("ship", _ship, "turn a training run into potentials/NAME.safetensors + NAME.md (model card)",
-                 "Adds the data recipe, frame counts, learning curve and limits to the header, measures "
+                 "Checks NVE energy conservation on representative systems (refusing a potential that drifts), "
+                 "adds the data recipe, frame counts, learning curve and limits to the header, measures "
                  "float64 test errors, and writes the file and its card.")
     sh.add_argument("run", help="training output folder (best.safetensors, metrics.csv)")
     sh.add_argument("--data", required=True, help="the data file the run trained on (its recipe JSON beside it)")
@@ -494,6 +496,10 @@ def _ship_parser(command) -> None:
     sh.add_argument("--limits", required=True, help="markdown file: what the potential has not seen")
     sh.add_argument("--out", default="potentials", help="folder")
     sh.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    sh.add_argument("--nve-duration", type=POSITIVE, default=None, metavar="FS",
+                    help="length of the NVE energy-conservation check, fs (default: training.nve_check.CHECK_DURATION)")
+    sh.add_argument("--allow-drift", action="store_true",
+                    help="ship a potential that fails the NVE check, with a warning in its card")
 
 
 def _ship_committee_parser(command) -> None:

@@ -29,10 +29,11 @@ INT_RANGES = {"num_blocks": (1, 32), "num_heads": (1, 64), "alpha_channels": (1,
               "radial_hidden": (1, 4096), "envelope_exponent": (1, 16), "output_hidden": (1, 4096)}
 MAX_CHANNELS = 1024
 MAX_CUTOFF = 30.0  # Angstrom
-CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_product")}
+CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_product"),
+           "attention_activation": ("smooth_leaky_relu", "leaky_relu")}
 # Fields added after potential files were first written, with the value a stored config that lacks
 # them meant: such files must keep building the architecture their weights were trained for.
-STORED_DEFAULTS = {"radial_value": True}
+STORED_DEFAULTS = {"radial_value": True, "attention_activation": "leaky_relu"}
 # Named configurations (overrides of the field defaults); see EquiformerConfig.preset.
 PRESETS = {
     "small": {},
@@ -66,6 +67,11 @@ class EquiformerConfig:
     ``radial_value``: the value tensor product of the non-linear message gets per-edge weights from a
     radial MLP of its own (this package's first design, what stored configs without the field mean)
     instead of the paper's weights shared by all edges (see :class:`EquivariantGraphAttention`).
+
+    ``attention_activation``: the nonlinearity of the MLP attention logits. ``"smooth_leaky_relu"`` (the
+    default; :func:`~equiformer_ase.nn.attention.smooth_leaky_relu`) keeps energies infinitely differentiable;
+    ``"leaky_relu"`` (the paper's, and every file written before this field) has a kink, so forces jump where a
+    logit feature changes sign and NVE energy drifts.
     """
 
     elements: list[str]
@@ -82,6 +88,7 @@ class EquiformerConfig:
     envelope_exponent: int = 5
     output_hidden: int = 64
     attention: str = "mlp"
+    attention_activation: str = "smooth_leaky_relu"
     nonlinear_message: bool = True
     radial_value: bool = False
     parity: bool = False
@@ -191,7 +198,7 @@ class EquiformerBlock(nn.Module):
         self.attention = EquivariantGraphAttention(
             irreps_node, irreps_sh, degree_irreps(cfg.head_channels, cfg.parity), cfg.num_heads,
             cfg.alpha_channels, cfg.num_radial, cfg.radial_hidden, cfg.attention, cfg.nonlinear_message,
-            cfg.radial_value,
+            cfg.radial_value, cfg.attention_activation,
         )
         self.norm_ffn = EquivariantLayerNorm(irreps_node)
         self.ffn = EquivariantFeedForward(irreps_node, degree_irreps(cfg.ffn_channels, cfg.parity), irreps_node)

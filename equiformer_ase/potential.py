@@ -15,6 +15,7 @@ names and shapes against the config before building the model; every failure is 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -219,6 +220,17 @@ def load_potential(name_or_path: str | Path) -> Potential:
 def list_potentials() -> list[str]:
     """Names of the Equiformer potentials and committees shipped in ``potentials/``."""
     return sorted(shipped_names(POTENTIAL) + shipped_names(COMMITTEE))
+
+
+def with_smooth_attention(potential: Potential) -> Potential:
+    """A copy of ``potential`` with ``attention_activation="smooth_leaky_relu"`` and the same weights, reference
+    energies and records: a potential trained with LeakyReLU attention logits without their force jumps (the
+    activation has no weights of its own). Its energies move slightly, so measure its errors again before shipping.
+    """
+    cfg = dataclasses.replace(potential.config, attention_activation="smooth_leaky_relu")
+    smooth = Potential(Equiformer(cfg), potential.reference_energies, potential.training_info, potential.metrics)
+    smooth.load_state_dict(potential.state_dict())
+    return smooth.to(potential.dtype)
 
 
 def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype,

@@ -1,7 +1,8 @@
 """Shipping a trained potential: the file in ``potentials/`` and its model card, both from one header.
 
-``ship`` takes a training run's best potential, adds the data recipe, frame counts, learning curve
-and known limits to its header, measures the held-out test errors in float64 (exactly what
+``ship`` takes a training run's best potential, checks its NVE energy conservation
+(:mod:`~equiformer_ase.training.nve_check`), adds the data recipe, frame counts, learning curve and known
+limits to its header, measures the held-out test errors in float64 (exactly what
 ``equiformer-ase evaluate NAME DATA --split test`` prints), and writes ``NAME.safetensors`` and
 ``NAME.md``. ``render_card`` turns a header into the card, so a test can check that every number in
 a shipped card is the one in the file.
@@ -19,6 +20,7 @@ from ..potential import Potential, load_potential
 from .dataset import read_structures, split_indices, to_samples
 from .generation import frame_counts, recipe_path, regenerate_command
 from .metrics import group_errors
+from .nve_check import CHECK_DURATION, card_section, failure_message, nve_check
 from .trainer import file_sha256, predict
 
 
@@ -47,18 +49,26 @@ def learning_curve(run_dir: str | Path) -> list[dict]:
 
 
 def ship(run_dir: str | Path, data: str | Path, name: str, out_dir: str | Path, limits: str,
-         device: str = "cpu") -> Path:
-    """Write ``out_dir/NAME.safetensors`` and ``out_dir/NAME.md`` from ``run_dir/best.safetensors``."""
-    potential = load_potential(Path(run_dir) / "best.safetensors")
+         device: str = "cpu", nve_duration: float | None = None, allow_drift: bool = False) -> Path:
+    """Write ``out_dir/NAME.safetensors`` and ``out_dir/NAME.md`` from ``run_dir/best.safetensors``.
+
+    First runs :func:`~equiformer_ase.training.nve_check.nve_check` (``nve_duration`` fs, default its own):
+    a potential whose NVE energy drifts above the limit is refused with a ValueError and nothing is written,
+    unless ``allow_drift``, which ships it with a warning in its card.
+    """
+    potential = load_potential(Path(run_dir) / "best.safetensors").to(dtype=torch.float64)
+    nve = nve_check(potential, duration=nve_duration or CHECK_DURATION, device=device)
+    if not nve["passed"] and not allow_drift:
+        raise ValueError(f"{failure_message(nve)}; not shipped (--allow-drift ships it with a warning in its card)")
     recipe_file = recipe_path(data)
     potential.training_info = {
         **potential.training_info, "name": name, "recipe": json.loads(recipe_file.read_text()),
         "frames": frame_counts(data), "learning_curve": learning_curve(run_dir), "limits": limits.strip(),
         "parameters": sum(p.numel() for p in potential.model.parameters()),
     }
-    potential = potential.to(dtype=torch.float64)
     test = held_out(potential, data)
-    potential.metrics = {**potential.metrics, "test": group_errors(test, predict(potential, test, 16, device))}
+    potential.metrics = {**potential.metrics, "test": group_errors(test, predict(potential, test, 16, device)),
+                         "nve": nve}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
@@ -119,5 +129,5 @@ def render_card(metadata: dict) -> str:
                     [[group, e["structures"], f"{e['energy_mae_mev_per_atom']:.3f}",
                       f"{e['energy_rmse_mev_per_atom']:.3f}", f"{e['forces_mae_mev_per_a']:.2f}",
                       f"{e['forces_rmse_mev_per_a']:.2f}"] for group, e in test.items()])
-    lines += ["", "## Known limits", "", info["limits"], ""]
+    lines += ["", *card_section(metadata["metrics"].get("nve")), "## Known limits", "", info["limits"], ""]
     return "\n".join(lines)
