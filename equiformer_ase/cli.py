@@ -135,7 +135,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     elements = args.elements.split(",") if args.elements else None
     result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
-                   resume=args.resume, init_from=args.init_from, refit_references=args.refit_references)
+                   resume=args.resume, init_from=args.init_from, refit_references=args.refit_references,
+                   smooth_attention=args.smooth_attention)
     if result:
         test = result["metrics"]["test"]["overall"]
         print(f"{args.out}/best.safetensors: {result['training']['epochs']} epochs; test energy MAE "
@@ -470,6 +471,9 @@ def _train_parser(command) -> None:
                          "reference energies, fresh learning-rate schedule; the new file names it as parent")
     tr.add_argument("--refit-references", action="store_true",
                     help="with --init-from: refit the per-element reference energies on this data")
+    tr.add_argument("--smooth-attention", action="store_true",
+                    help="with --init-from: switch an older potential's attention logits to the smooth LeakyReLU "
+                         "(conserves NVE energy; see the README's Energy conservation)")
 
 
 def _evaluate_parser(command) -> None:

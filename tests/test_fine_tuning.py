@@ -94,3 +94,20 @@ def test_elements_the_parent_lacks_are_a_clear_error(data, tmp_path, capsys):
     with pytest.raises(ea.UnsupportedElementError, match="Cu"):
         train(data, tmp_path / "run2", TrainingConfig(epochs=0, validation=4, test=4),
               init_from=tmp_path / "no-copper.safetensors")
+
+
+def test_smooth_attention_keeps_the_weights_and_records_the_change(data, parent, tmp_path, capsys):
+    """An older (LeakyReLU) parent fine-tuned with smooth_attention: same weights, smooth config, lineage says so."""
+    leaky = ea.load_potential(parent)
+    leaky_config = ea.EquiformerConfig.from_dict({**leaky.config.to_dict(), "attention_activation": "leaky_relu"})
+    older = ea.Potential(ea.Equiformer(leaky_config), leaky.reference_energies, leaky.training_info, leaky.metrics)
+    older.load_state_dict(leaky.state_dict())
+    older.save(tmp_path / "leaky.safetensors")
+    config = TrainingConfig(epochs=0, validation=4, test=4, dtype="float32")
+    train(data, tmp_path / "run", config, init_from=tmp_path / "leaky.safetensors", smooth_attention=True)
+    child = ea.load_potential(tmp_path / "run" / "best.safetensors")
+    assert child.config.attention_activation == "smooth_leaky_relu"
+    assert child.weights_hash() == older.weights_hash()
+    assert "smooth_leaky_relu" in child.metadata["training"]["parent"]["changed"]
+    assert "give init_from" in cli_error(capsys, ["train", str(data), "--out", str(tmp_path / "new"),
+                                                  "--smooth-attention"])

@@ -93,7 +93,8 @@ def _lineage(parent: dict | None) -> list[str]:
     lines = ["## Lineage", "", "Fine-tuned from (newest first):", ""]
     while parent:
         lines.append(f"- `{parent['name']}`, weights sha256 `{parent['weights_sha256']}`, trained on "
-                     f"`{parent.get('data')}` (sha256 `{parent.get('data_sha256')}`)")
+                     f"`{parent.get('data')}` (sha256 `{parent.get('data_sha256')}`)"
+                     + (f"; then {parent['changed']}" if parent.get("changed") else ""))
         parent = parent.get("parent")
     return lines + [""]
 

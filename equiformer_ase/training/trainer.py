@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..devices import resolve_device, resolve_dtype
 from ..model import EquiformerConfig
 from ..errors import UnsupportedElementError
-from ..potential import Potential, load_potential
+from ..potential import Potential, load_potential, with_smooth_attention
 from ..schedules import warmup_cosine
 from ..training_run import TrainingRun
 from .batching import collate, evaluate_batch, predict
@@ -142,13 +142,15 @@ def build_potential(samples: list[Sample], elements: list[str], preset: str, see
     return Potential.from_config(cfg, seed=seed, reference_energies=references)
 
 
-def fine_tuning_start(parent: str | Path, frames: list, elements: list[str] | None) -> tuple[Potential, dict]:
+def fine_tuning_start(parent: str | Path, frames: list, elements: list[str] | None,
+                      smooth_attention: bool = False) -> tuple[Potential, dict]:
     """The potential to fine-tune from (a shipped name or a file) and its lineage record.
 
-    The parent's config, elements and reference energies are kept; ``frames`` may hold only
-    elements the parent knows. The record: ``name``, ``weights_sha256``, the parent's own
-    ``data`` / ``data_sha256`` and its ``parent`` record (so the chain back to the first training
-    run stays in every descendant's header).
+    The parent's config, elements and reference energies are kept (``smooth_attention``: except that its
+    attention logits switch to the smooth LeakyReLU, :func:`~equiformer_ase.potential.with_smooth_attention`);
+    ``frames`` may hold only elements the parent knows. The record: ``name``, ``weights_sha256``, the
+    parent's own ``data`` / ``data_sha256`` and its ``parent`` record (so the chain back to the first
+    training run stays in every descendant's header).
     """
     potential = load_potential(parent)
     known = potential.config.elements
@@ -164,6 +166,9 @@ def fine_tuning_start(parent: str | Path, frames: list, elements: list[str] | No
     info = potential.training_info
     lineage = {"name": str(parent), "weights_sha256": potential.weights_hash(),
                "data": info.get("data"), "data_sha256": info.get("data_sha256"), "parent": info.get("parent")}
+    if smooth_attention and potential.config.attention_activation != "smooth_leaky_relu":
+        potential = with_smooth_attention(potential)
+        lineage["changed"] = "attention logits: leaky_relu -> smooth_leaky_relu"
     return potential, lineage
 
 
@@ -174,7 +179,7 @@ class Trainer(TrainingRun):
     def __init__(self, data: str | Path, out_dir: str | Path, config: TrainingConfig, *,
                  elements: list[str] | None = None, preset: str = "small", model_overrides: dict | None = None,
                  device: str | torch.device = "cpu", resume: bool = False, init_from: str | Path | None = None,
-                 refit_references: bool = False, dist: Distributed = Distributed()):
+                 refit_references: bool = False, smooth_attention: bool = False, dist: Distributed = Distributed()):
         super().__init__(out_dir, config.max_time)
         self.config, self.data, self.dist = config, Path(data), dist
         self.data_sha256 = file_sha256(self.data)
@@ -183,10 +188,12 @@ class Trainer(TrainingRun):
         frames = read_structures(self.data)
         checkpoint = self._read_checkpoint() if resume else None
         self.parent = checkpoint.get("parent") if checkpoint is not None else None
+        if init_from is None and (refit_references or smooth_attention):
+            raise ValueError("refit_references and smooth_attention change a parent potential: give init_from")
         if init_from is not None and checkpoint is None:
             if model_overrides:
                 raise ValueError("a fine-tuned potential keeps its parent's config: drop the model overrides")
-            parent, self.parent = fine_tuning_start(init_from, frames, elements)
+            parent, self.parent = fine_tuning_start(init_from, frames, elements, smooth_attention)
             elements = parent.config.elements
         elements = elements or elements_in(frames)
         self.samples = to_samples(frames, elements)
@@ -388,7 +395,8 @@ def train(data: str | Path, out_dir: str | Path, config: TrainingConfig | None =
     ``options``: ``elements`` (default: those in the data), ``preset``, ``model_overrides`` (fields
     of :class:`EquiformerConfig`), ``resume``; ``init_from`` (a shipped name or file)
     fine-tunes that potential with a fresh schedule, keeping its config, elements and reference
-    energies (``refit_references=True`` refits the latter on this data) and recording it as the
+    energies (``refit_references=True`` refits the latter on this data; ``smooth_attention=True`` gives an
+    older potential the smooth attention logits, which conserve NVE energy) and recording it as the
     ``parent`` in the new file's header.
     """
     device = _device(device)
