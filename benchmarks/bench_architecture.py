@@ -30,9 +30,9 @@ import time
 
 import numpy as np
 import torch
+from bench_calculator import load
 
 import equiformer_ase as ea
-from bench_calculator import load
 from equiformer_ase.data import md17_molecule
 
 ELEMENTS = ["H", "C", "N", "O"]
@@ -41,10 +41,20 @@ VARIANTS = {"radial value": {"radial_value": True}, "shared value (paper)": {"ra
 
 def speed(preset: str, copies: int, rounds: int, dtype: torch.dtype) -> dict[str, float]:
     """Median ms per energy+forces call of each variant on ``copies`` aspirin molecules."""
-    graph = ea.build_graph([md17_molecule("aspirin") for _ in range(copies)], ELEMENTS, 5.0,
-                           device=torch.device("cpu"), dtype=dtype)
-    potentials = {name: ea.Potential.from_config(ea.EquiformerConfig.preset(preset, elements=ELEMENTS, **overrides))
-                  .to(dtype=dtype).eval().requires_grad_(False) for name, overrides in VARIANTS.items()}
+    graph = ea.build_graph(
+        [md17_molecule("aspirin") for _ in range(copies)],
+        ELEMENTS,
+        5.0,
+        device=torch.device("cpu"),
+        dtype=dtype,
+    )
+    potentials = {
+        name: ea.Potential.from_config(ea.EquiformerConfig.preset(preset, elements=ELEMENTS, **overrides))
+        .to(dtype=dtype)
+        .eval()
+        .requires_grad_(False)
+        for name, overrides in VARIANTS.items()
+    }
     times = {name: [] for name in potentials}
     for round_ in range(rounds + 1):
         for name, potential in potentials.items():
@@ -56,14 +66,26 @@ def speed(preset: str, copies: int, rounds: int, dtype: torch.dtype) -> dict[str
 
 
 def accuracy(args) -> None:
-    from equiformer_ase.training import TrainingConfig, group_errors, predict, read_structures, to_samples, train
+    from equiformer_ase.training import (
+        TrainingConfig,
+        group_errors,
+        predict,
+        read_structures,
+        to_samples,
+        train,
+    )
 
     probe = read_structures(args.probe)
-    config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                            checkpoint_minutes=1e9)
-    print(f"{args.preset}, trained on {args.train} for {args.epochs} epochs (batch {args.batch_size}, seed "
-          f"{args.seed}), probe {args.probe} ({len(probe)} frames), float64; load {load()}")
-    header = f"{'variant':<22} {'parameters':>10} {'train min':>9} {'energy meV/atom':>15} {'forces meV/A':>12}"
+    config = TrainingConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, checkpoint_minutes=1e9
+    )
+    print(
+        f"{args.preset}, trained on {args.train} for {args.epochs} epochs (batch {args.batch_size}, seed "
+        f"{args.seed}), probe {args.probe} ({len(probe)} frames), float64; load {load()}"
+    )
+    header = (
+        f"{'variant':<22} {'parameters':>10} {'train min':>9} {'energy meV/atom':>15} {'forces meV/A':>12}"
+    )
     print(header + "\n" + "-" * len(header))
     for name in args.variants:
         overrides = VARIANTS[name]
@@ -75,14 +97,23 @@ def accuracy(args) -> None:
         samples = to_samples(probe, potential.config.elements)
         errors = group_errors(samples, predict(potential, samples, 16, "cpu"))["overall"]
         parameters = sum(p.numel() for p in potential.parameters())
-        print(f"{name:<22} {parameters:>10} {minutes:>9.1f} {errors['energy_mae_mev_per_atom']:>15.2f} "
-              f"{errors['forces_mae_mev_per_a']:>12.1f}", flush=True)
+        print(
+            f"{name:<22} {parameters:>10} {minutes:>9.1f} {errors['energy_mae_mev_per_atom']:>15.2f} "
+            f"{errors['forces_mae_mev_per_a']:>12.1f}",
+            flush=True,
+        )
         with open(os.path.join(out, "probe.json"), "w") as handle:
-            json.dump({"variant": name, "overrides": overrides, "minutes": minutes, "probe": errors}, handle, indent=2)
+            json.dump(
+                {"variant": name, "overrides": overrides, "minutes": minutes, "probe": errors},
+                handle,
+                indent=2,
+            )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=["small", "paper-md17-l2"])
     parser.add_argument("--copies", type=int, default=10, help="aspirin molecules in the larger batch")
     parser.add_argument("--rounds", type=int, default=9)
@@ -95,8 +126,13 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/architecture")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
-                        help="with --train: the variants to train (separate processes can train one each)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        help="with --train: the variants to train (separate processes can train one each)",
+    )
     args = parser.parse_args()
     if args.train:
         if not args.probe:
@@ -105,8 +141,10 @@ def main():
         return
     dtype = getattr(torch, args.dtype)
     reference = next(iter(VARIANTS))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.dtype}, median of {args.rounds} "
-          f"interleaved rounds; load {load()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.dtype}, median of {args.rounds} "
+        f"interleaved rounds; load {load()}"
+    )
     header = f"{'preset':<14} {'system':<18} " + " ".join(f"{name:>22}" for name in VARIANTS)
     print(header + "\n" + "-" * len(header))
     for preset in args.presets:

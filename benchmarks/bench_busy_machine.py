@@ -16,7 +16,11 @@ import os
 import subprocess
 import sys
 
-CASES = {"1 thread": ("1", None), "2 threads, ACTIVE": ("2", "ACTIVE"), "2 threads, PASSIVE": ("2", "PASSIVE")}
+CASES = {
+    "1 thread": ("1", None),
+    "2 threads, ACTIVE": ("2", "ACTIVE"),
+    "2 threads, PASSIVE": ("2", "PASSIVE"),
+}
 
 TIMER = """
 import json, sys, time
@@ -41,14 +45,23 @@ def timed(threads: str, policy: str | None, calls: int) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     if policy:
         env["OMP_WAIT_POLICY"] = policy
-    run = subprocess.run([sys.executable, "-c", TIMER, threads, str(calls)], env=env, capture_output=True,
-                         text=True, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", TIMER, threads, str(calls)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--load", type=int, nargs="+", default=[0, 2, 4], help="busy processes beside the timing")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--load", type=int, nargs="+", default=[0, 2, 4], help="busy processes beside the timing"
+    )
     parser.add_argument("--calls", type=int, default=20)
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; small preset, aspirin, float32; median ms per energy+forces call")

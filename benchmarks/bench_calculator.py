@@ -100,8 +100,11 @@ def bench(preset: str, atoms, device: str, dtype: str, repeats: int) -> dict:
         finally:
             del calc.potential.evaluate
 
-    t = time_interleaved({"calc": calculator_call, "model": model_call, "graph": neighbour_list,
-                          "wrapper": wrapper_call}, repeats, calc.device)
+    t = time_interleaved(
+        {"calc": calculator_call, "model": model_call, "graph": neighbour_list, "wrapper": wrapper_call},
+        repeats,
+        calc.device,
+    )
     return {
         "atoms": len(atoms),
         "edges": graph.edge_index.shape[1],
@@ -114,8 +117,10 @@ def bench(preset: str, atoms, device: str, dtype: str, repeats: int) -> dict:
     }
 
 
-COLUMNS = (f"{'preset':<14} {'system':<24} {'atoms':>6} {'edges':>7} {'ms/call':>9} {'atom-steps/s':>13} "
-           f"{'ms model':>9} {'ms nlist':>9} {'ms wrapper':>10} {'overhead':>9}")
+COLUMNS = (
+    f"{'preset':<14} {'system':<24} {'atoms':>6} {'edges':>7} {'ms/call':>9} {'atom-steps/s':>13} "
+    f"{'ms model':>9} {'ms nlist':>9} {'ms wrapper':>10} {'overhead':>9}"
+)
 HEADER = COLUMNS + "\n" + "-" * len(COLUMNS)
 
 
@@ -123,25 +128,34 @@ def format_row(preset: str, name: str, r: dict) -> str:
     """One table row of :func:`bench`'s result (or its ``error``)."""
     if "error" in r:
         return f"{preset:<14} {name:<24} {r['atoms']:>6} {r['error']}"
-    return (f"{preset:<14} {name:<24} {r['atoms']:>6} {r['edges']:>7} {r['ms_call']:>9.1f} "
-            f"{r['atom_steps_s']:>13.0f} {r['ms_model']:>9.1f} {r['ms_graph']:>9.2f} {r['ms_wrapper']:>10.2f} "
-            f"{100 * r['overhead']:>8.2f}%")
+    return (
+        f"{preset:<14} {name:<24} {r['atoms']:>6} {r['edges']:>7} {r['ms_call']:>9.1f} "
+        f"{r['atom_steps_s']:>13.0f} {r['ms_model']:>9.1f} {r['ms_graph']:>9.2f} {r['ms_wrapper']:>10.2f} "
+        f"{100 * r['overhead']:>8.2f}%"
+    )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-atoms", type=int, default=2000)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}, "
-          f"load {load()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}, "
+        f"load {load()}"
+    )
     print(HEADER)
     for preset in args.presets:
         for name, atoms in systems(args.max_atoms).items():
-            print(format_row(preset, name, bench(preset, atoms, args.device, args.dtype, args.repeats)), flush=True)
+            print(
+                format_row(preset, name, bench(preset, atoms, args.device, args.dtype, args.repeats)),
+                flush=True,
+            )
     print(f"load after: {load()}")
 
 

@@ -14,13 +14,15 @@ import argparse
 
 import numpy as np
 import torch
+from bench_calculator import ELEMENTS, systems, time_interleaved
 
 import equiformer_ase as ea
-from bench_calculator import ELEMENTS, systems, time_interleaved
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
@@ -29,8 +31,12 @@ def main():
     args = parser.parse_args()
     cfg = ea.EquiformerConfig.preset("small", elements=ELEMENTS)
     pool = [ea.Potential.from_config(cfg, seed=seed) for seed in range(max(args.members))]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}, {args.dtype}, small preset")
-    header = f"{'system':<24} {'K':>2} {'ms committee':>13} {'ms K singles':>13} {'ms 1 single':>12} {'ratio':>6}"
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}, {args.dtype}, small preset"
+    )
+    header = (
+        f"{'system':<24} {'K':>2} {'ms committee':>13} {'ms K singles':>13} {'ms 1 single':>12} {'ratio':>6}"
+    )
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
@@ -44,13 +50,20 @@ def main():
                 work.positions += rng.normal(scale=1e-3, size=work.positions.shape)
                 return work
 
-            t = time_interleaved({
-                "committee": lambda: committee.calculate_batch([moved()]),
-                "singles": lambda: [calc.calculate_batch([moved()]) for calc in singles],
-                "single": lambda: singles[0].calculate_batch([moved()]),
-            }, args.repeats, committee.device)
-            print(f"{name:<24} {k:>2} {1e3 * t['committee']:>13.1f} {1e3 * t['singles']:>13.1f} "
-                  f"{1e3 * t['single']:>12.1f} {t['committee'] / t['singles']:>6.2f}", flush=True)
+            t = time_interleaved(
+                {
+                    "committee": lambda: committee.calculate_batch([moved()]),
+                    "singles": lambda: [calc.calculate_batch([moved()]) for calc in singles],
+                    "single": lambda: singles[0].calculate_batch([moved()]),
+                },
+                args.repeats,
+                committee.device,
+            )
+            print(
+                f"{name:<24} {k:>2} {1e3 * t['committee']:>13.1f} {1e3 * t['singles']:>13.1f} "
+                f"{1e3 * t['single']:>12.1f} {t['committee'] / t['singles']:>6.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

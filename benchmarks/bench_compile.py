@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 import torch
+from bench_calculator import load
 
 import equiformer_ase as ea
-from bench_calculator import load
 from equiformer_ase.data import md17_molecule
 
 ELEMENTS = ["H", "C", "N", "O"]
@@ -30,8 +30,10 @@ ELEMENTS = ["H", "C", "N", "O"]
 def bench(preset: str, dtype: str, calls: int) -> dict:
     potential = ea.Potential.from_config(ea.EquiformerConfig.preset(preset, elements=ELEMENTS), seed=0)
     atoms = md17_molecule("aspirin")
-    calculators = {"eager": ea.EquiformerCalculator(potential, device="cpu", dtype=dtype),
-                   "compiled": ea.EquiformerCalculator(potential, device="cpu", dtype=dtype, compile=True)}
+    calculators = {
+        "eager": ea.EquiformerCalculator(potential, device="cpu", dtype=dtype),
+        "compiled": ea.EquiformerCalculator(potential, device="cpu", dtype=dtype, compile=True),
+    }
     rng = np.random.default_rng(0)
 
     def call(name: str) -> float:
@@ -49,30 +51,44 @@ def bench(preset: str, dtype: str, calls: int) -> dict:
     eager, compiled = (float(np.median(times[name])) for name in calculators)
     compile_s = first_compiled - first_eager
     same = [calculators[name].calculate_batch([atoms])[0]["forces"] for name in calculators]
-    return {"compile_s": compile_s, "eager_ms": 1e3 * eager, "compiled_ms": 1e3 * compiled,
-            "break_even": compile_s / (eager - compiled) if eager > compiled else float("inf"),
-            "max_force_diff": float(np.abs(same[0] - same[1]).max())}
+    return {
+        "compile_s": compile_s,
+        "eager_ms": 1e3 * eager,
+        "compiled_ms": 1e3 * compiled,
+        "break_even": compile_s / (eager - compiled) if eager > compiled else float("inf"),
+        "max_force_diff": float(np.abs(same[0] - same[1]).max()),
+    }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=["small", "paper-md17-l2"])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--calls", type=int, default=20)
-    parser.add_argument("--cache-dir", default=None, help="inductor cache folder (an empty one: a cold start)")
+    parser.add_argument(
+        "--cache-dir", default=None, help="inductor cache folder (an empty one: a cold start)"
+    )
     args = parser.parse_args()
     if args.cache_dir:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.abspath(args.cache_dir)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.dtype}, aspirin (21 atoms), "
-          f"median of {args.calls} interleaved calls; load {load()}")
-    header = (f"{'preset':<14} {'compile s':>9} {'eager ms':>9} {'compiled ms':>11} {'speed-up':>8} "
-              f"{'break-even calls':>16} {'max |dF|':>9}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.dtype}, aspirin (21 atoms), "
+        f"median of {args.calls} interleaved calls; load {load()}"
+    )
+    header = (
+        f"{'preset':<14} {'compile s':>9} {'eager ms':>9} {'compiled ms':>11} {'speed-up':>8} "
+        f"{'break-even calls':>16} {'max |dF|':>9}"
+    )
     print(header + "\n" + "-" * len(header))
     for preset in args.presets:
         r = bench(preset, args.dtype, args.calls)
-        print(f"{preset:<14} {r['compile_s']:>9.0f} {r['eager_ms']:>9.1f} {r['compiled_ms']:>11.1f} "
-              f"{r['eager_ms'] / r['compiled_ms']:>7.2f}x {r['break_even']:>16.0f} {r['max_force_diff']:>9.1e}",
-              flush=True)
+        print(
+            f"{preset:<14} {r['compile_s']:>9.0f} {r['eager_ms']:>9.1f} {r['compiled_ms']:>11.1f} "
+            f"{r['eager_ms'] / r['compiled_ms']:>7.2f}x {r['break_even']:>16.0f} {r['max_force_diff']:>9.1e}",
+            flush=True,
+        )
     print(f"load after: {load()}")
 
 

@@ -60,12 +60,23 @@ def measure(args: argparse.Namespace, n: int) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    model = lie.LieTransformer(args.group, in_features=1, width=args.width, depth=args.depth, heads=args.heads,
-                               nsamples=args.nsamples, neighbourhood="nearest", k=args.k, seed=0)
+    model = lie.LieTransformer(
+        args.group,
+        in_features=1,
+        width=args.width,
+        depth=args.depth,
+        heads=args.heads,
+        nsamples=args.nsamples,
+        neighbourhood="nearest",
+        k=args.k,
+        seed=0,
+    )
     model = model.to(device=device, dtype=dtype)
     generator = torch.Generator().manual_seed(0)
     d = model.group.space_dim
-    positions = (n ** (1 / d) * torch.rand(1, n, d, generator=generator, dtype=torch.float64)).to(device, dtype)
+    positions = (n ** (1 / d) * torch.rand(1, n, d, generator=generator, dtype=torch.float64)).to(
+        device, dtype
+    )
     features = torch.rand(1, n, 1, generator=generator, dtype=torch.float64).to(device, dtype)
 
     def neighbourhoods():
@@ -96,13 +107,20 @@ def measure(args: argparse.Namespace, n: int) -> dict:
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = peak_rss_mb() - rss_before
-    return {"n": n, "m": n * model.nsamples, "nbrs_ms": 1e3 * statistics.median(nbr_times),
-            "fwd_bwd_ms": 1e3 * statistics.median(fwd_bwd_times), "peak_mb": peak}
+    return {
+        "n": n,
+        "m": n * model.nsamples,
+        "nbrs_ms": 1e3 * statistics.median(nbr_times),
+        "fwd_bwd_ms": 1e3 * statistics.median(fwd_bwd_times),
+        "peak_mb": peak,
+    }
 
 
 def run_isolated(n: int, argv: list[str]) -> dict:
     """``measure`` in a fresh Python process, so that its peak RSS is its own."""
-    result = subprocess.run([sys.executable, __file__, *argv, "--worker", str(n)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, *argv, "--worker", str(n)], capture_output=True, text=True
+    )
     if result.returncode:
         raise RuntimeError(f"worker for N={n} failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -114,14 +132,21 @@ def main(argv=None) -> None:
     if args.worker is not None:
         print(json.dumps(measure(args, args.worker)))
         return
-    memory = "CUDA max allocated" if args.device.startswith("cuda") else "peak RSS increase, fresh process per N"
-    print(f"LieTransformer {args.group}, k={args.k}, width={args.width}, depth={args.depth}, heads={args.heads}, "
-          f"{args.dtype}, device={args.device}, threads={args.threads or torch.get_num_threads()}; memory: {memory}")
+    memory = (
+        "CUDA max allocated" if args.device.startswith("cuda") else "peak RSS increase, fresh process per N"
+    )
+    print(
+        f"LieTransformer {args.group}, k={args.k}, width={args.width}, depth={args.depth}, heads={args.heads}, "
+        f"{args.dtype}, device={args.device}, threads={args.threads or torch.get_num_threads()}; memory: {memory}"
+    )
     print(f"{'N':>6} {'M':>6} {'nbrs ms':>10} {'fwd+bwd ms':>11} {'us/point':>9} {'peak MB':>9}")
     for n in args.sizes:
         row = measure(args, n) if args.device.startswith("cuda") else run_isolated(n, argv)
-        print(f"{row['n']:>6} {row['m']:>6} {row['nbrs_ms']:>10.1f} {row['fwd_bwd_ms']:>11.1f} "
-              f"{1e3 * row['fwd_bwd_ms'] / row['n']:>9.1f} {row['peak_mb']:>9.1f}", flush=True)
+        print(
+            f"{row['n']:>6} {row['m']:>6} {row['nbrs_ms']:>10.1f} {row['fwd_bwd_ms']:>11.1f} "
+            f"{1e3 * row['fwd_bwd_ms'] / row['n']:>9.1f} {row['peak_mb']:>9.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

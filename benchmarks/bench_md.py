@@ -29,9 +29,9 @@ from ase import units
 from ase.build import bulk
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
+from bench_calculator import load
 
 import equiformer_ase as ea
-from bench_calculator import load
 from equiformer_ase.data import md17_molecule
 from equiformer_ase.devices import resolve_device
 from equiformer_ase.dynamics import MolecularDynamics
@@ -61,8 +61,14 @@ def ase_driver(potential, atoms, device, dtype, compile):
 
 
 def engine_driver(potential, atoms, device, dtype, replicas, compile):
-    md = MolecularDynamics([atoms.copy() for _ in range(replicas)], potential, timestep=TIMESTEP_FS,
-                           device=device, dtype=dtype, compile=compile)
+    md = MolecularDynamics(
+        [atoms.copy() for _ in range(replicas)],
+        potential,
+        timestep=TIMESTEP_FS,
+        device=device,
+        dtype=dtype,
+        compile=compile,
+    )
     return lambda n: md.run(n, progress=False)
 
 
@@ -97,7 +103,9 @@ def bench_engine(potential, atoms, device, dtype, steps, replicas) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="small")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -110,19 +118,27 @@ def main():
 
     potential = ea.Potential.from_config(ea.EquiformerConfig.preset(args.preset, elements=ELEMENTS), seed=0)
     device = str(resolve_device(args.device))
-    print(f"preset {args.preset}, {device}, {args.dtype}, torch threads {torch.get_num_threads()}, median of "
-          f"{args.rounds} rounds of {args.steps} steps per driver; load {load()}")
-    header = (f"{'system':<16} {'driver':<18} {'ms/step':>9} {'CPU ms/step':>11} {'steps/s':>9} {'atom-steps/s':>13} "
-              f"{'vs ASE':>7}")
+    print(
+        f"preset {args.preset}, {device}, {args.dtype}, torch threads {torch.get_num_threads()}, median of "
+        f"{args.rounds} rounds of {args.steps} steps per driver; load {load()}"
+    )
+    header = (
+        f"{'system':<16} {'driver':<18} {'ms/step':>9} {'CPU ms/step':>11} {'steps/s':>9} {'atom-steps/s':>13} "
+        f"{'vs ASE':>7}"
+    )
     print(header)
     print("-" * len(header))
     for name, atoms in systems().items():
         if not any(name.startswith(start) for start in args.systems):
             continue
-        drivers = {"ase": (1, ase_driver(potential, atoms, device, args.dtype, False)),
-                   "engine": (1, engine_driver(potential, atoms, device, args.dtype, 1, False)),
-                   f"engine x{args.replicas}": (args.replicas, engine_driver(potential, atoms, device, args.dtype,
-                                                                           args.replicas, False))}
+        drivers = {
+            "ase": (1, ase_driver(potential, atoms, device, args.dtype, False)),
+            "engine": (1, engine_driver(potential, atoms, device, args.dtype, 1, False)),
+            f"engine x{args.replicas}": (
+                args.replicas,
+                engine_driver(potential, atoms, device, args.dtype, args.replicas, False),
+            ),
+        }
         if args.compile:
             drivers["ase, compiled"] = (1, ase_driver(potential, atoms, device, args.dtype, True))
             drivers["engine, compiled"] = (1, engine_driver(potential, atoms, device, args.dtype, 1, True))
@@ -136,9 +152,12 @@ def main():
         cpu_per_step = {driver: float(np.median([cpu for _, cpu in t])) for driver, t in times.items()}
         for driver, (replicas, _) in drivers.items():
             throughput = replicas * len(atoms) / per_step[driver]
-            print(f"{name:<16} {driver:<18} {1e3 * per_step[driver]:>9.1f} {1e3 * cpu_per_step[driver]:>11.1f} "
-                  f"{1 / per_step[driver]:>9.2f} {throughput:>13.0f} "
-                  f"{throughput * per_step['ase'] / len(atoms):>6.2f}x", flush=True)
+            print(
+                f"{name:<16} {driver:<18} {1e3 * per_step[driver]:>9.1f} {1e3 * cpu_per_step[driver]:>11.1f} "
+                f"{1 / per_step[driver]:>9.2f} {throughput:>13.0f} "
+                f"{throughput * per_step['ase'] / len(atoms):>6.2f}x",
+                flush=True,
+            )
     print(f"load after: {load()}")
 
 

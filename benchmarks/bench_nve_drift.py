@@ -30,8 +30,13 @@ from equiformer_ase.data import MD17_MOLECULES, md17_molecule
 from equiformer_ase.potential import load_potential, with_smooth_attention
 from equiformer_ase.training.nve_check import DRIFT_LIMIT, adsorbate_on_slab
 
-ADSORBATE_CLASSES = {"H": "atomic H", "O": "atomic O", "CO": "molecule", "OH": "molecule with H",
-                     "CH3": "molecule with H"}
+ADSORBATE_CLASSES = {
+    "H": "atomic H",
+    "O": "atomic O",
+    "CO": "molecule",
+    "OH": "molecule with H",
+    "CH3": "molecule with H",
+}
 SEEDS = (0, 1, 2, 3)
 DURATION = 1000.0  # fs
 
@@ -43,19 +48,34 @@ def systems(potential: str) -> dict:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--potentials", default="gfn2-md17,emt-surfaces,emt-surfaces-committee")
     parser.add_argument("--duration", type=float, default=DURATION, help="fs")
-    parser.add_argument("--smooth-attention", action="store_true", help="convert the weights to smooth attention")
+    parser.add_argument(
+        "--smooth-attention", action="store_true", help="convert the weights to smooth attention"
+    )
     parser.add_argument("--json", default=None, help="write every run here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    out = {"smooth_attention": args.smooth_attention, "duration_fs": args.duration, "temperature_K": 300.0,
-           "dtype": "float64", "seeds": list(SEEDS), "limit_ev_per_atom_ps": DRIFT_LIMIT, "runs": {}}
-    print(f"{'smooth attention, ' if args.smooth_attention else ''}float64, 300 K, {args.duration:g} fs, seeds "
-          f"{','.join(map(str, SEEDS))}; limit {DRIFT_LIMIT:g} eV/atom/ps\n")
-    print("| potential | system | atoms | step (fs) | max abs drift (eV/atom/ps) | max abs change (eV/atom) | "
-          "fluctuation (eV/atom) | passes |")
+    out = {
+        "smooth_attention": args.smooth_attention,
+        "duration_fs": args.duration,
+        "temperature_K": 300.0,
+        "dtype": "float64",
+        "seeds": list(SEEDS),
+        "limit_ev_per_atom_ps": DRIFT_LIMIT,
+        "runs": {},
+    }
+    print(
+        f"{'smooth attention, ' if args.smooth_attention else ''}float64, 300 K, {args.duration:g} fs, seeds "
+        f"{','.join(map(str, SEEDS))}; limit {DRIFT_LIMIT:g} eV/atom/ps\n"
+    )
+    print(
+        "| potential | system | atoms | step (fs) | max abs drift (eV/atom/ps) | max abs change (eV/atom) | "
+        "fluctuation (eV/atom) | passes |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for potential in args.potentials.split(","):
         cases = systems(potential)
@@ -65,14 +85,20 @@ def main():
         for name in cases:
             mine = [run for run in runs if run["system"] == name]
             if any("error" in run for run in mine):
-                print(f"| {potential} | {name} | {mine[0]['atoms']} | {mine[0]['timestep_fs']:g} | blew up: "
-                      f"{next(run['error'] for run in mine if 'error' in run)} | | | no |", flush=True)
+                print(
+                    f"| {potential} | {name} | {mine[0]['atoms']} | {mine[0]['timestep_fs']:g} | blew up: "
+                    f"{next(run['error'] for run in mine if 'error' in run)} | | | no |",
+                    flush=True,
+                )
                 continue
             drift = max(abs(run["drift"]) for run in mine)
             change = max(abs(run["change"]) for run in mine)
             fluctuation = np.mean([run["fluctuation"] for run in mine])
-            print(f"| {potential} | {name} | {mine[0]['atoms']} | {mine[0]['timestep_fs']:g} | {drift:.1e} | "
-                  f"{change:.1e} | {fluctuation:.1e} | {'yes' if drift <= DRIFT_LIMIT else 'no'} |", flush=True)
+            print(
+                f"| {potential} | {name} | {mine[0]['atoms']} | {mine[0]['timestep_fs']:g} | {drift:.1e} | "
+                f"{change:.1e} | {fluctuation:.1e} | {'yes' if drift <= DRIFT_LIMIT else 'no'} |",
+                flush=True,
+            )
         if args.json:
             with open(args.json, "w") as handle:
                 json.dump(out, handle, indent=1)

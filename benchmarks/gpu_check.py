@@ -43,21 +43,38 @@ import bench_md  # noqa: E402
 import equiformer_ase as ea  # noqa: E402
 from equiformer_ase.devices import resolve_device  # noqa: E402
 
-PHYSICS_TESTS = ["tests/test_gpu.py", "tests/test_invariance.py", "tests/test_derivatives.py",
-                 "tests/test_periodic_and_batch.py", "tests/test_calculator.py"]
+PHYSICS_TESTS = [
+    "tests/test_gpu.py",
+    "tests/test_invariance.py",
+    "tests/test_derivatives.py",
+    "tests/test_periodic_and_batch.py",
+    "tests/test_calculator.py",
+]
 
 
 def environment(device: torch.device) -> dict:
     """Versions and the device's name, memory and driver; torch-cluster's presence and CUDA build."""
-    info = {"torch": torch.__version__, "torch_cuda": torch.version.cuda, "device": str(device),
-            "python": sys.version.split()[0], "threads": torch.get_num_threads()}
+    info = {
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "device": str(device),
+        "python": sys.version.split()[0],
+        "threads": torch.get_num_threads(),
+    }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        info.update(name=props.name, memory_gib=round(props.total_memory / 2**30, 1),
-                    multiprocessors=props.multi_processor_count)
+        info.update(
+            name=props.name,
+            memory_gib=round(props.total_memory / 2**30, 1),
+            multiprocessors=props.multi_processor_count,
+        )
         try:
-            info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                            capture_output=True, text=True, timeout=30).stdout.strip()
+            info["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             info["driver"] = "unknown (no nvidia-smi)"
     try:
@@ -75,8 +92,13 @@ def physics_tests(device: torch.device, log: Path) -> dict:
     """Run the physics test files with the calculator on ``device``; counts and exit code."""
     env = {**os.environ, "EQUIFORMER_TEST_DEVICE": str(device)}
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PHYSICS_TESTS],
-                         cwd=HERE.parent, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PHYSICS_TESTS],
+        cwd=HERE.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     log.write_text(run.stdout + run.stderr)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr.strip()[-300:]
     return {"returncode": run.returncode, "summary": summary, "seconds": time.perf_counter() - start}
@@ -96,18 +118,27 @@ def calculator_speed(presets: list[str], device: str, dtype: str, max_atoms: int
     return rows
 
 
-def md_speed(presets: list[str], device: str, dtype: str, steps: int, replicas: int, max_atoms: int) -> list[dict]:
+def md_speed(
+    presets: list[str], device: str, dtype: str, steps: int, replicas: int, max_atoms: int
+) -> list[dict]:
     """Steps per second of ASE's loop, the engine on one copy and the engine on ``replicas`` copies."""
     rows = []
     for preset in presets:
-        potential = ea.Potential.from_config(ea.EquiformerConfig.preset(preset, elements=bench_md.ELEMENTS), seed=0)
+        potential = ea.Potential.from_config(
+            ea.EquiformerConfig.preset(preset, elements=bench_md.ELEMENTS), seed=0
+        )
         for name, atoms in bench_md.systems().items():
             if len(atoms) > max_atoms:
                 continue
             runs = [("ase", 1, lambda: bench_md.bench_ase(potential, atoms, device, dtype, steps))]
-            runs += [(f"engine x{r}" if r > 1 else "engine", r,
-                      lambda r=r: bench_md.bench_engine(potential, atoms, device, dtype, steps, r))
-                     for r in (1, replicas)]
+            runs += [
+                (
+                    f"engine x{r}" if r > 1 else "engine",
+                    r,
+                    lambda r=r: bench_md.bench_engine(potential, atoms, device, dtype, steps, r),
+                )
+                for r in (1, replicas)
+            ]
             ase_throughput = None
             for driver, copies, run in runs:
                 row = {"preset": preset, "system": name, "driver": driver, "replicas": copies}
@@ -120,14 +151,23 @@ def md_speed(presets: list[str], device: str, dtype: str, steps: int, replicas: 
                     continue
                 throughput = copies * len(atoms) * steps / seconds
                 ase_throughput = ase_throughput or throughput
-                row.update(steps_per_s=steps / seconds, atom_steps_per_s=throughput, vs_ase=throughput / ase_throughput)
+                row.update(
+                    steps_per_s=steps / seconds,
+                    atom_steps_per_s=throughput,
+                    vs_ase=throughput / ase_throughput,
+                )
                 rows.append(row)
-                print(f"{preset:<14} {name:<16} {driver:<12} {row['steps_per_s']:>9.2f} {throughput:>13.0f} "
-                      f"{row['vs_ase']:>6.2f}x", flush=True)
+                print(
+                    f"{preset:<14} {name:<16} {driver:<12} {row['steps_per_s']:>9.2f} {throughput:>13.0f} "
+                    f"{row['vs_ase']:>6.2f}x",
+                    flush=True,
+                )
     return rows
 
 
-def training_step_speed(presets: list[str], device: torch.device, dtype: str, frames: int, repeats: int) -> list[dict]:
+def training_step_speed(
+    presets: list[str], device: torch.device, dtype: str, frames: int, repeats: int
+) -> list[dict]:
     """Seconds per optimiser step (energy + force loss, double backward) on ``frames`` aspirin frames."""
     from equiformer_ase.data import md17_molecule
     from equiformer_ase.training.dataset import Sample
@@ -140,8 +180,15 @@ def training_step_speed(presets: list[str], device: torch.device, dtype: str, fr
     for _ in range(frames):
         atoms = md17_molecule("aspirin")
         atoms.rattle(0.05, seed=int(rng.integers(1 << 30)))
-        samples.append(Sample(atoms=atoms, energy=float(rng.normal()), forces=rng.normal(size=(len(atoms), 3)),
-                              stress=None, groups={}))
+        samples.append(
+            Sample(
+                atoms=atoms,
+                energy=float(rng.normal()),
+                forces=rng.normal(size=(len(atoms), 3)),
+                stress=None,
+                groups={},
+            )
+        )
     torch_dtype = getattr(torch, dtype)
     rows = []
     for preset in presets:
@@ -156,16 +203,25 @@ def training_step_speed(presets: list[str], device: torch.device, dtype: str, fr
 
         seconds = bench_calculator.time_interleaved({"step": step}, repeats, device)["step"]
         rows.append({"preset": preset, "frames": frames, "atoms": frames * 21, "ms_per_step": 1e3 * seconds})
-        print(f"{preset:<14} {frames} x aspirin ({frames * 21} atoms) {1e3 * seconds:>10.1f} ms/step", flush=True)
+        print(
+            f"{preset:<14} {frames} x aspirin ({frames * 21} atoms) {1e3 * seconds:>10.1f} ms/step",
+            flush=True,
+        )
     return rows
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--quick", action="store_true", help="a few-minute dry run: small systems, few repeats")
-    parser.add_argument("--out", default=os.environ.get("OUT", "runs/gpu_check"), help="folder for the JSON and log")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few-minute dry run: small systems, few repeats"
+    )
+    parser.add_argument(
+        "--out", default=os.environ.get("OUT", "runs/gpu_check"), help="folder for the JSON and log"
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     out = Path(args.out)
@@ -186,20 +242,26 @@ def main():
 
     presets = ["small"] if args.quick else ["small", "paper-md17-l2"]
     print(f"\n## energy + forces per calculator call ({args.dtype})\n{bench_calculator.HEADER}", flush=True)
-    report["calculator"] = calculator_speed(presets, str(device), args.dtype, 40 if args.quick else 10_000,
-                                            2 if args.quick else 5)
+    report["calculator"] = calculator_speed(
+        presets, str(device), args.dtype, 40 if args.quick else 10_000, 2 if args.quick else 5
+    )
     save()
 
     replicas = 4 if args.quick else 64
-    print(f"\n## MD: ASE loop vs engine ({args.dtype}, {replicas} replicas)\n"
-          f"{'preset':<14} {'system':<16} {'driver':<12} {'steps/s':>9} {'atom-steps/s':>13} {'vs ASE':>7}", flush=True)
-    report["md"] = md_speed(presets, str(device), args.dtype, 2 if args.quick else 20, replicas,
-                            40 if args.quick else 10_000)
+    print(
+        f"\n## MD: ASE loop vs engine ({args.dtype}, {replicas} replicas)\n"
+        f"{'preset':<14} {'system':<16} {'driver':<12} {'steps/s':>9} {'atom-steps/s':>13} {'vs ASE':>7}",
+        flush=True,
+    )
+    report["md"] = md_speed(
+        presets, str(device), args.dtype, 2 if args.quick else 20, replicas, 40 if args.quick else 10_000
+    )
     save()
 
     print(f"\n## one training step ({args.dtype})", flush=True)
-    report["training"] = training_step_speed(presets, device, args.dtype, 2 if args.quick else 8,
-                                             1 if args.quick else 5)
+    report["training"] = training_step_speed(
+        presets, device, args.dtype, 2 if args.quick else 8, 1 if args.quick else 5
+    )
     save()
     print(f"\nwrote {out / 'gpu_check.json'}")
     return 0 if report["tests"]["returncode"] == 0 else 1

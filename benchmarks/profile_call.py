@@ -13,18 +13,25 @@ from __future__ import annotations
 import argparse
 
 import torch
+from bench_calculator import ELEMENTS, systems
 from torch.profiler import ProfilerActivity, profile
 
 import equiformer_ase as ea
-from bench_calculator import ELEMENTS, systems
 from equiformer_ase.devices import resolve_device
 
-SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpyAsync", "aten::item",
-               "aten::_local_scalar_dense")
+SYNC_EVENTS = (
+    "cudaStreamSynchronize",
+    "cudaDeviceSynchronize",
+    "cudaMemcpyAsync",
+    "aten::item",
+    "aten::_local_scalar_dense",
+)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="small")
     parser.add_argument("--system", default="aspirin", help="start of a bench_calculator system name")
     parser.add_argument("--device", default="cpu")
@@ -35,7 +42,9 @@ def main():
     device = resolve_device(args.device)
     atoms = next(a for name, a in systems(10_000).items() if name.startswith(args.system))
     cfg = ea.EquiformerConfig.preset(args.preset, elements=ELEMENTS)
-    calc = ea.EquiformerCalculator(ea.Potential.from_config(cfg, seed=0), device=str(device), dtype=args.dtype)
+    calc = ea.EquiformerCalculator(
+        ea.Potential.from_config(cfg, seed=0), device=str(device), dtype=args.dtype
+    )
     graph = ea.build_graph([atoms], cfg.elements, cfg.cutoff, device=calc.device, dtype=calc.dtype)
     stress = bool(atoms.pbc.all())
     for _ in range(2):
@@ -51,9 +60,11 @@ def main():
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))
     counts = {e.key: e.count for e in events}
     launches = counts.get("cudaLaunchKernel", 0) + counts.get("cudaLaunchKernelExC", 0)
-    print(f"per call: {sum(e.count for e in events if e.key.startswith('aten::')) / args.calls:.0f} aten ops, "
-          f"{launches / args.calls:.0f} kernel launches, "
-          + ", ".join(f"{k} {counts[k] / args.calls:.0f}" for k in SYNC_EVENTS if k in counts))
+    print(
+        f"per call: {sum(e.count for e in events if e.key.startswith('aten::')) / args.calls:.0f} aten ops, "
+        f"{launches / args.calls:.0f} kernel launches, "
+        + ", ".join(f"{k} {counts[k] / args.calls:.0f}" for k in SYNC_EVENTS if k in counts)
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,14 @@ from .graph import NeighbourList, check_close_contacts
 from .potential import Potential
 from .structures import structure_slices
 
-COMMITTEE_PROPERTIES = ["energy_comm", "energy_var", "forces_comm", "forces_var", "forces_dev", "max_forces_dev"]
+COMMITTEE_PROPERTIES = [
+    "energy_comm",
+    "energy_var",
+    "forces_comm",
+    "forces_var",
+    "forces_dev",
+    "max_forces_dev",
+]
 
 
 class EquiformerCalculator(Calculator):
@@ -39,14 +46,23 @@ class EquiformerCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"] + COMMITTEE_PROPERTIES
 
-    def __init__(self, potential: Potential | Committee | list | str | Path, device: str = "auto",
-                 dtype: str = "float32", neighbour_backend: str = "auto", skin: float = 0.5,
-                 allow_close_contacts: bool = False, compile: bool = False, **kwargs):
+    def __init__(
+        self,
+        potential: Potential | Committee | list | str | Path,
+        device: str = "auto",
+        dtype: str = "float32",
+        neighbour_backend: str = "auto",
+        skin: float = 0.5,
+        allow_close_contacts: bool = False,
+        compile: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.allow_close_contacts = allow_close_contacts
         self._checked_systems = None
-        self.device, self.dtype, self.potential, self.neighbour_list = on_device(potential, device, dtype, skin,
-                                                                                 neighbour_backend, compile)
+        self.device, self.dtype, self.potential, self.neighbour_list = on_device(
+            potential, device, dtype, skin, neighbour_backend, compile
+        )
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -73,7 +89,9 @@ class EquiformerCalculator(Calculator):
         out = evaluate_model(self.potential, graph, stress=want_stress)
         out = {k: v.to("cpu", torch.float64).numpy() for k, v in out.items()}
         results = []
-        for k, (atoms, atom_slice) in enumerate(zip(atoms_list, structure_slices([len(a) for a in atoms_list]))):
+        for k, (atoms, atom_slice) in enumerate(
+            zip(atoms_list, structure_slices([len(a) for a in atoms_list]))
+        ):
             energy = float(out["energy"][k])
             result = {
                 "energy": energy,
@@ -84,9 +102,13 @@ class EquiformerCalculator(Calculator):
             if atoms.pbc.all():
                 result["stress"] = full_3x3_to_voigt_6_stress(out["stress"][k])
             if "energy_comm" in out:
-                result.update(energy_comm=out["energy_comm"][:, k], energy_var=float(out["energy_var"][k]),
-                              forces_comm=out["forces_comm"][:, atom_slice], forces_var=out["forces_var"][atom_slice],
-                              forces_dev=out["forces_dev"][atom_slice],
-                              max_forces_dev=float(out["forces_dev"][atom_slice].max(initial=0.0)))
+                result.update(
+                    energy_comm=out["energy_comm"][:, k],
+                    energy_var=float(out["energy_var"][k]),
+                    forces_comm=out["forces_comm"][:, atom_slice],
+                    forces_var=out["forces_var"][atom_slice],
+                    forces_dev=out["forces_dev"][atom_slice],
+                    max_forces_dev=float(out["forces_dev"][atom_slice].max(initial=0.0)),
+                )
             results.append(result)
         return results

@@ -30,7 +30,9 @@ def _info(args: argparse.Namespace) -> int:
 
     print(f"equiformer-ase {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, e3nn {version('e3nn')}")
-    devices = ["cpu"] + [f"cuda:{k} ({torch.cuda.get_device_name(k)})" for k in range(torch.cuda.device_count())]
+    devices = ["cpu"] + [
+        f"cuda:{k} ({torch.cuda.get_device_name(k)})" for k in range(torch.cuda.device_count())
+    ]
     print(f"devices: {', '.join(devices)}")
     try:
         print(f"torch-cluster {version('torch-cluster')} (GPU neighbour lists)")
@@ -41,12 +43,16 @@ def _info(args: argparse.Namespace) -> int:
     for name in sorted(names + committees):
         if name in committees:
             members = read_header(name, COMMITTEE)["members"]
-            print(f"  {name}: committee of {len(members)}, elements {','.join(members[0]['elements'])}, "
-                  f"cutoff {members[0]['cutoff']} A")
+            print(
+                f"  {name}: committee of {len(members)}, elements {','.join(members[0]['elements'])}, "
+                f"cutoff {members[0]['cutoff']} A"
+            )
             continue
         header = read_header(name, POTENTIAL)
-        print(f"  {name}: elements {','.join(header['elements'])}, cutoff {header['cutoff']} A, "
-              f"preset {header['config']['preset_name']}")
+        print(
+            f"  {name}: elements {','.join(header['elements'])}, cutoff {header['cutoff']} A, "
+            f"preset {header['config']['preset_name']}"
+        )
     hamiltonians = shipped_names(HAMILTONIAN)
     print(f"shipped learned Hamiltonians ({len(hamiltonians)}): {', '.join(hamiltonians)}")
     return 0
@@ -59,8 +65,10 @@ def _generate(args: argparse.Namespace) -> int:
     check_output(args.out, "--out")
     generate(args.subset, args.out, preset=args.preset, seed=args.seed)
     counts = frame_counts(args.out)
-    print(f"{args.out}: {sum(counts.values())} frames ({', '.join(f'{k} {n}' for k, n in counts.items())}); "
-          f"recipe in {recipe_path(args.out)}")
+    print(
+        f"{args.out}: {sum(counts.values())} frames ({', '.join(f'{k} {n}' for k, n in counts.items())}); "
+        f"recipe in {recipe_path(args.out)}"
+    )
     return 0
 
 
@@ -78,16 +86,35 @@ def _md(args: argparse.Namespace) -> int:
     for path in trajectory_paths(args.traj, len(structures) * args.replicas):
         check_output(path, "--traj")
     check_output(logfile, "--log")
-    md = run_md(structures, _potential_argument(args.potential), steps=args.steps, trajectory=args.traj,
-                logfile=logfile, replicas=args.replicas, temperature=args.temperature, seed=args.seed,
-                resume=args.resume, interval=args.interval, timestep=args.timestep, ensemble=args.ensemble,
-                friction=args.friction, device=args.device, dtype=args.dtype, max_force=args.max_force,
-                max_drift=args.max_drift, max_temperature=args.max_temperature, check_escape=not args.allow_escape,
-                max_uncertainty=args.max_uncertainty, allow_close_contacts=args.allow_close_contacts,
-                compile=args.compile)
+    md = run_md(
+        structures,
+        _potential_argument(args.potential),
+        steps=args.steps,
+        trajectory=args.traj,
+        logfile=logfile,
+        replicas=args.replicas,
+        temperature=args.temperature,
+        seed=args.seed,
+        resume=args.resume,
+        interval=args.interval,
+        timestep=args.timestep,
+        ensemble=args.ensemble,
+        friction=args.friction,
+        device=args.device,
+        dtype=args.dtype,
+        max_force=args.max_force,
+        max_drift=args.max_drift,
+        max_temperature=args.max_temperature,
+        check_escape=not args.allow_escape,
+        max_uncertainty=args.max_uncertainty,
+        allow_close_contacts=args.allow_close_contacts,
+        compile=args.compile,
+    )
     energies = md.energies()
-    print(f"{md.systems.num_systems} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
-          f"final T {np.round(energies['temperature'], 1).tolist()} K; log {logfile}")
+    print(
+        f"{md.systems.num_systems} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
+        f"final T {np.round(energies['temperature'], 1).tolist()} K; log {logfile}"
+    )
     if md.systems.is_committee:
         print(f"final max_forces_dev {np.round(md.systems.max_forces_dev.tolist(), 4).tolist()} eV/A")
     return 0
@@ -108,18 +135,31 @@ def _relax(args: argparse.Namespace) -> int:
 
     structures = read_frames(args.structure)
     check_output(args.out, "--out", frames=len(structures))
-    options = dict(fmax=args.fmax, steps=args.steps, device=args.device, dtype=args.dtype,
-                   allow_close_contacts=args.allow_close_contacts)
+    options = dict(
+        fmax=args.fmax,
+        steps=args.steps,
+        device=args.device,
+        dtype=args.dtype,
+        allow_close_contacts=args.allow_close_contacts,
+    )
     potential = _potential_argument(args.potential)
-    relaxed, converged = (relax_cells(structures, potential, optimizer=args.optimizer, **options) if args.cell
-                          else relax(structures, potential, **options))
+    relaxed, converged = (
+        relax_cells(structures, potential, optimizer=args.optimizer, **options)
+        if args.cell
+        else relax(structures, potential, **options)
+    )
     write(args.out, relaxed)
     for k, (atoms, done) in enumerate(zip(relaxed, converged)):
         fmax = np.linalg.norm(atoms.get_forces(), axis=1).max()
-        deviation = (f", max_forces_dev {atoms.info['max_forces_dev']:.4f} eV/A"
-                     if "max_forces_dev" in atoms.info else "")
-        print(f"structure {k} ({atoms.get_chemical_formula()}): E = {atoms.get_potential_energy():.6f} eV, "
-              f"fmax = {fmax:.4f} eV/A{deviation}, {'converged' if done else 'NOT converged'}")
+        deviation = (
+            f", max_forces_dev {atoms.info['max_forces_dev']:.4f} eV/A"
+            if "max_forces_dev" in atoms.info
+            else ""
+        )
+        print(
+            f"structure {k} ({atoms.get_chemical_formula()}): E = {atoms.get_potential_energy():.6f} eV, "
+            f"fmax = {fmax:.4f} eV/A{deviation}, {'converged' if done else 'NOT converged'}"
+        )
     print(f"{sum(converged)}/{len(converged)} converged; written to {args.out}")
     return 0
 
@@ -129,18 +169,38 @@ def _train(args: argparse.Namespace) -> int:
 
     budget = {"epochs": args.epochs} if args.epochs is not None or args.max_time is not None else {}
     config = TrainingConfig(
-        **budget, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr, energy_weight=args.energy_weight,
-        force_weight=args.force_weight, stress_weight=args.stress_weight, validation=args.validation,
-        test=args.test, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes, dtype=args.dtype,
+        **budget,
+        max_time=args.max_time,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        energy_weight=args.energy_weight,
+        force_weight=args.force_weight,
+        stress_weight=args.stress_weight,
+        validation=args.validation,
+        test=args.test,
+        seed=args.seed,
+        checkpoint_minutes=args.checkpoint_minutes,
+        dtype=args.dtype,
     )
     elements = args.elements.split(",") if args.elements else None
-    result = train(args.data, args.out, config, elements=elements, preset=args.preset, device=args.device,
-                   resume=args.resume, init_from=args.init_from, refit_references=args.refit_references,
-                   smooth_attention=args.smooth_attention)
+    result = train(
+        args.data,
+        args.out,
+        config,
+        elements=elements,
+        preset=args.preset,
+        device=args.device,
+        resume=args.resume,
+        init_from=args.init_from,
+        refit_references=args.refit_references,
+        smooth_attention=args.smooth_attention,
+    )
     if result:
         test = result["metrics"]["test"]["overall"]
-        print(f"{args.out}/best.safetensors: {result['training']['epochs']} epochs; test energy MAE "
-              f"{test['energy_mae_mev_per_atom']:.2f} meV/atom, forces MAE {test['forces_mae_mev_per_a']:.1f} meV/A")
+        print(
+            f"{args.out}/best.safetensors: {result['training']['epochs']} epochs; test energy MAE "
+            f"{test['energy_mae_mev_per_atom']:.2f} meV/atom, forces MAE {test['forces_mae_mev_per_a']:.1f} meV/A"
+        )
     return 0
 
 
@@ -153,7 +213,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.json:
         check_output(args.json, "--json")
-    errors = evaluate_potential(args.potential, args.data, args.split, args.group_by, args.batch_size, args.device)
+    errors = evaluate_potential(
+        args.potential, args.data, args.split, args.group_by, args.batch_size, args.device
+    )
     print(format_errors(errors))
     if args.json:
         with open(args.json, "w") as handle:
@@ -166,8 +228,16 @@ def _ship(args: argparse.Namespace) -> int:
 
     from .training.card import ship
 
-    path = ship(args.run, args.data, args.name, args.out, Path(args.limits).read_text(), args.device,
-                nve_duration=args.nve_duration, allow_drift=args.allow_drift)
+    path = ship(
+        args.run,
+        args.data,
+        args.name,
+        args.out,
+        Path(args.limits).read_text(),
+        args.device,
+        nve_duration=args.nve_duration,
+        allow_drift=args.allow_drift,
+    )
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
@@ -177,7 +247,9 @@ def _ship_committee(args: argparse.Namespace) -> int:
 
     from .training.committee_card import ship_committee
 
-    path = ship_committee(args.members, args.name, args.out, args.probe, Path(args.limits).read_text(), args.device)
+    path = ship_committee(
+        args.members, args.name, args.out, args.probe, Path(args.limits).read_text(), args.device
+    )
     print(f"wrote {path}, {path.with_suffix('.md')} and {path.with_suffix('.png')}")
     return 0
 
@@ -187,22 +259,43 @@ def _springs_generate(args: argparse.Namespace) -> int:
 
     data = generate_springs(args.systems, seed=args.seed)
     data.save(args.out)
-    print(f"{args.out}: {data.q.shape[0]} systems x {data.q.shape[1]} times x {data.q.shape[2]} particles "
-          f"(seed {args.seed}, float64 RK4 ground truth)")
+    print(
+        f"{args.out}: {data.q.shape[0]} systems x {data.q.shape[1]} times x {data.q.shape[2]} particles "
+        f"(seed {args.seed}, float64 RK4 ground truth)"
+    )
     return 0
 
 
 def _springs_train(args: argparse.Namespace) -> int:
     from .lie.fitting import FitConfig, train_hamiltonian
 
-    config = FitConfig(epochs=args.epochs, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr,
-                       seed=args.seed, validate_every=args.validate_every)
-    fit = train_hamiltonian(args.data, args.out, config, train=args.train, validation=args.validation,
-                            validation_data=args.validation_data, resume=args.resume, model=args.model,
-                            group=args.group, width=args.width, depth=args.depth, heads=args.heads,
-                            separable=not args.full)
-    print(f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best_metric:.4g} "
-          f"after {fit.history[-1]['epoch'] if fit.history else 0} epochs")
+    config = FitConfig(
+        epochs=args.epochs,
+        max_time=args.max_time,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        validate_every=args.validate_every,
+    )
+    fit = train_hamiltonian(
+        args.data,
+        args.out,
+        config,
+        train=args.train,
+        validation=args.validation,
+        validation_data=args.validation_data,
+        resume=args.resume,
+        model=args.model,
+        group=args.group,
+        width=args.width,
+        depth=args.depth,
+        heads=args.heads,
+        separable=not args.full,
+    )
+    print(
+        f"{args.out}/best.safetensors: best validation {config.chunk_len}-point MSE {fit.best_metric:.4g} "
+        f"after {fit.history[-1]['epoch'] if fit.history else 0} epochs"
+    )
     return 0
 
 
@@ -213,8 +306,9 @@ def _springs_evaluate(args: argparse.Namespace) -> int:
     from .lie.hamiltonian_files import load_hamiltonian
     from .lie.springs import SpringData
 
-    metrics = evaluate_hamiltonian(load_hamiltonian(args.hamiltonian), SpringData.load(args.data),
-                                   rollout_steps=args.rollout_steps)
+    metrics = evaluate_hamiltonian(
+        load_hamiltonian(args.hamiltonian), SpringData.load(args.data), rollout_steps=args.rollout_steps
+    )
     print(json.dumps(metrics, indent=1))
     return 0
 
@@ -224,10 +318,24 @@ def _springs_ship(args: argparse.Namespace) -> int:
 
     from .lie.hamiltonian_card import ship_hamiltonian
 
-    descriptions = {key: value for key, value in (("data", args.describe_train),
-                    ("validation", args.describe_validation), ("test_data", args.describe_test)) if value}
-    path = ship_hamiltonian(args.run, args.test_data, args.name, args.out, Path(args.limits).read_text(),
-                            descriptions, dict(args.baseline))
+    descriptions = {
+        key: value
+        for key, value in (
+            ("data", args.describe_train),
+            ("validation", args.describe_validation),
+            ("test_data", args.describe_test),
+        )
+        if value
+    }
+    path = ship_hamiltonian(
+        args.run,
+        args.test_data,
+        args.name,
+        args.out,
+        Path(args.limits).read_text(),
+        descriptions,
+        dict(args.baseline),
+    )
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
@@ -243,14 +351,28 @@ def _screen(args: argparse.Namespace) -> int:
         return tuple(item.strip() for item in text.split(",") if item.strip())
 
     stem = Path(args.db).with_suffix("") if "://" not in args.db else Path("screening")
-    for path, what in ((args.db, "--db"), (f"{stem}_summary.csv", "summary"), (f"{stem}_heatmap.png", "heatmap"),
-                       (f"{stem}_failures.extxyz", "failures")):
+    for path, what in (
+        (args.db, "--db"),
+        (f"{stem}_summary.csv", "summary"),
+        (f"{stem}_heatmap.png", "heatmap"),
+        (f"{stem}_failures.extxyz", "failures"),
+    ):
         if "://" not in str(path):
             check_output(path, what)
-    spec = ScreeningSpec(potential=args.potential, metals=names(args.metals), facets=names(args.facets),
-                         adsorbates=names(args.adsorbates), fmax=args.fmax, steps=args.steps,
-                         batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-                         random_placements=args.random_placements, heights=args.heights, seed=args.seed)
+    spec = ScreeningSpec(
+        potential=args.potential,
+        metals=names(args.metals),
+        facets=names(args.facets),
+        adsorbates=names(args.adsorbates),
+        fmax=args.fmax,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        random_placements=args.random_placements,
+        heights=args.heights,
+        seed=args.seed,
+    )
     client = cluster = None
     if args.scheduler or args.workers > 0:
         from distributed import Client, LocalCluster
@@ -258,15 +380,18 @@ def _screen(args: argparse.Namespace) -> int:
         if args.scheduler:
             client = Client(args.scheduler)
         else:
-            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, host="127.0.0.1",
-                                   dashboard_address=None)
+            cluster = LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            )
             client = Client(cluster)
     screening = Screening(spec, args.db, client)
     try:
         screening.run(check_with=args.check_with, verify_with=args.verify_with, top_k=args.top_k)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; finished structures are in {args.db}: re-run the same command to resume",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted; finished structures are in {args.db}: re-run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     finally:
         if client is not None:
@@ -288,11 +413,15 @@ def _learn(args: argparse.Namespace) -> int:
     print(f"{'iteration':>9} {'explored':>8} {'selected':>8} {'labelled':>8} {'<low':>6} {'probe F MAE':>12}")
     for row in rows:
         below = row.get("below_low_fraction")
-        print(f"{row['iteration']:>9} {row.get('explored', ''):>8} {row.get('selected', ''):>8} "
-              f"{row.get('labelled', ''):>8} {'' if below is None else f'{below:.2f}':>6} "
-              f"{row['probe_forces_mae_mev_per_a']:>8.1f} meV/A")
-    print(f"committee: {rows[-1]['committee']}; table {args.out}/learn.csv, plot {args.out}/learn.png, "
-          f"data {args.out}/data.extxyz")
+        print(
+            f"{row['iteration']:>9} {row.get('explored', ''):>8} {row.get('selected', ''):>8} "
+            f"{row.get('labelled', ''):>8} {'' if below is None else f'{below:.2f}':>6} "
+            f"{row['probe_forces_mae_mev_per_a']:>8.1f} meV/A"
+        )
+    print(
+        f"committee: {rows[-1]['committee']}; table {args.out}/learn.csv, plot {args.out}/learn.png, "
+        f"data {args.out}/data.extxyz"
+    )
     return 0
 
 
@@ -300,8 +429,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     from .training.calibration import calibrate
 
     stats = calibrate(_potential_argument(args.committee), args.data, args.png, args.device, args.dtype)
-    print(f"{stats['frames']} frames, {stats['atoms']} atoms; "
-          f"force MAE of the mean {stats['forces_mae_mev_per_a']:.1f} meV/A")
+    print(
+        f"{stats['frames']} frames, {stats['atoms']} atoms; "
+        f"force MAE of the mean {stats['forces_mae_mev_per_a']:.1f} meV/A"
+    )
     print(f"Spearman per frame (max_forces_dev vs largest atom error): {stats['frame_spearman']:.3f}")
     print(f"Spearman per atom (forces_dev vs |F_mean - F_ref|): {stats['atom_spearman']:.3f}")
     if args.png:
@@ -327,6 +458,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def _checked(convert, test, requirement: str):
     """An argparse type: ``convert(text)`` that must pass ``test``, else a message naming ``requirement``."""
+
     def parse(text: str):
         try:
             value = convert(text)
@@ -335,6 +467,7 @@ def _checked(convert, test, requirement: str):
         if value is None or not test(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not {requirement}")
         return value
+
     return parse
 
 
@@ -344,29 +477,52 @@ POSITIVE = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive num
 NON_NEGATIVE = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 LIMIT = _checked(float, lambda v: v > 0, "a positive number or inf (no limit)")
 LABEL_FILE = _checked(lambda text: tuple(text.split("=", 1)), lambda v: len(v) == 2, "LABEL=FILE")
-HEIGHTS = _checked(lambda text: tuple(float(item) for item in text.split(",")),
-                   lambda v: all(math.isfinite(h) and h >= 0 for h in v) and len(set(v)) == len(v),
-                   "comma-separated distinct numbers >= 0")
+HEIGHTS = _checked(
+    lambda text: tuple(float(item) for item in text.split(",")),
+    lambda v: all(math.isfinite(h) and h >= 0 for h in v) and len(set(v)) == len(v),
+    "comma-separated distinct numbers >= 0",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``equiformer-ase`` argument parser with every command."""
-    parser = _Parser(prog="equiformer-ase", formatter_class=_Formatter,
-                     description="Equiformer force fields and LieTransformer Hamiltonians in ASE: MD, relaxation, "
-                                 "training, adsorbate screening.")
+    parser = _Parser(
+        prog="equiformer-ase",
+        formatter_class=_Formatter,
+        description="Equiformer force fields and LieTransformer Hamiltonians in ASE: MD, relaxation, "
+        "training, adsorbate screening.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--threads", type=POSITIVE_INT, default=None,
-                        help="torch CPU threads (default: torch's choice, one per core)")
-    command = functools.partial(_command, parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    for add_parser in (_info_parser, _generate_parser, _md_parser, _relax_parser, _train_parser, _evaluate_parser,
-                       _ship_parser, _ship_committee_parser, _screen_parser, _springs_parser, _learn_parser,
-                       _calibrate_parser):
+    parser.add_argument(
+        "--threads",
+        type=POSITIVE_INT,
+        default=None,
+        help="torch CPU threads (default: torch's choice, one per core)",
+    )
+    command = functools.partial(
+        _command, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    )
+    for add_parser in (
+        _info_parser,
+        _generate_parser,
+        _md_parser,
+        _relax_parser,
+        _train_parser,
+        _evaluate_parser,
+        _ship_parser,
+        _ship_committee_parser,
+        _screen_parser,
+        _springs_parser,
+        _learn_parser,
+        _calibrate_parser,
+    ):
         add_parser(command)
     return parser
 
 
-def _command(commands, name: str, func, help: str, description: str | None = None,
-             interrupted: str | None = None) -> argparse.ArgumentParser:
+def _command(
+    commands, name: str, func, help: str, description: str | None = None, interrupted: str | None = None
+) -> argparse.ArgumentParser:
     """The parser of command ``name`` among the subparsers ``commands``, running ``func``; ``interrupted``
     tells what an interruption leaves and how to resume, with ``{option}`` fields from the arguments."""
     parser = commands.add_parser(name, help=help, description=description or help, formatter_class=_Formatter)
@@ -379,58 +535,118 @@ def _info_parser(command) -> None:
 
 
 def _generate_parser(command) -> None:
-    gen = command("generate", _generate, "reference data: EMT surfaces or GFN2-xTB MD17 molecules (resumable)",
-                  "Generate reference data with a written recipe; re-running resumes.",
-                 interrupted="finished tasks are in {out}: re-run the same command to resume")
-    gen.add_argument("subset", help="surfaces (EMT, fcc metals + H/C/N/O) or molecules (GFN2-xTB, needs tblite)")
-    gen.add_argument("--out", required=True, help="output .extxyz/.xyz or .db file; recipe JSON goes next to it")
-    gen.add_argument("--preset", default="full", help="full, compact (molecules: 300 frames per molecule) or tiny")
+    gen = command(
+        "generate",
+        _generate,
+        "reference data: EMT surfaces or GFN2-xTB MD17 molecules (resumable)",
+        "Generate reference data with a written recipe; re-running resumes.",
+        interrupted="finished tasks are in {out}: re-run the same command to resume",
+    )
+    gen.add_argument(
+        "subset", help="surfaces (EMT, fcc metals + H/C/N/O) or molecules (GFN2-xTB, needs tblite)"
+    )
+    gen.add_argument(
+        "--out", required=True, help="output .extxyz/.xyz or .db file; recipe JSON goes next to it"
+    )
+    gen.add_argument(
+        "--preset", default="full", help="full, compact (molecules: 300 frames per molecule) or tiny"
+    )
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
 
 
 def _md_parser(command) -> None:
-    md = command("md", _md, "on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
-                 "All frames of STRUCTURE (x --replicas) advance together on the device.",
-                 interrupted="frames so far are in {traj}: add --resume to continue")
+    md = command(
+        "md",
+        _md,
+        "on-device batched MD (NVE velocity Verlet or NVT Langevin BAOAB)",
+        "All frames of STRUCTURE (x --replicas) advance together on the device.",
+        interrupted="frames so far are in {traj}: add --resume to continue",
+    )
     md.add_argument("structure", help="any file ASE reads; every frame is a system")
-    md.add_argument("--potential", required=True, nargs="+",
-                    help="shipped name or .safetensors path; several (or a committee file): a committee")
-    md.add_argument("--max-uncertainty", type=LIMIT, default=float("inf"), metavar="EV_PER_A",
-                    help="committee only: stop when a system's max_forces_dev exceeds this (last good frame kept)")
+    md.add_argument(
+        "--potential",
+        required=True,
+        nargs="+",
+        help="shipped name or .safetensors path; several (or a committee file): a committee",
+    )
+    md.add_argument(
+        "--max-uncertainty",
+        type=LIMIT,
+        default=float("inf"),
+        metavar="EV_PER_A",
+        help="committee only: stop when a system's max_forces_dev exceeds this (last good frame kept)",
+    )
     md.add_argument("--ensemble", choices=["nve", "nvt"], default="nve", help="NVE or Langevin NVT")
-    md.add_argument("--temperature", type=NON_NEGATIVE, default=None,
-                    help="K: initial Maxwell-Boltzmann momenta, and the NVT target (default: the file's momenta)")
+    md.add_argument(
+        "--temperature",
+        type=NON_NEGATIVE,
+        default=None,
+        help="K: initial Maxwell-Boltzmann momenta, and the NVT target (default: the file's momenta)",
+    )
     md.add_argument("--timestep", type=POSITIVE, required=True, help="fs")
-    md.add_argument("--steps", type=POSITIVE_INT, required=True,
-                    help="total number of steps (a resumed run stops there too)")
-    md.add_argument("--traj", required=True, help="output .traj; one file per system (OUT_k.traj) when several")
+    md.add_argument(
+        "--steps",
+        type=POSITIVE_INT,
+        required=True,
+        help="total number of steps (a resumed run stops there too)",
+    )
+    md.add_argument(
+        "--traj", required=True, help="output .traj; one file per system (OUT_k.traj) when several"
+    )
     md.add_argument("--replicas", type=POSITIVE_INT, default=1, help="copies of each structure (own seeds)")
     md.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     md.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="model precision")
     md.add_argument("--friction", type=POSITIVE, default=0.01, help="NVT friction, 1/fs")
     md.add_argument("--seed", type=int, default=0, help="seed of the initial momenta and the Langevin noise")
-    md.add_argument("--interval", type=POSITIVE_INT, default=10, help="write a frame and log line every N steps")
+    md.add_argument(
+        "--interval", type=POSITIVE_INT, default=10, help="write a frame and log line every N steps"
+    )
     md.add_argument("--log", default=None, help="CSV log (default: TRAJ with .log suffix)")
     md.add_argument("--max-force", type=POSITIVE, default=100.0, help="eV/A; stop with an error above it")
-    md.add_argument("--max-drift", type=LIMIT, default=0.1,
-                    help="eV/atom; NVE: stop when a system's total energy drifts further (inf: off)")
-    md.add_argument("--max-temperature", type=LIMIT, default=None,
-                    help="K; stop above it (default: 10 x the NVT target or starting temperature, at least 3000 K)")
-    md.add_argument("--allow-escape", action="store_true",
-                    help="do not stop when an atom loses all its neighbours or leaves a non-periodic cell axis")
-    md.add_argument("--allow-close-contacts", action="store_true",
-                    help="run even if atoms start closer than half their covalent radii sum")
+    md.add_argument(
+        "--max-drift",
+        type=LIMIT,
+        default=0.1,
+        help="eV/atom; NVE: stop when a system's total energy drifts further (inf: off)",
+    )
+    md.add_argument(
+        "--max-temperature",
+        type=LIMIT,
+        default=None,
+        help="K; stop above it (default: 10 x the NVT target or starting temperature, at least 3000 K)",
+    )
+    md.add_argument(
+        "--allow-escape",
+        action="store_true",
+        help="do not stop when an atom loses all its neighbours or leaves a non-periodic cell axis",
+    )
+    md.add_argument(
+        "--allow-close-contacts",
+        action="store_true",
+        help="run even if atoms start closer than half their covalent radii sum",
+    )
     md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
-    md.add_argument("--compile", action="store_true",
-                    help="torch.compile the model: minutes to compile, then faster steps (long runs; use --threads 1)")
+    md.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model: minutes to compile, then faster steps (long runs; use --threads 1)",
+    )
 
 
 def _relax_parser(command) -> None:
-    rel = command("relax", _relax, "relax every frame: batched on-device FIRE, or ASE with --cell",
-                  "Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.")
+    rel = command(
+        "relax",
+        _relax,
+        "relax every frame: batched on-device FIRE, or ASE with --cell",
+        "Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.",
+    )
     rel.add_argument("structure", help="any file ASE reads; every frame is a system")
-    rel.add_argument("--potential", required=True, nargs="+",
-                     help="shipped name or .safetensors path; several (or a committee file): a committee")
+    rel.add_argument(
+        "--potential",
+        required=True,
+        nargs="+",
+        help="shipped name or .safetensors path; several (or a committee file): a committee",
+    )
     rel.add_argument("--cell", action="store_true", help="also relax the cell (ASE FrechetCellFilter)")
     rel.add_argument("--optimizer", choices=["fire", "bfgs"], default="fire", help="ASE optimizer for --cell")
     rel.add_argument("--fmax", type=POSITIVE, required=True, help="eV/A")
@@ -438,81 +654,138 @@ def _relax_parser(command) -> None:
     rel.add_argument("--out", required=True, help="output file (any format ASE writes)")
     rel.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     rel.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
-    rel.add_argument("--allow-close-contacts", action="store_true",
-                     help="relax even if atoms start closer than half their covalent radii sum")
+    rel.add_argument(
+        "--allow-close-contacts",
+        action="store_true",
+        help="relax even if atoms start closer than half their covalent radii sum",
+    )
 
 
 def _train_parser(command) -> None:
-    tr = command("train", _train, "train a potential on extxyz / ase.db data (resumable, torchrun for DDP)",
-                 "Writes OUT/best.safetensors, checkpoint.pt, metrics.csv, metrics.json and parity plots. "
-                 "Run under torchrun --nproc_per_node N for data parallelism.",
-                 interrupted="add --resume to continue from {out}/checkpoint.pt")
+    tr = command(
+        "train",
+        _train,
+        "train a potential on extxyz / ase.db data (resumable, torchrun for DDP)",
+        "Writes OUT/best.safetensors, checkpoint.pt, metrics.csv, metrics.json and parity plots. "
+        "Run under torchrun --nproc_per_node N for data parallelism.",
+        interrupted="add --resume to continue from {out}/checkpoint.pt",
+    )
     tr.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
     tr.add_argument("--out", required=True, help="output folder")
-    tr.add_argument("--elements", default=None, help="comma-separated, e.g. H,C,N,O (default: those in the data)")
+    tr.add_argument(
+        "--elements", default=None, help="comma-separated, e.g. H,C,N,O (default: those in the data)"
+    )
     tr.add_argument("--preset", default="small", help="model preset (small, paper-md17-l2, paper-md17-l3)")
-    tr.add_argument("--epochs", type=POSITIVE_INT, default=None, help="epochs (default 100 unless --max-time is given)")
+    tr.add_argument(
+        "--epochs", type=POSITIVE_INT, default=None, help="epochs (default 100 unless --max-time is given)"
+    )
     tr.add_argument("--max-time", type=POSITIVE, default=None, help="wall-clock budget, minutes")
     tr.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="structures per optimizer step")
     tr.add_argument("--lr", type=POSITIVE, default=1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
-    tr.add_argument("--energy-weight", type=NON_NEGATIVE, default=1.0, help="weight of the per-atom energy MSE")
+    tr.add_argument(
+        "--energy-weight", type=NON_NEGATIVE, default=1.0, help="weight of the per-atom energy MSE"
+    )
     tr.add_argument("--force-weight", type=NON_NEGATIVE, default=1.0, help="weight of the force MSE")
-    tr.add_argument("--stress-weight", type=NON_NEGATIVE, default=1.0,
-                    help="weight of the stress MSE (frames with stress)")
+    tr.add_argument(
+        "--stress-weight",
+        type=NON_NEGATIVE,
+        default=1.0,
+        help="weight of the stress MSE (frames with stress)",
+    )
     tr.add_argument("--validation", type=NON_NEGATIVE, default=0.1, help="validation fraction (< 1) or count")
     tr.add_argument("--test", type=NON_NEGATIVE, default=0.1, help="test fraction (< 1) or count")
     tr.add_argument("--seed", type=int, default=0, help="split, initialisation and shuffling seed")
-    tr.add_argument("--checkpoint-minutes", type=POSITIVE, default=10.0, help="checkpoint interval (also every epoch)")
+    tr.add_argument(
+        "--checkpoint-minutes", type=POSITIVE, default=10.0, help="checkpoint interval (also every epoch)"
+    )
     tr.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="training precision")
     tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    tr.add_argument("--init-from", metavar="NAME|PATH", default=None,
-                    help="fine-tune this potential (shipped name or file): keeps its config, elements and "
-                         "reference energies, fresh learning-rate schedule; the new file names it as parent")
-    tr.add_argument("--refit-references", action="store_true",
-                    help="with --init-from: refit the per-element reference energies on this data")
-    tr.add_argument("--smooth-attention", action="store_true",
-                    help="with --init-from: switch an older potential's attention logits to the smooth LeakyReLU "
-                         "(conserves NVE energy; see the README's Energy conservation)")
+    tr.add_argument(
+        "--init-from",
+        metavar="NAME|PATH",
+        default=None,
+        help="fine-tune this potential (shipped name or file): keeps its config, elements and "
+        "reference energies, fresh learning-rate schedule; the new file names it as parent",
+    )
+    tr.add_argument(
+        "--refit-references",
+        action="store_true",
+        help="with --init-from: refit the per-element reference energies on this data",
+    )
+    tr.add_argument(
+        "--smooth-attention",
+        action="store_true",
+        help="with --init-from: switch an older potential's attention logits to the smooth LeakyReLU "
+        "(conserves NVE energy; see the README's Energy conservation)",
+    )
 
 
 def _evaluate_parser(command) -> None:
     ev = command("evaluate", _evaluate, "MAE/RMSE of a potential on labelled data, overall and per subset")
     ev.add_argument("potential", help="shipped name or .safetensors path")
     ev.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
-    ev.add_argument("--split", choices=["all", "train", "validation", "test"], default="all",
-                    help="evaluate the whole file, or the potential's own training split of it (same data only)")
+    ev.add_argument(
+        "--split",
+        choices=["all", "train", "validation", "test"],
+        default="all",
+        help="evaluate the whole file, or the potential's own training split of it (same data only)",
+    )
     ev.add_argument("--json", default=None, help="also write the errors to this JSON file")
-    ev.add_argument("--group-by", action="append", default=[], metavar="KEY",
-                    help="also group errors by this frame info key (repeatable), e.g. source or cell")
+    ev.add_argument(
+        "--group-by",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="also group errors by this frame info key (repeatable), e.g. source or cell",
+    )
     ev.add_argument("--batch-size", type=POSITIVE_INT, default=16, help="structures per batched evaluation")
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 
 
 def _ship_parser(command) -> None:
-    sh = command("ship", _ship, "turn a training run into potentials/NAME.safetensors + NAME.md (model card)",
-                 "Checks NVE energy conservation on representative systems (refusing a potential that drifts), "
-                 "adds the data recipe, frame counts, learning curve and limits to the header, measures "
-                 "float64 test errors, and writes the file and its card.")
+    sh = command(
+        "ship",
+        _ship,
+        "turn a training run into potentials/NAME.safetensors + NAME.md (model card)",
+        "Checks NVE energy conservation on representative systems (refusing a potential that drifts), "
+        "adds the data recipe, frame counts, learning curve and limits to the header, measures "
+        "float64 test errors, and writes the file and its card.",
+    )
     sh.add_argument("run", help="training output folder (best.safetensors, metrics.csv)")
-    sh.add_argument("--data", required=True, help="the data file the run trained on (its recipe JSON beside it)")
+    sh.add_argument(
+        "--data", required=True, help="the data file the run trained on (its recipe JSON beside it)"
+    )
     sh.add_argument("--name", required=True, help="potential name, e.g. emt-surfaces")
     sh.add_argument("--limits", required=True, help="markdown file: what the potential has not seen")
     sh.add_argument("--out", default="potentials", help="folder")
     sh.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    sh.add_argument("--nve-duration", type=POSITIVE, default=None, metavar="FS",
-                    help="length of the NVE energy-conservation check, fs (default: training.nve_check.CHECK_DURATION)")
-    sh.add_argument("--allow-drift", action="store_true",
-                    help="ship a potential that fails the NVE check, with a warning in its card")
+    sh.add_argument(
+        "--nve-duration",
+        type=POSITIVE,
+        default=None,
+        metavar="FS",
+        help="length of the NVE energy-conservation check, fs (default: training.nve_check.CHECK_DURATION)",
+    )
+    sh.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="ship a potential that fails the NVE check, with a warning in its card",
+    )
 
 
 def _ship_committee_parser(command) -> None:
-    shc = command("ship-committee", _ship_committee,
-                  "put potentials into one committee file potentials/NAME.safetensors + NAME.md + NAME.png",
-                  "Measures the members' mean and the deviation's calibration on a held-out probe set, stores "
-                  "them in the header, and writes the card and the calibration plot.")
+    shc = command(
+        "ship-committee",
+        _ship_committee,
+        "put potentials into one committee file potentials/NAME.safetensors + NAME.md + NAME.png",
+        "Measures the members' mean and the deviation's calibration on a held-out probe set, stores "
+        "them in the header, and writes the card and the calibration plot.",
+    )
     shc.add_argument("name", help="committee name, e.g. emt-surfaces-committee")
-    shc.add_argument("--members", required=True, nargs="+", help="shipped names or .safetensors files (2 or more)")
+    shc.add_argument(
+        "--members", required=True, nargs="+", help="shipped names or .safetensors files (2 or more)"
+    )
     shc.add_argument("--probe", required=True, help="labelled frames none of the members was trained on")
     shc.add_argument("--limits", required=True, help="markdown file: what the committee has not seen")
     shc.add_argument("--out", default="potentials", help="folder")
@@ -520,33 +793,60 @@ def _ship_committee_parser(command) -> None:
 
 
 def _screen_parser(command) -> None:
-    sc = command("screen", _screen,
-                 "adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
-                 "Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at every distinct "
-                 "site (and random sites, heights); rows go to --db as they finish, and re-running skips them. "
-                 "With --check-with and --verify-with the same reference: AdsorbML's ML+SP success rate.")
+    sc = command(
+        "screen",
+        _screen,
+        "adsorbate screening: surfaces x adsorbates x sites, relaxed, ranked (Dask, ase.db)",
+        "Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at every distinct "
+        "site (and random sites, heights); rows go to --db as they finish, and re-running skips them. "
+        "With --check-with and --verify-with the same reference: AdsorbML's ML+SP success rate.",
+    )
     sc.add_argument("--potential", required=True, help="shipped name or .safetensors path, or a committee")
-    sc.add_argument("--metals", required=True, help="comma-separated fcc metals the potential covers, e.g. Cu,Pt")
+    sc.add_argument(
+        "--metals", required=True, help="comma-separated fcc metals the potential covers, e.g. Cu,Pt"
+    )
     sc.add_argument("--facets", default="111,100", help="comma-separated: 111, 100, 110, 211")
     sc.add_argument("--adsorbates", required=True, help="comma-separated, e.g. H,O,CO")
     sc.add_argument("--db", required=True, help="ase.db file (SQLite) or postgresql:// URL")
-    sc.add_argument("--workers", type=COUNT, default=1, help="Dask LocalCluster workers (0: relax in this process)")
-    sc.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (e.g. dask-jobqueue)")
+    sc.add_argument(
+        "--workers", type=COUNT, default=1, help="Dask LocalCluster workers (0: relax in this process)"
+    )
+    sc.add_argument(
+        "--scheduler", default=None, help="address of a running Dask scheduler (e.g. dask-jobqueue)"
+    )
     sc.add_argument("--fmax", type=POSITIVE, default=0.05, help="eV/A")
     sc.add_argument("--steps", type=POSITIVE_INT, default=300, help="FIRE steps at most per structure")
-    sc.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="structures relaxed together per Dask task")
-    sc.add_argument("--random-placements", type=COUNT, default=0,
-                    help="random sites per (surface, adsorbate) besides the heuristic ones (AdsorbML)")
-    sc.add_argument("--heights", type=HEIGHTS, default=(0.0,),
-                    help="comma-separated starting heights, Angstrom above the covalent bond length (e.g. 0,0.5)")
+    sc.add_argument(
+        "--batch-size", type=POSITIVE_INT, default=8, help="structures relaxed together per Dask task"
+    )
+    sc.add_argument(
+        "--random-placements",
+        type=COUNT,
+        default=0,
+        help="random sites per (surface, adsorbate) besides the heuristic ones (AdsorbML)",
+    )
+    sc.add_argument(
+        "--heights",
+        type=HEIGHTS,
+        default=(0.0,),
+        help="comma-separated starting heights, Angstrom above the covalent bond length (e.g. 0,0.5)",
+    )
     sc.add_argument("--seed", type=int, default=0, help="seed of the random placements")
-    sc.add_argument("--check-with", default=None, metavar="REFERENCE",
-                    help="emt, gfn2 or an ASE calculator as module:Class: relax every placement with it too (the dense "
-                         "ground truth) and compare")
-    sc.add_argument("--verify-with", default=None, metavar="REFERENCE",
-                    help="emt, gfn2 or module:Class: its single points at the --top-k lowest anomaly-free relaxed "
-                         "placements per system (slab and gas references relaxed with it); with the same "
-                         "--check-with, AdsorbML's success rate")
+    sc.add_argument(
+        "--check-with",
+        default=None,
+        metavar="REFERENCE",
+        help="emt, gfn2 or an ASE calculator as module:Class: relax every placement with it too (the dense "
+        "ground truth) and compare",
+    )
+    sc.add_argument(
+        "--verify-with",
+        default=None,
+        metavar="REFERENCE",
+        help="emt, gfn2 or module:Class: its single points at the --top-k lowest anomaly-free relaxed "
+        "placements per system (slab and gas references relaxed with it); with the same "
+        "--check-with, AdsorbML's success rate",
+    )
     sc.add_argument("--top-k", type=POSITIVE_INT, default=5, help="structures verified per system")
     sc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     sc.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
@@ -554,15 +854,21 @@ def _screen_parser(command) -> None:
 
 def _springs_parser(command) -> None:
     springs = command("springs", None, "spring-system trajectories for the Lie Hamiltonian (LieConv recipe)")
-    action = functools.partial(_command, springs.add_subparsers(dest="action", required=True, metavar="ACTION"))
+    action = functools.partial(
+        _command, springs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    )
 
     gen = action("generate", _springs_generate, "ground-truth trajectories (float64 RK4) in an .npz file")
     gen.add_argument("--out", required=True, help="output .npz (q, p, m, k, ts)")
     gen.add_argument("--systems", type=POSITIVE_INT, default=3000, help="trajectories")
     gen.add_argument("--seed", type=int, default=0, help="data seed")
 
-    tr = action("train", _springs_train, "fit a learned Hamiltonian (LieTransformer or HNN baseline)",
-                interrupted="add --resume to continue from {out}/checkpoint.pt")
+    tr = action(
+        "train",
+        _springs_train,
+        "fit a learned Hamiltonian (LieTransformer or HNN baseline)",
+        interrupted="add --resume to continue from {out}/checkpoint.pt",
+    )
     tr.add_argument("data", help="spring data .npz")
     tr.add_argument("--out", required=True, help="output folder")
     tr.add_argument("--seed", type=int, default=0, help="initialisation and chunk sampling seed")
@@ -570,8 +876,12 @@ def _springs_parser(command) -> None:
     tr.add_argument("--group", default="T(2)", help="LieTransformer group, e.g. T(2), SE(2)")
     tr.add_argument("--full", action="store_true", help="learn the kinetic term too (non-separable H)")
     tr.add_argument("--train", type=POSITIVE_INT, default=3000, help="the first N trajectories")
-    tr.add_argument("--validation", type=POSITIVE_INT, default=200,
-                    help="validate on the last N trajectories (of --validation-data if given)")
+    tr.add_argument(
+        "--validation",
+        type=POSITIVE_INT,
+        default=200,
+        help="validate on the last N trajectories (of --validation-data if given)",
+    )
     tr.add_argument("--validation-data", help="a separate .npz to validate on (default: DATA itself)")
     tr.add_argument("--validate-every", type=POSITIVE_INT, default=1, help="epochs between validations")
     tr.add_argument("--epochs", type=POSITIVE_INT, default=100, help="epochs")
@@ -588,44 +898,68 @@ def _springs_parser(command) -> None:
     ev.add_argument("hamiltonian", help="learned Hamiltonian (.safetensors or shipped name)")
     ev.add_argument("--rollout-steps", type=POSITIVE_INT, default=100, help="rollout length in grid steps")
 
-    sh = action("ship", _springs_ship, "turn a training run into potentials/NAME.safetensors + NAME.md (model card)")
+    sh = action(
+        "ship", _springs_ship, "turn a training run into potentials/NAME.safetensors + NAME.md (model card)"
+    )
     sh.add_argument("run", help="the training run folder (best.safetensors, metrics.csv)")
     sh.add_argument("test_data", help="held-out spring data .npz to measure the card's numbers on")
     sh.add_argument("--out", required=True, help="folder for NAME.safetensors and NAME.md (potentials/)")
     sh.add_argument("--name", required=True, help="name of the shipped Hamiltonian")
     sh.add_argument("--limits", required=True, help="Markdown file with the known limits for the card")
-    sh.add_argument("--baseline", type=LABEL_FILE, action="append", default=[], metavar="LABEL=FILE",
-                    help="a Hamiltonian file to evaluate on the same test data for the card (repeatable)")
+    sh.add_argument(
+        "--baseline",
+        type=LABEL_FILE,
+        action="append",
+        default=[],
+        metavar="LABEL=FILE",
+        help="a Hamiltonian file to evaluate on the same test data for the card (repeatable)",
+    )
     sh.add_argument("--describe-train", help="how to regenerate the training data, for the card")
     sh.add_argument("--describe-validation", help="how to regenerate the validation data")
     sh.add_argument("--describe-test", help="how to regenerate the test data")
 
 
 def _learn_parser(command) -> None:
-    le = command("learn", _learn, "active learning: explore with a committee, label with the reference, fine-tune",
-                 "Per iteration (OUT/iter_NNN): committee MD, rattles, strains and adsorbate "
-                                    "placements; frames whose max_forces_dev lies in [--trust-low, --trust-high) "
-                                    "labelled by the reference and appended to OUT/data.extxyz; every member "
-                                    "fine-tuned. Writes OUT/learn.csv and learn.png; re-running resumes. Options "
-                                    "left out take the defaults of equiformer_ase.training.LearnSettings.",
-                 interrupted="finished stages are in {out}: re-run the same command to resume")
-    le.argument_default = argparse.SUPPRESS   # options left out: LearnSettings' defaults
+    le = command(
+        "learn",
+        _learn,
+        "active learning: explore with a committee, label with the reference, fine-tune",
+        "Per iteration (OUT/iter_NNN): committee MD, rattles, strains and adsorbate "
+        "placements; frames whose max_forces_dev lies in [--trust-low, --trust-high) "
+        "labelled by the reference and appended to OUT/data.extxyz; every member "
+        "fine-tuned. Writes OUT/learn.csv and learn.png; re-running resumes. Options "
+        "left out take the defaults of equiformer_ase.training.LearnSettings.",
+        interrupted="finished stages are in {out}: re-run the same command to resume",
+    )
+    le.argument_default = argparse.SUPPRESS  # options left out: LearnSettings' defaults
     le.add_argument("data", help="labelled training data (.extxyz/.xyz or .db) the members were trained on")
-    le.add_argument("--committee", required=True, nargs="+", help="committee file / shipped name, or member files")
+    le.add_argument(
+        "--committee", required=True, nargs="+", help="committee file / shipped name, or member files"
+    )
     le.add_argument("--probe", required=True, help="labelled frames to judge on, never trained on")
     le.add_argument("--out", required=True, help="output folder")
     le.add_argument("--reference", help="emt (default), gfn2 (tblite) or an ASE calculator as module:Class")
     le.add_argument("--iterations", type=int, help="iterations in all (raise it to continue a finished run)")
-    le.add_argument("--trust-low", type=float, help="eV/A: frames with a smaller max_forces_dev count as known")
+    le.add_argument(
+        "--trust-low", type=float, help="eV/A: frames with a smaller max_forces_dev count as known"
+    )
     le.add_argument("--trust-high", type=float, help="eV/A: frames at or above count as unphysical")
     le.add_argument("--max-selected", type=int, help="frames labelled per iteration at most")
-    le.add_argument("--per-group", type=int, help="frames per (system, exploration source) and iteration at most")
+    le.add_argument(
+        "--per-group", type=int, help="frames per (system, exploration source) and iteration at most"
+    )
     le.add_argument("--systems", type=int, help="start structures drawn from the data per iteration")
-    le.add_argument("--temperatures", dest="md_temperatures", metavar="T1,T2,...",
-                    type=lambda text: tuple(map(float, text.split(","))),
-                    help="comma-separated MD temperatures, K")
+    le.add_argument(
+        "--temperatures",
+        dest="md_temperatures",
+        metavar="T1,T2,...",
+        type=lambda text: tuple(map(float, text.split(","))),
+        help="comma-separated MD temperatures, K",
+    )
     le.add_argument("--md-steps", type=int, help="MD steps per start structure and temperature")
-    le.add_argument("--placements", type=int, help="adsorbate placements relaxed per iteration (data with slabs)")
+    le.add_argument(
+        "--placements", type=int, help="adsorbate placements relaxed per iteration (data with slabs)"
+    )
     le.add_argument("--epochs", type=int, help="fine-tuning epochs per member and iteration")
     le.add_argument("--max-time", type=float, help="fine-tuning budget per member and iteration, minutes")
     le.add_argument("--lr", type=float, help="fine-tuning peak learning rate")
@@ -640,7 +974,9 @@ def _learn_parser(command) -> None:
 
 
 def _calibrate_parser(command) -> None:
-    ca = command("calibrate", _calibrate, "does a committee's deviation rank its true force errors? (Spearman, PNG)")
+    ca = command(
+        "calibrate", _calibrate, "does a committee's deviation rank its true force errors? (Spearman, PNG)"
+    )
     ca.add_argument("committee", nargs="+", help="committee file / shipped name, or member files")
     ca.add_argument("data", help="labelled frames (.extxyz/.xyz or .db), held out from training")
     ca.add_argument("--png", default=None, help="write the log-log scatter of error vs deviation here")

@@ -25,8 +25,17 @@ from .errors import PotentialFileError
 from .graph import AtomGraph, NeighbourList
 from .model import EquiformerConfig
 from .potential import Potential, _build, _check_shapes, _header_config, _state_tensors, inference_copy
-from .shipped import (COMMITTEE, load_tensors, read_header, read_metadata, resolve, shipped_names, tensor_shapes,
-                      weights_sha256, write_model_file)
+from .shipped import (
+    COMMITTEE,
+    load_tensors,
+    read_header,
+    read_metadata,
+    resolve,
+    shipped_names,
+    tensor_shapes,
+    weights_sha256,
+    write_model_file,
+)
 
 FORMAT_VERSION = COMMITTEE.versions[-1]
 
@@ -42,11 +51,15 @@ class Committee:
         for k, member in enumerate(members[1:], start=1):
             cfg = member.config
             if list(cfg.elements) != list(first.elements):
-                raise ValueError(f"committee member {k} has elements {','.join(cfg.elements)}, member 0 has "
-                                 f"{','.join(first.elements)}: members must share their elements")
+                raise ValueError(
+                    f"committee member {k} has elements {','.join(cfg.elements)}, member 0 has "
+                    f"{','.join(first.elements)}: members must share their elements"
+                )
             if cfg.cutoff != first.cutoff:
-                raise ValueError(f"committee member {k} has cutoff {cfg.cutoff} A, member 0 has {first.cutoff} A: "
-                                 "members must share their cutoff")
+                raise ValueError(
+                    f"committee member {k} has cutoff {cfg.cutoff} A, member 0 has {first.cutoff} A: "
+                    "members must share their cutoff"
+                )
         self.members = list(members)
         self.info = dict(info or {})
 
@@ -58,7 +71,9 @@ class Committee:
     def __len__(self) -> int:
         return len(self.members)
 
-    def evaluate(self, graph: AtomGraph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
+    def evaluate(
+        self, graph: AtomGraph, forces: bool = True, stress: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Every member's :meth:`Potential.evaluate` on the one ``graph``, stacked: (K, ...) per key."""
         outputs = [member.evaluate(graph, forces=forces, stress=stress) for member in self.members]
         return {key: torch.stack([out[key] for out in outputs]) for key in outputs[0]}
@@ -70,8 +85,12 @@ class Committee:
             member_tensors = _state_tensors(member)
             tensors.update({f"member{k}.{name}": value for name, value in member_tensors.items()})
             headers.append({**member.metadata, "weights_sha256": weights_sha256(member_tensors)})
-        write_model_file(path, tensors, {"format_version": FORMAT_VERSION, "members": headers, "info": self.info},
-                         COMMITTEE)
+        write_model_file(
+            path,
+            tensors,
+            {"format_version": FORMAT_VERSION, "members": headers, "info": self.info},
+            COMMITTEE,
+        )
 
 
 def committee_statistics(stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -105,14 +124,19 @@ def load_committee(name_or_path: str | Path) -> Committee:
         _check_shapes(_member_part(shapes, k), cfg, f"{path} member {k}")
         configs.append(cfg)
     tensors = load_tensors(path)
-    return Committee([_build(member_header, cfg, _member_part(tensors, k), f"{path} member {k}")
-                      for k, (member_header, cfg) in enumerate(zip(member_headers, configs))], header.get("info"))
+    return Committee(
+        [
+            _build(member_header, cfg, _member_part(tensors, k), f"{path} member {k}")
+            for k, (member_header, cfg) in enumerate(zip(member_headers, configs))
+        ],
+        header.get("info"),
+    )
 
 
 def _member_part(items: dict, k: int) -> dict:
     """The entries of member ``k`` (``member{k}.<name>``) under their own names."""
     prefix = f"member{k}."
-    return {name[len(prefix):]: value for name, value in items.items() if name.startswith(prefix)}
+    return {name[len(prefix) :]: value for name, value in items.items() if name.startswith(prefix)}
 
 
 def is_committee_file(name_or_path: str | Path) -> bool:
@@ -126,13 +150,17 @@ def is_committee_file(name_or_path: str | Path) -> bool:
     return str(name_or_path) in shipped_names(COMMITTEE)
 
 
-def inference_model(spec, device: torch.device, dtype: torch.dtype, compile: bool = False) -> Potential | Committee:
+def inference_model(
+    spec, device: torch.device, dtype: torch.dtype, compile: bool = False
+) -> Potential | Committee:
     """A frozen copy on ``device`` in ``dtype`` of what a calculator or the MD engine is given:
     a :class:`Potential`, a :class:`Committee`, a list of potentials (names, paths or objects) as a
     committee, or the name / path of a potential or committee file; ``compile``: see
     :func:`~equiformer_ase.potential.inference_copy`."""
     if isinstance(spec, Committee):
-        return Committee([inference_copy(member, device, dtype, compile) for member in spec.members], spec.info)
+        return Committee(
+            [inference_copy(member, device, dtype, compile) for member in spec.members], spec.info
+        )
     if isinstance(spec, (list, tuple)):
         return Committee([inference_copy(member, device, dtype, compile) for member in spec])
     if isinstance(spec, (str, Path)) and is_committee_file(spec):
@@ -150,22 +178,30 @@ class OnDevice(NamedTuple):
     neighbour_list: NeighbourList
 
 
-def on_device(spec, device: str | torch.device, dtype: str, skin: float, neighbour_backend: str,
-              compile: bool = False) -> OnDevice:
+def on_device(
+    spec, device: str | torch.device, dtype: str, skin: float, neighbour_backend: str, compile: bool = False
+) -> OnDevice:
     """:func:`inference_model` of ``spec`` on the ``device`` in the ``dtype`` named (compiled if ``compile``),
     with a Verlet neighbour list of ``skin`` Angstrom (see :class:`~equiformer_ase.graph.NeighbourList`)."""
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     model = inference_model(spec, device, dtype, compile)
     # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
     # their precision (Potential.evaluate casts them after the subtraction).
-    neighbour_list = NeighbourList(model.config.elements, model.config.cutoff, skin, backend=neighbour_backend,
-                                   device=device, dtype=torch.float64)
+    neighbour_list = NeighbourList(
+        model.config.elements,
+        model.config.cutoff,
+        skin,
+        backend=neighbour_backend,
+        device=device,
+        dtype=torch.float64,
+    )
     return OnDevice(device, dtype, model, neighbour_list)
 
 
-def evaluate_model(model: Potential | Committee, graph: AtomGraph, stress: bool = False) -> dict[str, torch.Tensor]:
+def evaluate_model(
+    model: Potential | Committee, graph: AtomGraph, stress: bool = False
+) -> dict[str, torch.Tensor]:
     """Energies and forces (and stress) of a potential, or a committee's mean with its spread
     (:func:`committee_statistics`)."""
     out = model.evaluate(graph, forces=True, stress=stress)
     return committee_statistics(out) if isinstance(model, Committee) else out
-

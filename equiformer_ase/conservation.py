@@ -43,7 +43,11 @@ def drift_statistics(time_fs: np.ndarray, total_per_atom: np.ndarray) -> dict[st
     total = np.asarray(total_per_atom, dtype=float)
     slope, intercept = np.polyfit(time_ps, total, 1)
     residual = total - (slope * time_ps + intercept)
-    return {"drift": float(slope), "change": float(total[-1] - total[0]), "fluctuation": float(residual.std())}
+    return {
+        "drift": float(slope),
+        "change": float(total[-1] - total[0]),
+        "fluctuation": float(residual.std()),
+    }
 
 
 def thermalised(atoms: Atoms, temperature: float, seed: int) -> Atoms:
@@ -57,9 +61,18 @@ def thermalised(atoms: Atoms, temperature: float, seed: int) -> Atoms:
     return atoms
 
 
-def nve_drift(potential: Potential | Committee | str | Path, systems: dict[str, Atoms], *, duration: float,
-              temperature: float = 300.0, seeds: tuple[int, ...] = (0,), timestep: float | None = None,
-              dtype: str = "float64", device: str = "cpu", interval: int = 1) -> list[dict]:
+def nve_drift(
+    potential: Potential | Committee | str | Path,
+    systems: dict[str, Atoms],
+    *,
+    duration: float,
+    temperature: float = 300.0,
+    seeds: tuple[int, ...] = (0,),
+    timestep: float | None = None,
+    dtype: str = "float64",
+    device: str = "cpu",
+    interval: int = 1,
+) -> list[dict]:
     """Velocity Verlet NVE of every system in ``systems`` (name -> Atoms) for every seed, ``duration`` fs.
 
     ``timestep`` fs (default :func:`check_timestep` per system; systems with the same step run as one
@@ -72,8 +85,11 @@ def nve_drift(potential: Potential | Committee | str | Path, systems: dict[str, 
     """
     if not systems:
         raise ValueError("no systems to run")
-    runs = [(name, seed, thermalised(atoms, temperature, seed + k))
-            for k, (name, atoms) in enumerate(systems.items()) for seed in seeds]
+    runs = [
+        (name, seed, thermalised(atoms, temperature, seed + k))
+        for k, (name, atoms) in enumerate(systems.items())
+        for seed in seeds
+    ]
     groups: dict[float, list] = {}
     for run in runs:
         groups.setdefault(timestep or check_timestep(run[2]), []).append(run)
@@ -83,23 +99,48 @@ def nve_drift(potential: Potential | Committee | str | Path, systems: dict[str, 
         steps = round(duration / step_fs)
         base = {"timestep_fs": step_fs, "steps": steps}
         try:
-            totals = _total_energies(potential, [atoms for _, _, atoms in group], step_fs, steps, interval, dtype,
-                                     device)
+            totals = _total_energies(
+                potential, [atoms for _, _, atoms in group], step_fs, steps, interval, dtype, device
+            )
         except BlowUpError as err:
-            rows += [{"system": name, "seed": seed, "atoms": len(atoms), **base, "error": " ".join(str(err).split())}
-                     for name, seed, atoms in group]
+            rows += [
+                {
+                    "system": name,
+                    "seed": seed,
+                    "atoms": len(atoms),
+                    **base,
+                    "error": " ".join(str(err).split()),
+                }
+                for name, seed, atoms in group
+            ]
             continue
         time_fs = step_fs * interval * np.arange(len(totals))
-        rows += [{"system": name, "seed": seed, "atoms": len(atoms), **base,
-                  **drift_statistics(time_fs, totals[:, k] / sizes[k])} for k, (name, seed, atoms) in enumerate(group)]
+        rows += [
+            {
+                "system": name,
+                "seed": seed,
+                "atoms": len(atoms),
+                **base,
+                **drift_statistics(time_fs, totals[:, k] / sizes[k]),
+            }
+            for k, (name, seed, atoms) in enumerate(group)
+        ]
     return rows
 
 
-def _total_energies(potential, atoms_list: list[Atoms], timestep: float, steps: int, interval: int, dtype: str,
-                    device: str) -> np.ndarray:
+def _total_energies(
+    potential, atoms_list: list[Atoms], timestep: float, steps: int, interval: int, dtype: str, device: str
+) -> np.ndarray:
     """(T, B) total energies (eV) of the batch every ``interval`` steps, the start included."""
-    md = MolecularDynamics(atoms_list, potential, timestep=timestep, dtype=dtype, device=device,
-                           max_drift=math.inf, check_escape=False)
+    md = MolecularDynamics(
+        atoms_list,
+        potential,
+        timestep=timestep,
+        dtype=dtype,
+        device=device,
+        max_drift=math.inf,
+        check_escape=False,
+    )
     totals = [md.energies()["total"]]
     for _ in range(steps // interval):
         md.run(interval, progress=False)

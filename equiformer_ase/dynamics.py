@@ -31,8 +31,16 @@ from tqdm.auto import tqdm
 from .committee import Committee, evaluate_model, on_device
 from .errors import BlowUpError, UncertaintyError
 from .graph import check_close_contacts
-from .integrators import (FireParameters, MDState, fire_step, init_fire_state, init_md_state,
-                          kinetic_energy, langevin_baoab_step, velocity_verlet_step)
+from .integrators import (
+    FireParameters,
+    MDState,
+    fire_step,
+    init_fire_state,
+    init_md_state,
+    kinetic_energy,
+    langevin_baoab_step,
+    velocity_verlet_step,
+)
 from .nn import scatter_sum
 from .potential import Potential
 from .structures import fixed_atoms, structure_list, structure_slices
@@ -59,13 +67,24 @@ class BatchedSystems:
     ``torch.compile`` (see :func:`~equiformer_ase.potential.inference_copy`).
     """
 
-    def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
-                 device: str = "auto", dtype: str = "float64", skin: float = 0.5, neighbour_backend: str = "auto",
-                 max_force: float = math.inf, max_uncertainty: float = math.inf, allow_close_contacts: bool = False,
-                 compile: bool = False):
+    def __init__(
+        self,
+        atoms_list: list[Atoms],
+        potential: Potential | Committee | list | str | Path,
+        *,
+        device: str = "auto",
+        dtype: str = "float64",
+        skin: float = 0.5,
+        neighbour_backend: str = "auto",
+        max_force: float = math.inf,
+        max_uncertainty: float = math.inf,
+        allow_close_contacts: bool = False,
+        compile: bool = False,
+    ):
         atoms_list = structure_list(atoms_list)
-        self.device, self.dtype, self.potential, self.neighbour_list = on_device(potential, device, dtype, skin,
-                                                                                 neighbour_backend, compile)
+        self.device, self.dtype, self.potential, self.neighbour_list = on_device(
+            potential, device, dtype, skin, neighbour_backend, compile
+        )
         self.is_committee = isinstance(self.potential, Committee)
         self.max_uncertainty = float(max_uncertainty)
         if self.max_uncertainty < math.inf and not self.is_committee:
@@ -81,12 +100,15 @@ class BatchedSystems:
 
         sizes = [len(atoms) for atoms in atoms_list]
         self.num_systems = len(atoms_list)
-        self.batch = torch.repeat_interleave(torch.arange(self.num_systems, device=self.device),
-                                             tensor(sizes, torch.long))
+        self.batch = torch.repeat_interleave(
+            torch.arange(self.num_systems, device=self.device), tensor(sizes, torch.long)
+        )
         self.movable = tensor(np.concatenate([_movable(atoms) for atoms in atoms_list]), torch.bool)
         self.positions = tensor(np.concatenate([atoms.positions for atoms in atoms_list]))
         self.masses = tensor(np.concatenate([atoms.get_masses() for atoms in atoms_list])).unsqueeze(-1)
-        self.momenta = tensor(np.concatenate([atoms.get_momenta() for atoms in atoms_list])) * self.movable[:, None]
+        self.momenta = (
+            tensor(np.concatenate([atoms.get_momenta() for atoms in atoms_list])) * self.movable[:, None]
+        )
         self.degrees_of_freedom = 3 * scatter_sum(self.movable.long(), self.batch, self.num_systems)
         self.atom_mask = None if bool(self.movable.all()) else self.movable[:, None]
         self.max_forces_dev = None
@@ -114,12 +136,14 @@ class BatchedSystems:
             systems = torch.nonzero(bad).flatten().tolist()
             raise BlowUpError(
                 f"systems {systems[:10]}: energy {out['energy'][bad][:10].tolist()} eV, largest force "
-                f"{largest[bad][:10].tolist()} eV/A (threshold max_force={self.max_force} eV/A)")
+                f"{largest[bad][:10].tolist()} eV/A (threshold max_force={self.max_force} eV/A)"
+            )
         if self.is_committee and bool((self.max_forces_dev > self.max_uncertainty).any()):
             uncertain = torch.nonzero(self.max_forces_dev > self.max_uncertainty).flatten().tolist()
             raise UncertaintyError(
                 f"systems {uncertain[:10]}: committee force deviation {self.max_forces_dev[uncertain][:10].tolist()} "
-                f"eV/A above max_uncertainty={self.max_uncertainty} eV/A (outside the potential's training data)")
+                f"eV/A above max_uncertainty={self.max_uncertainty} eV/A (outside the potential's training data)"
+            )
         return forces, out["energy"]
 
     def max_per_system(self, values: torch.Tensor) -> torch.Tensor:
@@ -143,16 +167,26 @@ class BatchedSystems:
         ekin = kinetic_energy(momenta, self.masses, self.batch, self.num_systems)
         return 2 * ekin / (self.degrees_of_freedom.clamp_min(1) * units.kB)
 
-    def to_atoms(self, positions: torch.Tensor, momenta: torch.Tensor | None, energy: torch.Tensor,
-                 forces: torch.Tensor, info: dict | None = None,
-                 max_forces_dev: torch.Tensor | None = None) -> list[Atoms]:
+    def to_atoms(
+        self,
+        positions: torch.Tensor,
+        momenta: torch.Tensor | None,
+        energy: torch.Tensor,
+        forces: torch.Tensor,
+        info: dict | None = None,
+        max_forces_dev: torch.Tensor | None = None,
+    ) -> list[Atoms]:
         """Copies of the input structures at this state, with a SinglePointCalculator (energy, forces);
         a committee's ``max_forces_dev`` (B,) goes to ``info``."""
-        positions, forces, energy = (t.detach().to("cpu", torch.float64).numpy() for t in (positions, forces, energy))
+        positions, forces, energy = (
+            t.detach().to("cpu", torch.float64).numpy() for t in (positions, forces, energy)
+        )
         momenta = None if momenta is None else momenta.detach().to("cpu", torch.float64).numpy()
         deviation = None if max_forces_dev is None else max_forces_dev.to("cpu", torch.float64).numpy()
         frames = []
-        for k, (template, part) in enumerate(zip(self.templates, structure_slices([len(t) for t in self.templates]))):
+        for k, (template, part) in enumerate(
+            zip(self.templates, structure_slices([len(t) for t in self.templates]))
+        ):
             atoms = template.copy()
             atoms.positions = positions[part]
             if momenta is not None:
@@ -165,14 +199,20 @@ class BatchedSystems:
         return frames
 
 
-def _box_checks(atoms_list: list[Atoms], batch: torch.Tensor, tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _box_checks(
+    atoms_list: list[Atoms], batch: torch.Tensor, tensor
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Per atom, the inverse cell (N, 3, 3) and the axes to keep atoms within (N, 3) bool: the non-periodic
     axes of full-rank cells. None where no structure has such an axis."""
     axes = np.array([~atoms.pbc if atoms.cell.rank == 3 else np.zeros(3, bool) for atoms in atoms_list])
     if not axes.any():
         return None
-    inverse = np.stack([np.linalg.inv(atoms.cell.array) if atoms.cell.rank == 3 else np.zeros((3, 3))
-                        for atoms in atoms_list])
+    inverse = np.stack(
+        [
+            np.linalg.inv(atoms.cell.array) if atoms.cell.rank == 3 else np.zeros((3, 3))
+            for atoms in atoms_list
+        ]
+    )
     return tensor(inverse)[batch], tensor(axes, torch.bool)[batch]
 
 
@@ -182,7 +222,8 @@ def _movable(atoms: Atoms) -> np.ndarray:
         if not isinstance(constraint, FixAtoms):
             raise NotImplementedError(
                 f"the on-device engine supports only FixAtoms constraints, got {type(constraint).__name__}; "
-                "use ASE's own dynamics or optimizers with EquiformerCalculator for other constraints")
+                "use ASE's own dynamics or optimizers with EquiformerCalculator for other constraints"
+            )
     return ~fixed_atoms(atoms)
 
 
@@ -205,10 +246,15 @@ def last_frames(trajectory: str | Path, num_systems: int) -> list[Atoms]:
     steps = [frame.info.get("md_step", 0) for frame in frames]
     common = min(steps)
     if max(steps) > common:
-        frames = [frame if step == common else _truncate_trajectory(path, common)
-                  for path, frame, step in zip(paths, frames, steps)]
-        warnings.warn(f"trajectories of {trajectory} ended at steps {sorted(set(steps))}: cut back to step {common}, "
-                      "the last one they all reached", stacklevel=2)
+        frames = [
+            frame if step == common else _truncate_trajectory(path, common)
+            for path, frame, step in zip(paths, frames, steps)
+        ]
+        warnings.warn(
+            f"trajectories of {trajectory} ended at steps {sorted(set(steps))}: cut back to step {common}, "
+            "the last one they all reached",
+            stacklevel=2,
+        )
     return frames
 
 
@@ -224,8 +270,10 @@ def _truncate_trajectory(path: Path, step: int) -> Atoms:
             last = atoms
     if last is None or last.info.get("md_step", 0) != step:
         temporary.unlink()
-        raise ValueError(f"{path} has no frame at step {step}, where the other trajectories end: cannot resume "
-                         "them together")
+        raise ValueError(
+            f"{path} has no frame at step {step}, where the other trajectories end: cannot resume "
+            "them together"
+        )
     os.replace(temporary, path)
     return last
 
@@ -286,51 +334,101 @@ class MolecularDynamics:
     switch one off.
     """
 
-    def __init__(self, atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *,
-                 timestep: float, ensemble: str = "nve", temperature: float | None = None, friction: float = 0.01,
-                 seed: int = 0, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
-                 max_force: float = 100.0, max_drift: float = 0.1, max_temperature: float | None = None,
-                 check_escape: bool = True, max_uncertainty: float = math.inf, neighbour_backend: str = "auto",
-                 allow_close_contacts: bool = False, compile: bool = False):
+    def __init__(
+        self,
+        atoms_list: list[Atoms],
+        potential: Potential | Committee | list | str | Path,
+        *,
+        timestep: float,
+        ensemble: str = "nve",
+        temperature: float | None = None,
+        friction: float = 0.01,
+        seed: int = 0,
+        device: str = "auto",
+        dtype: str = "float64",
+        skin: float = 0.5,
+        max_force: float = 100.0,
+        max_drift: float = 0.1,
+        max_temperature: float | None = None,
+        check_escape: bool = True,
+        max_uncertainty: float = math.inf,
+        neighbour_backend: str = "auto",
+        allow_close_contacts: bool = False,
+        compile: bool = False,
+    ):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
         if ensemble == "nvt" and (temperature is None or temperature < 0 or friction <= 0):
-            raise ValueError(f"NVT needs temperature >= 0 K and friction > 0 1/fs, got {temperature}, {friction}")
+            raise ValueError(
+                f"NVT needs temperature >= 0 K and friction > 0 1/fs, got {temperature}, {friction}"
+            )
         if not timestep > 0:
             raise ValueError(f"timestep must be > 0 fs, got {timestep}")
         if not (max_drift > 0 and (max_temperature is None or max_temperature > 0)):
             raise ValueError(f"max_drift and max_temperature must be > 0, got {max_drift}, {max_temperature}")
-        self.systems = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
-                                      neighbour_backend=neighbour_backend, max_force=max_force,
-                                      max_uncertainty=max_uncertainty, allow_close_contacts=allow_close_contacts,
-                                      compile=compile)
+        self.systems = BatchedSystems(
+            atoms_list,
+            potential,
+            device=device,
+            dtype=dtype,
+            skin=skin,
+            neighbour_backend=neighbour_backend,
+            max_force=max_force,
+            max_uncertainty=max_uncertainty,
+            allow_close_contacts=allow_close_contacts,
+            compile=compile,
+        )
         first = structure_list(atoms_list)[0]
         self.step_count = int(first.info.get("md_step", 0))
-        self.ensemble, self.timestep, self.temperature, self.friction = ensemble, timestep, temperature, friction
+        self.ensemble, self.timestep, self.temperature, self.friction = (
+            ensemble,
+            timestep,
+            temperature,
+            friction,
+        )
         self.generator = torch.Generator(device=self.systems.device).manual_seed(seed + self.step_count)
         s = self.systems
         self.state = init_md_state(s.positions, s.momenta, s.masses, s.forces)
-        self.max_forces_dev = s.max_forces_dev   # a committee's (B,) eV/A at self.state, else None
+        self.max_forces_dev = s.max_forces_dev  # a committee's (B,) eV/A at self.state, else None
         self.max_drift, self.check_escape = max_drift if ensemble == "nve" else math.inf, check_escape
         start = self.energies_on_device(self.state)
-        self.start_total, self.start_escaped = start["total"], s.isolated | s.outside_box(self.state.positions)
-        reference = start["temperature"] if ensemble == "nve" else torch.full_like(start["temperature"], temperature)
-        self.max_temperature = (10 * reference.clamp_min(300.0) if max_temperature is None
-                                else torch.full_like(reference, max_temperature))
+        self.start_total, self.start_escaped = (
+            start["total"],
+            s.isolated | s.outside_box(self.state.positions),
+        )
+        reference = (
+            start["temperature"] if ensemble == "nve" else torch.full_like(start["temperature"], temperature)
+        )
+        self.max_temperature = (
+            10 * reference.clamp_min(300.0)
+            if max_temperature is None
+            else torch.full_like(reference, max_temperature)
+        )
 
     def step(self, state: MDState) -> MDState:
         dt, s = self.timestep * units.fs, self.systems
         if self.ensemble == "nve":
             return velocity_verlet_step(state, s.forces, dt, s.atom_mask)
-        return langevin_baoab_step(state, s.forces, dt, units.kB * self.temperature, self.friction / units.fs,
-                                   self.generator, s.atom_mask)
+        return langevin_baoab_step(
+            state,
+            s.forces,
+            dt,
+            units.kB * self.temperature,
+            self.friction / units.fs,
+            self.generator,
+            s.atom_mask,
+        )
 
     def energies_on_device(self, state: MDState) -> dict[str, torch.Tensor]:
         """Per system (B,) tensors: ``potential``, ``kinetic``, ``total`` (eV) and ``temperature`` (K)."""
         s = self.systems
         kinetic = kinetic_energy(state.momenta, s.masses, s.batch, s.num_systems)
-        return {"potential": state.energy, "kinetic": kinetic, "total": state.energy + kinetic,
-                "temperature": s.temperature(state.momenta)}
+        return {
+            "potential": state.energy,
+            "kinetic": kinetic,
+            "total": state.energy + kinetic,
+            "temperature": s.temperature(state.momenta),
+        }
 
     def energies(self, state: MDState | None = None) -> dict[str, np.ndarray]:
         """:meth:`energies_on_device` as float64 numpy arrays."""
@@ -344,7 +442,10 @@ class MolecularDynamics:
         drift = (e["total"] - self.start_total).abs() / s.sizes
         flown, outside = torch.zeros_like(s.isolated), torch.zeros_like(s.isolated)
         if self.check_escape:
-            flown, outside = s.isolated & ~self.start_escaped, s.outside_box(state.positions) & ~self.start_escaped
+            flown, outside = (
+                s.isolated & ~self.start_escaped,
+                s.outside_box(state.positions) & ~self.start_escaped,
+            )
         escaped = flown | outside
         escaped_per_system = scatter_sum(escaped.long(), s.batch, s.num_systems)
         bad = (drift > self.max_drift) | (e["temperature"] > self.max_temperature) | (escaped_per_system > 0)
@@ -354,24 +455,40 @@ class MolecularDynamics:
         if drift[k] > self.max_drift:
             problem = f"total energy drifted {float(drift[k]):.3g} eV/atom, above max_drift={self.max_drift:g} eV/atom"
         elif e["temperature"][k] > self.max_temperature[k]:
-            problem = (f"temperature {float(e['temperature'][k]):.0f} K, above max_temperature="
-                       f"{float(self.max_temperature[k]):.0f} K")
+            problem = (
+                f"temperature {float(e['temperature'][k]):.0f} K, above max_temperature="
+                f"{float(self.max_temperature[k]):.0f} K"
+            )
         else:
             atom = int(torch.nonzero(escaped & (s.batch == k))[0])
-            problem = (f"atom {atom - int(s.sizes[:k].sum())} " +
-                       (f"flew apart (no neighbour within the {s.neighbour_list.cutoff:g} A cutoff)" if flown[atom]
-                        else "left the cell along a non-periodic axis"))
+            problem = f"atom {atom - int(s.sizes[:k].sum())} " + (
+                f"flew apart (no neighbour within the {s.neighbour_list.cutoff:g} A cutoff)"
+                if flown[atom]
+                else "left the cell along a non-periodic axis"
+            )
         others = int(bad.sum()) - 1
         raise BlowUpError(f"system {k}: {problem}" + (f" (and {others} more systems)" if others else ""))
 
     def get_atoms(self) -> list[Atoms]:
         """The current structures with momenta, energy and forces."""
         info = {"md_step": self.step_count, "md_time_fs": self.step_count * self.timestep}
-        return self.systems.to_atoms(self.state.positions, self.state.momenta, self.state.energy, self.state.forces, info,
-                                     self.max_forces_dev)
+        return self.systems.to_atoms(
+            self.state.positions,
+            self.state.momenta,
+            self.state.energy,
+            self.state.forces,
+            info,
+            self.max_forces_dev,
+        )
 
-    def run(self, steps: int, trajectory: str | Path | None = None, logfile: str | Path | None = None,
-            interval: int = 10, progress: bool = True) -> list[Atoms]:
+    def run(
+        self,
+        steps: int,
+        trajectory: str | Path | None = None,
+        logfile: str | Path | None = None,
+        interval: int = 10,
+        progress: bool = True,
+    ) -> list[Atoms]:
         """Advance ``steps`` steps; every ``interval`` steps (and at the end) append a frame to each
         system's trajectory and a line per system to the CSV ``logfile``.
 
@@ -391,7 +508,7 @@ class MolecularDynamics:
             log = open(logfile, "a" if resuming else "w")
             if not resuming:
                 log.write(COMMITTEE_LOG_HEADER if s.is_committee else LOG_HEADER)
-        written = self.step_count if resuming else None   # a resumed run's first frame is on disk
+        written = self.step_count if resuming else None  # a resumed run's first frame is on disk
 
         def record():
             nonlocal written
@@ -402,9 +519,13 @@ class MolecularDynamics:
             if log:
                 e, time_fs = self.energies(), self.step_count * self.timestep
                 deviation = [] if self.max_forces_dev is None else self.max_forces_dev.tolist()
-                log.writelines(f"{self.step_count},{time_fs:.6g},{k},{e['temperature'][k]:.6f},{e['potential'][k]:.10f},"
-                               f"{e['kinetic'][k]:.10f},{e['total'][k]:.10f}"
-                               + (f",{deviation[k]:.6f}" if deviation else "") + "\n" for k in range(s.num_systems))
+                log.writelines(
+                    f"{self.step_count},{time_fs:.6g},{k},{e['temperature'][k]:.6f},{e['potential'][k]:.10f},"
+                    f"{e['kinetic'][k]:.10f},{e['total'][k]:.10f}"
+                    + (f",{deviation[k]:.6f}" if deviation else "")
+                    + "\n"
+                    for k in range(s.num_systems)
+                )
                 log.flush()
             written = self.step_count
 
@@ -417,8 +538,11 @@ class MolecularDynamics:
                         state = self.step(self.state)
                         self.watch(state)
                     except BlowUpError as err:
-                        where = (f"; last good frame (step {self.step_count}) is in {', '.join(map(str, paths))}"
-                                 if paths else "")
+                        where = (
+                            f"; last good frame (step {self.step_count}) is in {', '.join(map(str, paths))}"
+                            if paths
+                            else ""
+                        )
                         raise type(err)(f"MD stopped at step {self.step_count + 1}: {err}{where}") from None
                     self.state, self.max_forces_dev = state, s.max_forces_dev
                     self.step_count += 1
@@ -435,10 +559,20 @@ class MolecularDynamics:
         return self.get_atoms()
 
 
-def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str | Path, *, fmax: float = 0.05,
-          steps: int = 1000, device: str = "auto", dtype: str = "float64", skin: float = 0.5,
-          params: FireParameters = FireParameters(), neighbour_backend: str = "auto", progress: bool = True,
-          allow_close_contacts: bool = False) -> tuple[list[Atoms], list[bool]]:
+def relax(
+    atoms_list: list[Atoms],
+    potential: Potential | Committee | list | str | Path,
+    *,
+    fmax: float = 0.05,
+    steps: int = 1000,
+    device: str = "auto",
+    dtype: str = "float64",
+    skin: float = 0.5,
+    params: FireParameters = FireParameters(),
+    neighbour_backend: str = "auto",
+    progress: bool = True,
+    allow_close_contacts: bool = False,
+) -> tuple[list[Atoms], list[bool]]:
     """FIRE (ASE's algorithm and defaults) for all structures at once, fixed cells.
 
     A structure stops when its largest force norm is below ``fmax`` (eV/A) or after ``steps`` steps;
@@ -446,8 +580,15 @@ def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str
     forces; ``info["max_forces_dev"]`` with a committee) and per-structure converged flags.
     ``allow_close_contacts``: see :class:`BatchedSystems`.
     """
-    s = BatchedSystems(atoms_list, potential, device=device, dtype=dtype, skin=skin,
-                       neighbour_backend=neighbour_backend, allow_close_contacts=allow_close_contacts)
+    s = BatchedSystems(
+        atoms_list,
+        potential,
+        device=device,
+        dtype=dtype,
+        skin=skin,
+        neighbour_backend=neighbour_backend,
+        allow_close_contacts=allow_close_contacts,
+    )
     state = init_fire_state(s.positions, s.num_systems, s.forces, params)
     converged = s.max_force_per_system(state.forces) < fmax
     with tqdm(total=steps, disable=not progress, desc="FIRE", unit="step") as bar:
@@ -462,5 +603,12 @@ def relax(atoms_list: list[Atoms], potential: Potential | Committee | list | str
     return relaxed, converged.tolist()
 
 
-__all__ = ["BatchedSystems", "BlowUpError", "MolecularDynamics", "UncertaintyError", "last_frames", "relax",
-           "trajectory_paths"]
+__all__ = [
+    "BatchedSystems",
+    "BlowUpError",
+    "MolecularDynamics",
+    "UncertaintyError",
+    "last_frames",
+    "relax",
+    "trajectory_paths",
+]

@@ -27,7 +27,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
 from .errors import CloseContactError, UnsupportedElementError
-from .structures import structure_slices, structure_list
+from .structures import structure_list, structure_slices
 
 BACKENDS = ("auto", "matscipy", "kdtree", "torch-cluster", "brute")
 MAX_BINS = 50_000_000
@@ -61,7 +61,9 @@ class AtomGraph:
     def num_atoms(self) -> int:
         return self.positions.shape[0]
 
-    def edge_vectors(self, positions: torch.Tensor | None = None, cell: torch.Tensor | None = None) -> torch.Tensor:
+    def edge_vectors(
+        self, positions: torch.Tensor | None = None, cell: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(E, 3) vectors ``r_j - r_i + shift @ cell`` from source j to destination i, Angstrom.
 
         ``positions`` (N, 3) and ``cell`` (B, 3, 3) default to the graph's own (pass strained or
@@ -70,7 +72,9 @@ class AtomGraph:
         positions = self.positions if positions is None else positions
         cell = self.cell if cell is None else cell
         source, destination = self.edge_index
-        periodic_shift = torch.einsum("ei,eij->ej", self.shifts, cell.index_select(0, self.batch.index_select(0, destination)))
+        periodic_shift = torch.einsum(
+            "ei,eij->ej", self.shifts, cell.index_select(0, self.batch.index_select(0, destination))
+        )
         return positions.index_select(0, source) - positions.index_select(0, destination) + periodic_shift
 
     def to(self, device=None, dtype=None) -> "AtomGraph":
@@ -112,11 +116,15 @@ def species_indices(numbers: np.ndarray, elements: list[str]) -> np.ndarray:
     """(N,) index into ``elements`` of each atomic number; UnsupportedElementError naming any other element."""
     species = species_table(tuple(elements))[numbers]
     if (species < 0).any():
-        raise UnsupportedElementError([chemical_symbols[z] for z in np.unique(numbers[species < 0])], elements)
+        raise UnsupportedElementError(
+            [chemical_symbols[z] for z in np.unique(numbers[species < 0])], elements
+        )
     return species
 
 
-def check_close_contacts(graph: AtomGraph, elements: list[str], fraction: float = CLOSE_CONTACT_FRACTION) -> None:
+def check_close_contacts(
+    graph: AtomGraph, elements: list[str], fraction: float = CLOSE_CONTACT_FRACTION
+) -> None:
     """Raise :class:`CloseContactError` naming the worst pair if two atoms (or periodic images) are
     closer than ``fraction`` x the sum of their covalent radii (``ase.data.covalent_radii``)."""
     radii = graph.positions.new_tensor(covalent_radii[[atomic_numbers[e] for e in elements]])[graph.species]
@@ -134,7 +142,8 @@ def check_close_contacts(graph: AtomGraph, elements: list[str], fraction: float 
         f"structure {structure}: atoms {i - offset} ({symbols[0]}) and {j - offset} ({symbols[1]}) are "
         f"{float(lengths[k]):.3g} A apart, under {fraction} x their covalent radii sum "
         f"({float(limits[k]) / fraction:.3g} A): overlapping atoms give meaningless energies "
-        "(allow_close_contacts=True evaluates them anyway)")
+        "(allow_close_contacts=True evaluates them anyway)"
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -162,8 +171,9 @@ def cell_list_bins(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cut
     return float(np.prod(np.maximum(np.ceil(heights / cutoff), 1.0)))
 
 
-def _matscipy_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
-                    cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _matscipy_edges(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, S) with r_j - r_i + S @ cell within ``cutoff``; refuses boxes of more than MAX_BINS bins."""
     from matscipy.neighbours import neighbour_list
 
@@ -171,7 +181,8 @@ def _matscipy_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
     if bins > MAX_BINS:
         raise ValueError(
             f"matscipy's cell list would need {bins:.3g} bins (~{4 * bins / 1e9:.2g} GB) for this "
-            f"{len(positions)}-atom structure's box; use neighbour_backend='kdtree' or 'auto'")
+            f"{len(positions)}-atom structure's box; use neighbour_backend='kdtree' or 'auto'"
+        )
     if pbc.any():
         return neighbour_list("ijS", positions=positions, cell=cell, pbc=pbc, cutoff=cutoff)
     positions, box = _bounding_cell(positions, cell, pbc)
@@ -179,8 +190,9 @@ def _matscipy_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
     return i, j, np.zeros((len(i), 3), dtype=np.int64)
 
 
-def _kdtree_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
-                  cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kdtree_edges(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, S) as :func:`_matscipy_edges`, from a k-d tree of the atoms wrapped into the cell
     against their periodic images within ``cutoff`` of it (along periodic axes only)."""
     from scipy.spatial import cKDTree
@@ -210,8 +222,9 @@ def _kdtree_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
     return i, j, np.rint(shifts - wraps[j] + wraps[i]).astype(np.int64)
 
 
-def _host_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float,
-                backend: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _host_edges(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float, backend: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, S) of one structure on the host; ``"auto"`` takes the k-d tree where matscipy's cell
     list would hold far more bins than atoms."""
     if backend == "auto":
@@ -220,8 +233,9 @@ def _host_edges(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff
     return (_kdtree_edges if backend == "kdtree" else _matscipy_edges)(positions, cell, pbc, cutoff)
 
 
-def _torch_cluster_edges(positions: torch.Tensor, batch: torch.Tensor, cutoff: float,
-                         max_graph_size: int) -> torch.Tensor:
+def _torch_cluster_edges(
+    positions: torch.Tensor, batch: torch.Tensor, cutoff: float, max_graph_size: int
+) -> torch.Tensor:
     """Edges (2, E) from ``radius_graph``, doubling the neighbour cap until nothing is cut."""
     from torch_cluster import radius_graph
 
@@ -259,18 +273,39 @@ def _choose_backend(backend: str, periodic: bool, device: torch.device) -> str:
     return "torch-cluster"
 
 
-def build_graph(atoms_list: list[Atoms], elements: list[str], cutoff: float, *, backend: str = "auto",
-                device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> AtomGraph:
+def build_graph(
+    atoms_list: list[Atoms],
+    elements: list[str],
+    cutoff: float,
+    *,
+    backend: str = "auto",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> AtomGraph:
     """Validate structures and build one batched :class:`AtomGraph` with edges shorter than ``cutoff``."""
     atoms_list = structure_list(atoms_list)
     species = np.concatenate([validate_atoms(atoms, elements) for atoms in atoms_list])
     positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=dtype, device=device)
-    return graph_from_arrays(species, positions, np.stack([a.cell.array for a in atoms_list]),
-                             np.stack([a.pbc for a in atoms_list]), [len(a) for a in atoms_list], cutoff, backend)
+    return graph_from_arrays(
+        species,
+        positions,
+        np.stack([a.cell.array for a in atoms_list]),
+        np.stack([a.pbc for a in atoms_list]),
+        [len(a) for a in atoms_list],
+        cutoff,
+        backend,
+    )
 
 
-def graph_from_arrays(species: np.ndarray, positions: torch.Tensor, cell: np.ndarray, pbc: np.ndarray,
-                      sizes: list[int], cutoff: float, backend: str = "auto") -> AtomGraph:
+def graph_from_arrays(
+    species: np.ndarray,
+    positions: torch.Tensor,
+    cell: np.ndarray,
+    pbc: np.ndarray,
+    sizes: list[int],
+    cutoff: float,
+    backend: str = "auto",
+) -> AtomGraph:
     """The :class:`AtomGraph` with edges shorter than ``cutoff`` of consecutive structures of ``sizes`` atoms,
     checked already (see :func:`validate_atoms`), on the device and in the dtype of ``positions`` (N, 3).
 
@@ -279,7 +314,9 @@ def graph_from_arrays(species: np.ndarray, positions: torch.Tensor, cell: np.nda
     """
     device, dtype = positions.device, positions.dtype
     chosen = _choose_backend(backend, bool(pbc.any()), device)
-    batch = torch.repeat_interleave(torch.arange(len(sizes), device=device), torch.as_tensor(sizes, device=device))
+    batch = torch.repeat_interleave(
+        torch.arange(len(sizes), device=device), torch.as_tensor(sizes, device=device)
+    )
     if chosen in ("auto", "matscipy", "kdtree"):
         host = positions.detach().to("cpu", torch.float64).numpy()
         sources, destinations, shifts = [], [], []
@@ -288,7 +325,9 @@ def graph_from_arrays(species: np.ndarray, positions: torch.Tensor, cell: np.nda
             sources.append(j + part.start)
             destinations.append(i + part.start)
             shifts.append(S)
-        edge_index = torch.as_tensor(np.stack([np.concatenate(sources), np.concatenate(destinations)]), device=device)
+        edge_index = torch.as_tensor(
+            np.stack([np.concatenate(sources), np.concatenate(destinations)]), device=device
+        )
         shift_tensor = torch.as_tensor(np.concatenate(shifts), dtype=dtype, device=device)
     else:
         if chosen == "torch-cluster":
@@ -318,8 +357,16 @@ class NeighbourList:
     ``rebuilds`` counts the full builds.
     """
 
-    def __init__(self, elements: list[str], cutoff: float, skin: float = 0.5, *, backend: str = "auto",
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64):
+    def __init__(
+        self,
+        elements: list[str],
+        cutoff: float,
+        skin: float = 0.5,
+        *,
+        backend: str = "auto",
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ):
         if skin < 0:
             raise ValueError(f"skin must be >= 0 Angstrom, got {skin}")
         self.elements, self.cutoff, self.skin = list(elements), float(cutoff), float(skin)
@@ -333,8 +380,9 @@ class NeighbourList:
         atoms_list = structure_list(atoms_list)
         for atoms in atoms_list:  # positions may have changed, so they need checking again
             validate_atoms(atoms, self.elements)
-        positions = torch.as_tensor(np.concatenate([a.positions for a in atoms_list]), dtype=self.dtype,
-                                    device=self.device)
+        positions = torch.as_tensor(
+            np.concatenate([a.positions for a in atoms_list]), dtype=self.dtype, device=self.device
+        )
         return self.update(positions, atoms_list)
 
     def update(self, positions: torch.Tensor, atoms_list: list[Atoms]) -> AtomGraph:
@@ -346,9 +394,15 @@ class NeighbourList:
         if self._must_rebuild(atoms_list, positions):
             check_positions(positions)
             species = species_indices(np.concatenate([a.numbers for a in atoms_list]), self.elements)
-            self._candidates = graph_from_arrays(species, positions, np.stack([a.cell.array for a in atoms_list]),
-                                                 np.stack([a.pbc for a in atoms_list]), [len(a) for a in atoms_list],
-                                                 self.cutoff + self.skin, self.backend)
+            self._candidates = graph_from_arrays(
+                species,
+                positions,
+                np.stack([a.cell.array for a in atoms_list]),
+                np.stack([a.pbc for a in atoms_list]),
+                [len(a) for a in atoms_list],
+                self.cutoff + self.skin,
+                self.backend,
+            )
             self._reference = (self.signature(atoms_list), positions.detach().clone())
             self.rebuilds += 1
         graph = replace(self._candidates, positions=positions)

@@ -39,13 +39,17 @@ class MDState:
     energy: torch.Tensor | None = None
 
 
-def init_md_state(positions: torch.Tensor, momenta: torch.Tensor, masses: torch.Tensor, force_fn: ForceFn) -> MDState:
+def init_md_state(
+    positions: torch.Tensor, momenta: torch.Tensor, masses: torch.Tensor, force_fn: ForceFn
+) -> MDState:
     """State with the forces at ``positions``; masses (N,) or (N, 1)."""
     forces, energy = force_fn(positions)
     return MDState(positions, momenta, forces, masses.reshape(-1, 1), energy)
 
 
-def atom_mask(system_mask: torch.Tensor, batch: torch.Tensor, atom_movable: torch.Tensor | None = None) -> torch.Tensor:
+def atom_mask(
+    system_mask: torch.Tensor, batch: torch.Tensor, atom_movable: torch.Tensor | None = None
+) -> torch.Tensor:
     """(N, 1) bool: atoms of systems where ``system_mask`` (B,) bool is True and ``atom_movable`` (N,) bool allows."""
     mask = system_mask.index_select(0, batch)
     if atom_movable is not None:
@@ -57,7 +61,9 @@ def _masked(increment: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return increment if mask is None else increment * mask.reshape(len(increment), -1).to(increment.dtype)
 
 
-def velocity_verlet_step(state: MDState, force_fn: ForceFn, dt: float, mask: torch.Tensor | None = None) -> MDState:
+def velocity_verlet_step(
+    state: MDState, force_fn: ForceFn, dt: float, mask: torch.Tensor | None = None
+) -> MDState:
     """One velocity Verlet (Stormer-Verlet, leapfrog in kick-drift-kick form) step, NVE.
 
     p += dt/2 F(q);  q += dt p / m;  p += dt/2 F(q). The same arithmetic as ASE's VelocityVerlet.
@@ -69,8 +75,15 @@ def velocity_verlet_step(state: MDState, force_fn: ForceFn, dt: float, mask: tor
     return MDState(positions, momenta, forces, state.masses, energy)
 
 
-def langevin_baoab_step(state: MDState, force_fn: ForceFn, dt: float, kT: float | torch.Tensor, friction: float,
-                        generator: torch.Generator | None = None, mask: torch.Tensor | None = None) -> MDState:
+def langevin_baoab_step(
+    state: MDState,
+    force_fn: ForceFn,
+    dt: float,
+    kT: float | torch.Tensor,
+    friction: float,
+    generator: torch.Generator | None = None,
+    mask: torch.Tensor | None = None,
+) -> MDState:
     """One BAOAB Langevin step (Leimkuhler & Matthews), NVT.
 
     ``kT`` in eV (scalar or (N, 1) per atom), ``friction`` gamma in 1 / (ASE time unit). The O part
@@ -94,7 +107,9 @@ def particle_kinetic_energy(momenta, masses):
     return (momenta**2).sum(-1) / (2 * masses)
 
 
-def kinetic_energy(momenta: torch.Tensor, masses: torch.Tensor, batch: torch.Tensor, num_systems: int) -> torch.Tensor:
+def kinetic_energy(
+    momenta: torch.Tensor, masses: torch.Tensor, batch: torch.Tensor, num_systems: int
+) -> torch.Tensor:
     """(B,) sum over each system of p^2 / 2m, eV; momenta (N, D), masses (N, 1), batch (N,)."""
     return scatter_sum(particle_kinetic_energy(momenta, masses.reshape(-1)), batch, num_systems)
 
@@ -129,13 +144,21 @@ class FireState:
     energy: torch.Tensor | None = None
 
 
-def init_fire_state(positions: torch.Tensor, num_systems: int, force_fn: ForceFn,
-                    params: FireParameters = FireParameters()) -> FireState:
+def init_fire_state(
+    positions: torch.Tensor, num_systems: int, force_fn: ForceFn, params: FireParameters = FireParameters()
+) -> FireState:
     forces, energy = force_fn(positions)
     per_system = positions.new_ones(num_systems)
-    return FireState(positions, torch.zeros_like(positions), forces, params.dt * per_system,
-                     params.astart * per_system, torch.zeros(num_systems, dtype=torch.long, device=positions.device),
-                     torch.zeros(num_systems, dtype=torch.bool, device=positions.device), energy)
+    return FireState(
+        positions,
+        torch.zeros_like(positions),
+        forces,
+        params.dt * per_system,
+        params.astart * per_system,
+        torch.zeros(num_systems, dtype=torch.long, device=positions.device),
+        torch.zeros(num_systems, dtype=torch.bool, device=positions.device),
+        energy,
+    )
 
 
 def _system_dot(a: torch.Tensor, b: torch.Tensor, batch: torch.Tensor, num_systems: int) -> torch.Tensor:
@@ -143,8 +166,14 @@ def _system_dot(a: torch.Tensor, b: torch.Tensor, batch: torch.Tensor, num_syste
     return scatter_sum((a * b).sum(dim=1), batch, num_systems)
 
 
-def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: torch.Tensor,
-              params: FireParameters = FireParameters(), atom_movable: torch.Tensor | None = None) -> FireState:
+def fire_step(
+    state: FireState,
+    force_fn: ForceFn,
+    batch: torch.Tensor,
+    active: torch.Tensor,
+    params: FireParameters = FireParameters(),
+    atom_movable: torch.Tensor | None = None,
+) -> FireState:
     """One FIRE step for every system where ``active`` (B,) is True; others keep their state.
 
     The arithmetic of ``ase.optimize.FIRE.step`` applied per system: mixing when P = F.v > 0 (and
@@ -163,7 +192,11 @@ def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: 
     grow = mixing & (state.n_positive > params.Nmin)
 
     alpha_atoms = state.alpha.index_select(0, batch).unsqueeze(-1)
-    scale = (torch.sqrt(v2) / torch.sqrt(f2).clamp_min(torch.finfo(f.dtype).tiny)).index_select(0, batch).unsqueeze(-1)
+    scale = (
+        (torch.sqrt(v2) / torch.sqrt(f2).clamp_min(torch.finfo(f.dtype).tiny))
+        .index_select(0, batch)
+        .unsqueeze(-1)
+    )
     mixed = (1 - alpha_atoms) * v + alpha_atoms * f * scale
     v = torch.where(mixing.index_select(0, batch).unsqueeze(-1), mixed, v)
     v = torch.where(reset.index_select(0, batch).unsqueeze(-1), torch.zeros_like(v), v)
@@ -177,7 +210,9 @@ def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: 
     v = v + dt.index_select(0, batch).unsqueeze(-1) * f
     dr = dt.index_select(0, batch).unsqueeze(-1) * v
     norm = torch.sqrt(_system_dot(dr, dr, batch, num_systems))
-    shrink = torch.where(norm > params.maxstep, params.maxstep / norm.clamp_min(params.maxstep), torch.ones_like(norm))
+    shrink = torch.where(
+        norm > params.maxstep, params.maxstep / norm.clamp_min(params.maxstep), torch.ones_like(norm)
+    )
     dr = dr * shrink.index_select(0, batch).unsqueeze(-1)
 
     mask = atom_mask(active, batch, atom_movable)
@@ -197,8 +232,12 @@ def fire_step(state: FireState, force_fn: ForceFn, batch: torch.Tensor, active: 
 
 
 # ------------------------------------------------------------------------------------------ RK4
-def rk4_step(derivative: Callable[[float, tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]],
-             t: float, y: tuple[torch.Tensor, ...], dt: float) -> tuple[torch.Tensor, ...]:
+def rk4_step(
+    derivative: Callable[[float, tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]],
+    t: float,
+    y: tuple[torch.Tensor, ...],
+    dt: float,
+) -> tuple[torch.Tensor, ...]:
     """Classical 4th-order Runge-Kutta step of dy/dt = derivative(t, y) for a tuple of tensors y."""
 
     def shifted(k, h):

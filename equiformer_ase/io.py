@@ -55,6 +55,8 @@ def check_output(path: str | Path, what: str, frames: int | None = None) -> None
         try:
             io_format = ioformats[filetype(str(path), read=False)]
         except Exception:
-            raise UserFileError(f"{what} {path}: ASE cannot tell a format from this name (use e.g. .extxyz)") from None
+            raise UserFileError(
+                f"{what} {path}: ASE cannot tell a format from this name (use e.g. .extxyz)"
+            ) from None
         if not io_format.can_write or (io_format.single and frames > 1):
             raise UserFileError(f"{what} {path}: ASE cannot write {frames} structure(s) as {io_format.name}")

@@ -14,9 +14,20 @@ from .dynamics import MolecularDynamics, last_frames
 from .structures import structure_list
 
 
-def run_md(structures: Atoms | list[Atoms], potential, *, steps: int, trajectory: str | Path,
-           logfile: str | Path | None = None, replicas: int = 1, temperature: float | None = None, seed: int = 0,
-           resume: bool = False, interval: int = 10, **engine) -> MolecularDynamics:
+def run_md(
+    structures: Atoms | list[Atoms],
+    potential,
+    *,
+    steps: int,
+    trajectory: str | Path,
+    logfile: str | Path | None = None,
+    replicas: int = 1,
+    temperature: float | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    interval: int = 10,
+    **engine,
+) -> MolecularDynamics:
     """Advance ``replicas`` copies of every structure to MD step ``steps``; returns the engine at the end.
 
     A fresh run starts from the structures' momenta or, given ``temperature`` (K), from Maxwell-Boltzmann

@@ -25,12 +25,22 @@ from .nn import (
 
 # Inclusive bounds of the integer fields: generous for real models, small enough that a crafted
 # file cannot make loading build a model of minutes or gigabytes before its weights are checked.
-INT_RANGES = {"num_blocks": (1, 32), "num_heads": (1, 64), "alpha_channels": (1, 1024), "num_radial": (1, 1024),
-              "radial_hidden": (1, 4096), "envelope_exponent": (1, 16), "output_hidden": (1, 4096)}
+INT_RANGES = {
+    "num_blocks": (1, 32),
+    "num_heads": (1, 64),
+    "alpha_channels": (1, 1024),
+    "num_radial": (1, 1024),
+    "radial_hidden": (1, 4096),
+    "envelope_exponent": (1, 16),
+    "output_hidden": (1, 4096),
+}
 MAX_CHANNELS = 1024
 MAX_CUTOFF = 30.0  # Angstrom
-CHOICES = {"radial_basis": ("gaussian", "bessel"), "attention": ("mlp", "dot_product"),
-           "attention_activation": ("smooth_leaky_relu", "leaky_relu")}
+CHOICES = {
+    "radial_basis": ("gaussian", "bessel"),
+    "attention": ("mlp", "dot_product"),
+    "attention_activation": ("smooth_leaky_relu", "leaky_relu"),
+}
 # Fields added after potential files were first written, with the value a stored config that lacks
 # them meant: such files must keep building the architecture their weights were trained for.
 STORED_DEFAULTS = {"radial_value": True, "attention_activation": "leaky_relu"}
@@ -38,14 +48,26 @@ STORED_DEFAULTS = {"radial_value": True, "attention_activation": "leaky_relu"}
 PRESETS = {
     "small": {},
     "paper-md17-l2": dict(
-        node_channels=(128, 64, 32), head_channels=(32, 16, 8), ffn_channels=(384, 192, 96),
-        num_blocks=6, num_heads=4, alpha_channels=32, num_radial=32, radial_hidden=64,
+        node_channels=(128, 64, 32),
+        head_channels=(32, 16, 8),
+        ffn_channels=(384, 192, 96),
+        num_blocks=6,
+        num_heads=4,
+        alpha_channels=32,
+        num_radial=32,
+        radial_hidden=64,
         output_hidden=512,
     ),
     "paper-md17-l3": dict(
-        node_channels=(128, 64, 32, 16), head_channels=(32, 16, 8, 4),
-        ffn_channels=(384, 192, 96, 48), num_blocks=6, num_heads=4, alpha_channels=32,
-        num_radial=32, radial_hidden=64, output_hidden=512,
+        node_channels=(128, 64, 32, 16),
+        head_channels=(32, 16, 8, 4),
+        ffn_channels=(384, 192, 96, 48),
+        num_blocks=6,
+        num_heads=4,
+        alpha_channels=32,
+        num_radial=32,
+        radial_hidden=64,
+        output_hidden=512,
     ),
 }
 
@@ -110,10 +132,16 @@ class EquiformerConfig:
             raise ValueError(f"duplicate elements in {self.elements}")
         for name in ("node_channels", "head_channels", "ffn_channels"):
             value = getattr(self, name)
-            if not isinstance(value, (list, tuple)) or not all(_is_int(c) and 0 <= c <= MAX_CHANNELS for c in value):
-                raise ValueError(f"{name} must be a sequence of integers in [0, {MAX_CHANNELS}], got {value!r}")
+            if not isinstance(value, (list, tuple)) or not all(
+                _is_int(c) and 0 <= c <= MAX_CHANNELS for c in value
+            ):
+                raise ValueError(
+                    f"{name} must be a sequence of integers in [0, {MAX_CHANNELS}], got {value!r}"
+                )
             if not value or value[0] < 1 or (name == "node_channels" and min(value) < 1):
-                raise ValueError(f"{name} needs channels of degree 0 (node_channels: of every degree), got {value!r}")
+                raise ValueError(
+                    f"{name} needs channels of degree 0 (node_channels: of every degree), got {value!r}"
+                )
             setattr(self, name, tuple(int(c) for c in value))
         lmax = len(self.node_channels) - 1
         if not 1 <= lmax <= 3:
@@ -196,12 +224,22 @@ class EquiformerBlock(nn.Module):
         super().__init__()
         self.norm_attention = EquivariantLayerNorm(irreps_node)
         self.attention = EquivariantGraphAttention(
-            irreps_node, irreps_sh, degree_irreps(cfg.head_channels, cfg.parity), cfg.num_heads,
-            cfg.alpha_channels, cfg.num_radial, cfg.radial_hidden, cfg.attention, cfg.nonlinear_message,
-            cfg.radial_value, cfg.attention_activation,
+            irreps_node,
+            irreps_sh,
+            degree_irreps(cfg.head_channels, cfg.parity),
+            cfg.num_heads,
+            cfg.alpha_channels,
+            cfg.num_radial,
+            cfg.radial_hidden,
+            cfg.attention,
+            cfg.nonlinear_message,
+            cfg.radial_value,
+            cfg.attention_activation,
         )
         self.norm_ffn = EquivariantLayerNorm(irreps_node)
-        self.ffn = EquivariantFeedForward(irreps_node, degree_irreps(cfg.ffn_channels, cfg.parity), irreps_node)
+        self.ffn = EquivariantFeedForward(
+            irreps_node, degree_irreps(cfg.ffn_channels, cfg.parity), irreps_node
+        )
 
     def forward(self, x, sh, edge_basis, envelope, edge_index):
         x = x + self.attention(self.norm_attention(x), sh, edge_basis, envelope, edge_index)
@@ -230,7 +268,9 @@ class Equiformer(nn.Module):
         self.edge_degree_embedding = EdgeDegreeEmbedding(
             irreps_node, irreps_sh, cfg.num_radial, cfg.radial_hidden, cfg.avg_num_neighbors
         )
-        self.blocks = nn.ModuleList(EquiformerBlock(cfg, irreps_node, irreps_sh) for _ in range(cfg.num_blocks))
+        self.blocks = nn.ModuleList(
+            EquiformerBlock(cfg, irreps_node, irreps_sh) for _ in range(cfg.num_blocks)
+        )
         self.norm_out = EquivariantLayerNorm(irreps_node)
         self.head = nn.Sequential(
             IrrepsLinear(irreps_node, f"{cfg.output_hidden}x0e", bias=True),
@@ -250,12 +290,16 @@ class Equiformer(nn.Module):
             f"{last}.ffn.linear_out.weights.0": (cfg.ffn_channels[0], cfg.node_channels[0]),
             "head.2.weight": (1, cfg.output_hidden),
         }
-        shapes.update({f"{last}.attention.linear_src.weights.{l}": (c, c) for l, c in enumerate(cfg.node_channels)})
+        shapes.update(
+            {f"{last}.attention.linear_src.weights.{l}": (c, c) for l, c in enumerate(cfg.node_channels)}
+        )
         if cfg.attention == "mlp":
             shapes[f"{last}.attention.alpha_dot"] = (cfg.num_heads, cfg.alpha_channels)
         return shapes
 
-    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor
+    ) -> torch.Tensor:
         lengths = torch.linalg.vector_norm(edge_vectors, dim=1)
         sh = self.spherical_harmonics(edge_vectors)
         envelope = self.envelope(lengths)

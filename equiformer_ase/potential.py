@@ -28,8 +28,18 @@ from .graph import AtomGraph
 from .model import Equiformer, EquiformerConfig
 from .nn import scatter_sum
 from .nn.constants import ExactConstant
-from .shipped import (COMMITTEE, POTENTIAL, check_fields, check_weights, load_tensors, resolve, shipped_names,
-                      tensor_shapes, weights_sha256, write_model_file)
+from .shipped import (
+    COMMITTEE,
+    POTENTIAL,
+    check_fields,
+    check_weights,
+    load_tensors,
+    resolve,
+    shipped_names,
+    tensor_shapes,
+    weights_sha256,
+    write_model_file,
+)
 from .shipped import read_header as read_model_header
 
 FORMAT_VERSION = POTENTIAL.versions[-1]
@@ -46,8 +56,13 @@ class Potential(nn.Module):
     ``training`` and ``metrics`` dicts (the model card's numbers).
     """
 
-    def __init__(self, model: Equiformer, reference_energies: dict[str, float] | None = None,
-                 training: dict | None = None, metrics: dict | None = None):
+    def __init__(
+        self,
+        model: Equiformer,
+        reference_energies: dict[str, float] | None = None,
+        training: dict | None = None,
+        metrics: dict | None = None,
+    ):
         super().__init__()
         self.model = model
         self.set_reference_energies(reference_energies or {el: 0.0 for el in model.cfg.elements})
@@ -97,8 +112,9 @@ class Potential(nn.Module):
             "metrics": self.metrics,
         }
 
-    def evaluate(self, graph: AtomGraph, forces: bool = True, stress: bool = False,
-                 create_graph: bool = False) -> dict[str, torch.Tensor]:
+    def evaluate(
+        self, graph: AtomGraph, forces: bool = True, stress: bool = False, create_graph: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Energies and their derivatives for a batch.
 
         Returns ``energy`` (B,) eV, ``energies`` (N,) eV per atom, and when asked ``forces``
@@ -149,7 +165,9 @@ class Potential(nn.Module):
     def save(self, path: str | Path) -> None:
         """Write weights and the JSON header to one safetensors file."""
         tensors = _state_tensors(self)
-        write_model_file(path, tensors, {**self.metadata, "weights_sha256": weights_sha256(tensors)}, POTENTIAL)
+        write_model_file(
+            path, tensors, {**self.metadata, "weights_sha256": weights_sha256(tensors)}, POTENTIAL
+        )
 
 
 def _state_tensors(potential: Potential) -> dict[str, torch.Tensor]:
@@ -165,20 +183,31 @@ def read_header(name_or_path: str | Path) -> dict:
 
 def _header_config(header: dict, path: str | Path) -> EquiformerConfig:
     """The config of a header whose every field has been checked: PotentialFileError naming the field."""
-    check_fields(header, POTENTIAL, path)   # again for a committee's member headers, which read_header does not see
+    check_fields(
+        header, POTENTIAL, path
+    )  # again for a committee's member headers, which read_header does not see
     try:
         cfg = EquiformerConfig.from_dict(header["config"])
     except (TypeError, ValueError) as exc:
         raise PotentialFileError(f"{path}: invalid config ({exc})") from None
     if header["elements"] != cfg.elements or header["cutoff"] != cfg.cutoff:
-        raise PotentialFileError(f"{path}: elements {header['elements']!r} / cutoff {header['cutoff']!r} differ from "
-                                 f"the config's {cfg.elements} / {cfg.cutoff}")
+        raise PotentialFileError(
+            f"{path}: elements {header['elements']!r} / cutoff {header['cutoff']!r} differ from "
+            f"the config's {cfg.elements} / {cfg.cutoff}"
+        )
     references = header["reference_energies"]
-    if not (isinstance(references, dict) and set(references) == set(cfg.elements)
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    for v in references.values())):
-        raise PotentialFileError(f"{path}: reference_energies must map each of {', '.join(cfg.elements)} to a "
-                                 f"finite number (eV), got {references!r}")
+    if not (
+        isinstance(references, dict)
+        and set(references) == set(cfg.elements)
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in references.values()
+        )
+    ):
+        raise PotentialFileError(
+            f"{path}: reference_energies must map each of {', '.join(cfg.elements)} to a "
+            f"finite number (eV), got {references!r}"
+        )
     return cfg
 
 
@@ -187,17 +216,25 @@ def _check_shapes(shapes: dict[str, tuple[int, ...]], cfg: EquiformerConfig, whe
     read from a file's header), so a crafted small file never makes loading build a large model."""
     blocks = {int(m.group(1)) for name in shapes if (m := re.match(r"model\.blocks\.(\d+)\.", name))}
     if blocks != set(range(cfg.num_blocks)):
-        raise PotentialFileError(f"{where}: the weights hold {len(blocks)} blocks, the config {cfg.num_blocks}")
+        raise PotentialFileError(
+            f"{where}: the weights hold {len(blocks)} blocks, the config {cfg.num_blocks}"
+        )
     for name, shape in Equiformer.expected_shapes(cfg).items():
         found = shapes.get(f"model.{name}")
         if found != shape:
-            raise PotentialFileError(f"{where}: weight model.{name} has shape {found}, the config implies {shape}")
+            raise PotentialFileError(
+                f"{where}: weight model.{name} has shape {found}, the config implies {shape}"
+            )
 
 
-def _build(header: dict, cfg: EquiformerConfig, tensors: dict[str, torch.Tensor], where: str | Path) -> Potential:
+def _build(
+    header: dict, cfg: EquiformerConfig, tensors: dict[str, torch.Tensor], where: str | Path
+) -> Potential:
     """The potential of a checked ``header`` (config ``cfg``) and its weights, whose hash is checked here."""
     check_weights(tensors, header, where)
-    potential = Potential(Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics"))
+    potential = Potential(
+        Equiformer(cfg), header["reference_energies"], header.get("training"), header.get("metrics")
+    )
     try:
         potential.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
@@ -208,8 +245,10 @@ def _build(header: dict, cfg: EquiformerConfig, tensors: dict[str, torch.Tensor]
 def load_potential(name_or_path: str | Path) -> Potential:
     """Load a potential from a file path or by the name of a shipped potential."""
     if not Path(name_or_path).exists() and str(name_or_path) in shipped_names(COMMITTEE):
-        raise PotentialFileError(f"{name_or_path!r} is a committee: pass it to EquiformerCalculator or load it "
-                                 "with equiformer_ase.load_committee")
+        raise PotentialFileError(
+            f"{name_or_path!r} is a committee: pass it to EquiformerCalculator or load it "
+            "with equiformer_ase.load_committee"
+        )
     path = resolve(name_or_path, POTENTIAL)
     header = read_model_header(path, POTENTIAL)
     cfg = _header_config(header, path)
@@ -228,13 +267,16 @@ def with_smooth_attention(potential: Potential) -> Potential:
     activation has no weights of its own). Its energies move slightly, so measure its errors again before shipping.
     """
     cfg = dataclasses.replace(potential.config, attention_activation="smooth_leaky_relu")
-    smooth = Potential(Equiformer(cfg), potential.reference_energies, potential.training_info, potential.metrics)
+    smooth = Potential(
+        Equiformer(cfg), potential.reference_energies, potential.training_info, potential.metrics
+    )
     smooth.load_state_dict(potential.state_dict())
     return smooth.to(potential.dtype)
 
 
-def inference_copy(potential: Potential | str | Path, device: torch.device, dtype: torch.dtype,
-                   compile: bool = False) -> Potential:
+def inference_copy(
+    potential: Potential | str | Path, device: torch.device, dtype: torch.dtype, compile: bool = False
+) -> Potential:
     """A frozen copy (eval mode, no parameter gradients) on ``device`` in ``dtype``, of a
     :class:`Potential` or of the file / shipped name; the caller's potential is never cast in place.
 

@@ -38,10 +38,19 @@ class ModelKind:
 
 
 # Version 1 files predate header_sha256 and still load.
-POTENTIAL = ModelKind("equiformer_ase", (1, 2), "potential",
-                      ("config", "elements", "cutoff", "reference_energies", "weights_sha256"))
-HAMILTONIAN = ModelKind("equiformer_ase.lie_hamiltonian", (1, 2), "Hamiltonian", ("config", "weights_sha256"),
-                        ("config", "training", "metrics"))
+POTENTIAL = ModelKind(
+    "equiformer_ase",
+    (1, 2),
+    "potential",
+    ("config", "elements", "cutoff", "reference_energies", "weights_sha256"),
+)
+HAMILTONIAN = ModelKind(
+    "equiformer_ase.lie_hamiltonian",
+    (1, 2),
+    "Hamiltonian",
+    ("config", "weights_sha256"),
+    ("config", "training", "metrics"),
+)
 COMMITTEE = ModelKind("equiformer_ase_committee", (1, 2), "committee", ("members",), ("info",))
 
 
@@ -52,8 +61,11 @@ def shipped_path(name: str) -> Path:
 
 def shipped_names(kind: ModelKind) -> list[str]:
     """Names of the shipped ``.safetensors`` files of ``kind``."""
-    return sorted(entry.name[: -len(".safetensors")] for entry in resources.files("equiformer_ase.potentials").iterdir()
-                  if entry.name.endswith(".safetensors") and kind.key in read_metadata(str(entry)))
+    return sorted(
+        entry.name[: -len(".safetensors")]
+        for entry in resources.files("equiformer_ase.potentials").iterdir()
+        if entry.name.endswith(".safetensors") and kind.key in read_metadata(str(entry))
+    )
 
 
 def weights_sha256(tensors: dict[str, torch.Tensor]) -> str:
@@ -80,8 +92,10 @@ def resolve(name_or_path: str | Path, kind: ModelKind) -> Path:
         return path
     shipped = shipped_names(kind)
     if str(name_or_path) not in shipped:
-        raise PotentialFileError(f"{name_or_path!r} is neither a file nor a shipped {kind.name} "
-                                 f"(shipped: {', '.join(shipped) or 'none'})")
+        raise PotentialFileError(
+            f"{name_or_path!r} is neither a file nor a shipped {kind.name} "
+            f"(shipped: {', '.join(shipped) or 'none'})"
+        )
     return shipped_path(str(name_or_path))
 
 
@@ -99,7 +113,9 @@ def read_metadata(path: str | Path, what: str = "model") -> dict[str, str]:
         raise PotentialFileError(f"{path} is not a readable safetensors file ({exc})") from None
 
 
-def write_model_file(path: str | Path, tensors: dict[str, torch.Tensor], header: dict, kind: ModelKind) -> None:
+def write_model_file(
+    path: str | Path, tensors: dict[str, torch.Tensor], header: dict, kind: ModelKind
+) -> None:
     """Write ``tensors`` and ``header`` (made plain JSON, sealed with its ``header_sha256``) as a ``kind`` file."""
     from safetensors.torch import save_file
 
@@ -126,10 +142,14 @@ def read_header(name_or_path: str | Path, kind: ModelKind) -> dict:
         raise PotentialFileError(f"{path}: the header is a JSON {type(header).__name__}, not an object")
     version = header.get("format_version")
     if type(version) is not int or version not in kind.versions:
-        raise PotentialFileError(f"{path}: format version {version!r} is not supported (this equiformer-ase "
-                                 f"reads {kind.name} versions {', '.join(map(str, kind.versions))})")
+        raise PotentialFileError(
+            f"{path}: format version {version!r} is not supported (this equiformer-ase "
+            f"reads {kind.name} versions {', '.join(map(str, kind.versions))})"
+        )
     if version >= 2 and header.get("header_sha256") != header_sha256(header):
-        raise PotentialFileError(f"{path}: the header does not match its header_sha256 (edited or corrupt file)")
+        raise PotentialFileError(
+            f"{path}: the header does not match its header_sha256 (edited or corrupt file)"
+        )
     check_fields(header, kind, path)
     return header
 
@@ -141,7 +161,9 @@ def check_fields(header: dict, kind: ModelKind, where: str | Path) -> None:
         raise PotentialFileError(f"{where}: the header lacks {', '.join(sorted(missing))}")
     for key in kind.objects:
         if not isinstance(header.get(key, {}), dict):
-            raise PotentialFileError(f"{where}: '{key}' must be a JSON object, got {type(header[key]).__name__}")
+            raise PotentialFileError(
+                f"{where}: '{key}' must be a JSON object, got {type(header[key]).__name__}"
+            )
     if not isinstance(header.get("weights_sha256", ""), str):
         raise PotentialFileError(f"{where}: weights_sha256 must be a string")
 
@@ -159,7 +181,9 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors' own error types
-        raise PotentialFileError(f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})") from None
+        raise PotentialFileError(
+            f"{path}: weights cannot be read, the file is corrupt or truncated ({exc})"
+        ) from None
 
 
 def tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:

@@ -17,6 +17,8 @@ def choose_potential(name: str, elements: list[str]) -> ea.Potential:
             raise SystemExit(f"potential {name!r} does not cover {', '.join(sorted(missing))}")
         print(f"using potential {name!r}")
         return potential
-    print(f"potential {name!r} is not shipped in this checkout: using an UNTRAINED 'small' model "
-          "(energies are not physical)")
+    print(
+        f"potential {name!r} is not shipped in this checkout: using an UNTRAINED 'small' model "
+        "(energies are not physical)"
+    )
     return ea.Potential.from_config(ea.EquiformerConfig.preset("small", elements=list(elements)), seed=0)

@@ -45,12 +45,16 @@ def exact_rk4_rollout(test) -> dict[str, float]:
         ps.append(p)
     q, p = torch.as_tensor(np.stack(qs, 1)), torch.as_tensor(np.stack(ps, 1))
     energy = lie.lj_hamiltonian(q, p, torch.as_tensor(test.m)[:, None])
-    return {"mse_rollout": float(trajectory_mse(q, p, torch.as_tensor(test.q), torch.as_tensor(test.p)).mean()),
-            "energy_drift_rk4": float(energy_drift(energy).mean())}
+    return {
+        "mse_rollout": float(trajectory_mse(q, p, torch.as_tensor(test.q), torch.as_tensor(test.p)).mean()),
+        "energy_drift_rk4": float(energy_drift(energy).mean()),
+    }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trajectories", type=int, default=200)
     parser.add_argument("--atoms", type=int, default=7)
     parser.add_argument("--max-time", type=float, default=20.0, help="training budget, minutes")
@@ -60,17 +64,31 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    train = cached_clusters(out / f"train_{args.trajectories}x{args.atoms}.npz", num_systems=args.trajectories,
-                            num_atoms=args.atoms, frames=100, seed=0)
-    validation = cached_clusters(out / f"validation_20x{args.atoms}.npz", num_systems=20, num_atoms=args.atoms,
-                                 frames=100, seed=2)
-    test = cached_clusters(out / f"test_20x{args.atoms}.npz", num_systems=20, num_atoms=args.atoms, frames=101, seed=1)
-    model = lie.LearnedHamiltonian(group="T(3)", dim=3, num_particles=args.atoms, in_features=0,
-                                   energy_scale=mean_kinetic_energy(train)).double()
-    fit = lie.HamiltonianFit(model, train, validation,
-                             lie.FitConfig(epochs=100_000, max_time=args.max_time, batch_size=args.batch_size,
-                                           lr=args.lr), out, resume=True,
-                             training_info={"data": "generate_lj_clusters seed 0", "validation": "seed 2"})
+    train = cached_clusters(
+        out / f"train_{args.trajectories}x{args.atoms}.npz",
+        num_systems=args.trajectories,
+        num_atoms=args.atoms,
+        frames=100,
+        seed=0,
+    )
+    validation = cached_clusters(
+        out / f"validation_20x{args.atoms}.npz", num_systems=20, num_atoms=args.atoms, frames=100, seed=2
+    )
+    test = cached_clusters(
+        out / f"test_20x{args.atoms}.npz", num_systems=20, num_atoms=args.atoms, frames=101, seed=1
+    )
+    model = lie.LearnedHamiltonian(
+        group="T(3)", dim=3, num_particles=args.atoms, in_features=0, energy_scale=mean_kinetic_energy(train)
+    ).double()
+    fit = lie.HamiltonianFit(
+        model,
+        train,
+        validation,
+        lie.FitConfig(epochs=100_000, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr),
+        out,
+        resume=True,
+        training_info={"data": "generate_lj_clusters seed 0", "validation": "seed 2"},
+    )
     fit.run()
     best = lie.load_hamiltonian(out / "best.safetensors", dtype=torch.float64)
     metrics = lie.evaluate_hamiltonian(best, test, rollout_steps=100, true_energy=lie.lj_hamiltonian)
@@ -81,8 +99,9 @@ def main():
     thermalize_momenta(atoms, temperature_K=30.0, rng=np.random.default_rng(7))
     Stationary(atoms)
     ZeroRotation(atoms)
-    frames = lie.propagate_atoms(atoms, best, timestep=5.0, steps=1000, interval=10,
-                                 trajectory=out / "learned.traj")
+    frames = lie.propagate_atoms(
+        atoms, best, timestep=5.0, steps=1000, interval=10, trajectory=out / "learned.traj"
+    )
     print(f"{len(frames)} frames of learned dynamics in {out / 'learned.traj'}")
 
 

@@ -14,14 +14,16 @@ import argparse
 
 import numpy as np
 from ase.md.velocitydistribution import thermalize_momenta
+from example_potential import choose_potential
 
 from equiformer_ase.data import MD17_MOLECULES, md17_molecule
 from equiformer_ase.dynamics import MolecularDynamics
-from example_potential import choose_potential
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--potential", default="gfn2-md17", help="shipped name or .safetensors path")
     parser.add_argument("--molecule", default="aspirin", choices=MD17_MOLECULES)
     parser.add_argument("--steps", type=int, default=1000)

@@ -14,20 +14,24 @@ import numpy as np
 from ase.build import add_adsorbate, fcc111
 from ase.constraints import FixAtoms
 from ase.md.velocitydistribution import thermalize_momenta
+from example_potential import choose_potential
 
 from equiformer_ase.dynamics import MolecularDynamics
-from example_potential import choose_potential
 
 
 def slab_with_oxygen():
     slab = fcc111("Cu", size=(3, 3, 4), vacuum=8.0)
     add_adsorbate(slab, "O", 1.2, "fcc")
-    slab.set_constraint(FixAtoms(mask=slab.positions[:, 2] < np.sort(np.unique(slab.positions[:, 2].round(3)))[2] - 0.1))
+    slab.set_constraint(
+        FixAtoms(mask=slab.positions[:, 2] < np.sort(np.unique(slab.positions[:, 2].round(3)))[2] - 0.1)
+    )
     return slab
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--potential", default="emt-surfaces", help="shipped name or .safetensors path")
     parser.add_argument("--temperature", type=float, default=500.0, help="K")
     parser.add_argument("--steps", type=int, default=500)
@@ -42,17 +46,27 @@ def main():
         atoms = slab_with_oxygen()
         thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(k))
         systems.append(atoms)
-    md = MolecularDynamics(systems, choose_potential(args.potential, ["O", "Cu"]), timestep=args.timestep,
-                           ensemble="nvt", temperature=args.temperature, friction=args.friction, seed=0,
-                           device=args.device, dtype="float32")
+    md = MolecularDynamics(
+        systems,
+        choose_potential(args.potential, ["O", "Cu"]),
+        timestep=args.timestep,
+        ensemble="nvt",
+        temperature=args.temperature,
+        friction=args.friction,
+        seed=0,
+        device=args.device,
+        dtype="float32",
+    )
     md.run(args.steps, trajectory="nvt.traj", logfile="nvt.log", interval=10)
 
     log = np.genfromtxt("nvt.log", delimiter=",", names=True)
     for k in range(args.replicas):
         rows = log[log["system"] == k]
         second_half = rows["temperature_K"][len(rows) // 2 :]
-        print(f"replica {k}: mean T over the second half {second_half.mean():.0f} K "
-              f"(target {args.temperature:.0f} K, std {second_half.std():.0f} K)")
+        print(
+            f"replica {k}: mean T over the second half {second_half.mean():.0f} K "
+            f"(target {args.temperature:.0f} K, std {second_half.std():.0f} K)"
+        )
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ import time
 from ase.build import add_adsorbate, fcc111, molecule
 from ase.constraints import FixAtoms
 from ase.optimize import BFGS
+from example_potential import choose_potential
 
 import equiformer_ase as ea
 from equiformer_ase.dynamics import relax
-from example_potential import choose_potential
 
 SITES = ("ontop", "bridge", "fcc", "hcp")
 
@@ -32,7 +32,9 @@ def slab_with_co(site: str):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--potential", default="emt-surfaces", help="shipped name or .safetensors path")
     parser.add_argument("--fmax", type=float, default=0.05, help="eV/A")
     parser.add_argument("--steps", type=int, default=500)
@@ -51,8 +53,14 @@ def main():
     ase_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    relaxed, converged = relax([slab_with_co(site) for site in SITES], potential, fmax=args.fmax, steps=args.steps,
-                               device=args.device, dtype="float64")
+    relaxed, converged = relax(
+        [slab_with_co(site) for site in SITES],
+        potential,
+        fmax=args.fmax,
+        steps=args.steps,
+        device=args.device,
+        dtype="float64",
+    )
     engine_seconds = time.perf_counter() - start
 
     print(f"{'site':<8} {'E ASE BFGS (eV)':>16} {'E engine FIRE (eV)':>19} {'diff (eV)':>10} converged")

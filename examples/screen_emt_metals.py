@@ -28,7 +28,9 @@ EMT_METALS = "Al,Ni,Cu,Pd,Ag,Pt,Au"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--potential", default="emt-surfaces")
     parser.add_argument("--metals", default=EMT_METALS)
     parser.add_argument("--facets", default="111,100")
@@ -44,29 +46,41 @@ def main():
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
 
-    spec = ScreeningSpec(args.potential, tuple(args.metals.split(",")), tuple(args.facets.split(",")),
-                         tuple(args.adsorbates.split(",")), fmax=args.fmax, steps=args.steps,
-                         batch_size=args.batch_size, device="cpu", dtype=args.dtype,
-                         random_placements=args.random_placements,
-                         heights=tuple(float(h) for h in args.heights.split(",")))
+    spec = ScreeningSpec(
+        args.potential,
+        tuple(args.metals.split(",")),
+        tuple(args.facets.split(",")),
+        tuple(args.adsorbates.split(",")),
+        fmax=args.fmax,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        device="cpu",
+        dtype=args.dtype,
+        random_placements=args.random_placements,
+        heights=tuple(float(h) for h in args.heights.split(",")),
+    )
     started = time.monotonic()
     with ExitStack() as stack:
         client = None
         if args.workers > 0:
             from distributed import Client, LocalCluster
-            cluster = stack.enter_context(LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                                       dashboard_address=None))
+
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
+            )
             client = stack.enter_context(Client(cluster))
         computed = 0
-        for metal in spec.metals:   # metal by metal: an interrupted run leaves whole systems to judge
+        for metal in spec.metals:  # metal by metal: an interrupted run leaves whole systems to judge
             screening = Screening(replace(spec, metals=(metal,)), args.db, client)
             screening.run(check_with="emt", verify_with="emt", top_k=args.top_k)
             computed += screening.relaxed_count + screening.single_point_count
-        screening = Screening(spec, args.db, client)   # the same rows, read for all metals at once
+        screening = Screening(spec, args.db, client)  # the same rows, read for all metals at once
         screening.run(check_with="emt", verify_with="emt", top_k=args.top_k)
     print(screening_report(screening, args.db.rsplit(".", 1)[0], "emt", "emt", args.top_k))
-    print(f"\n{computed} structures relaxed or single points this run, {args.workers or 'no'} Dask workers; "
-          f"{time.monotonic() - started:.0f} s in all")
+    print(
+        f"\n{computed} structures relaxed or single points this run, {args.workers or 'no'} Dask workers; "
+        f"{time.monotonic() - started:.0f} s in all"
+    )
 
 
 if __name__ == "__main__":

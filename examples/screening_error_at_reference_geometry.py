@@ -22,7 +22,9 @@ from equiformer_ase.screening.report import comparison_rows, format_table
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("db")
     parser.add_argument("--potential", default="emt-surfaces")
     parser.add_argument("--reference", default="emt", help="the method whose relaxed geometries are used")
@@ -35,9 +37,13 @@ def main():
         atoms.calc = calculator
         return atoms.get_potential_energy()
 
-    mu = chemical_potentials({row.molecule: energy(row) for row in db.select(kind="gas", method=args.reference)})
-    slabs = {(row.metal, str(row.facet)): (energy(row), row.natoms)
-             for row in db.select(kind="slab", method=args.reference)}
+    mu = chemical_potentials(
+        {row.molecule: energy(row) for row in db.select(kind="gas", method=args.reference)}
+    )
+    slabs = {
+        (row.metal, str(row.facet)): (energy(row), row.natoms)
+        for row in db.select(kind="slab", method=args.reference)
+    }
     rows = list(db.select(kind="adsorbate", method=args.reference))
     reference = best_sites(rows)
     by_site = {(row.metal, str(row.facet), row.adsorbate, row.site): row for row in rows if row.anomaly == ""}
@@ -47,7 +53,9 @@ def main():
             continue
         row = by_site[(*key, best["site"])]
         slab_energy, slab_atoms = slabs[key[:2]]
-        ours[key] = {"adsorption_energy": adsorption_energy(energy(row), slab_energy, row.symbols[slab_atoms:], mu)}
+        ours[key] = {
+            "adsorption_energy": adsorption_energy(energy(row), slab_energy, row.symbols[slab_atoms:], mu)
+        }
     names = sorted({key[2] for key in ours})
     print(f"{args.potential} single points at the {args.reference}-relaxed geometries vs {args.reference}:")
     print(format_table(comparison_rows(compare_methods(ours, reference, names))))

@@ -20,8 +20,16 @@ ELEMENTS = ["H", "C", "N", "O", "Cu"]
 TEST_DEVICE = os.environ.get("EQUIFORMER_TEST_DEVICE", "cpu")
 
 TINY = dict(
-    node_channels=(16, 8, 4), head_channels=(4, 2, 1), ffn_channels=(32, 8, 4), num_blocks=2,
-    num_heads=2, alpha_channels=4, cutoff=4.0, num_radial=8, radial_hidden=16, output_hidden=16,
+    node_channels=(16, 8, 4),
+    head_channels=(4, 2, 1),
+    ffn_channels=(32, 8, 4),
+    num_blocks=2,
+    num_heads=2,
+    alpha_channels=4,
+    cutoff=4.0,
+    num_radial=8,
+    radial_hidden=16,
+    output_hidden=16,
     avg_num_neighbors=10.0,
 )
 

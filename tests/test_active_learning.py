@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 from ase.io import read, write
+from conftest import ELEMENTS, TINY, tiny_potential
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, TINY, tiny_potential
 from equiformer_ase.cli import main
 from equiformer_ase.training import active, generate
 from equiformer_ase.training.active import LearnSettings, learn
@@ -19,9 +19,24 @@ from equiformer_ase.training.selection import select_frames
 
 REFERENCE = "test_active_learning:CountingEMT"
 SETTINGS = LearnSettings(
-    reference=REFERENCE, iterations=2, trust_low=0.0, trust_high=1e6, max_selected=4, per_group=2, systems=2,
-    md_temperatures=(300.0,), md_steps=4, md_interval=2, rattle_frames=2, strain_frames=1, placements=1,
-    placement_sizes=((2, 2, 3),), relax_steps=3, epochs=1, validation=3, test=3,
+    reference=REFERENCE,
+    iterations=2,
+    trust_low=0.0,
+    trust_high=1e6,
+    max_selected=4,
+    per_group=2,
+    systems=2,
+    md_temperatures=(300.0,),
+    md_steps=4,
+    md_interval=2,
+    rattle_frames=2,
+    strain_frames=1,
+    placements=1,
+    placement_sizes=((2, 2, 3),),
+    relax_steps=3,
+    epochs=1,
+    validation=3,
+    test=3,
 )
 
 
@@ -96,7 +111,7 @@ def test_two_iterations_label_append_fine_tune_and_report(inputs, uninterrupted)
 def test_resume_after_kills_relabels_nothing_and_matches(inputs, uninterrupted, tmp_path, monkeypatch):
     reference_out, reference_rows, _ = uninterrupted
     out = tmp_path / "learn"
-    CountingEMT.calls, CountingEMT.fail_at = 0, 3   # killed while labelling the third frame
+    CountingEMT.calls, CountingEMT.fail_at = 0, 3  # killed while labelling the third frame
     with pytest.raises(KeyboardInterrupt):
         learn(inputs["data"], inputs["members"], inputs["probe"], out, SETTINGS)
     assert len(labels(out, 1)) == 2 and not (out / "iter_001" / "done_label.json").exists()
@@ -116,31 +131,80 @@ def test_resume_after_kills_relabels_nothing_and_matches(inputs, uninterrupted, 
     assert (out / "iter_001" / "done_train_0.json").exists() and killed
     rows = learn(inputs["data"], inputs["members"], inputs["probe"], out, SETTINGS)
     total = rows[1]["labelled"] + rows[2]["labelled"]
-    assert CountingEMT.calls == total - 2   # the two frames labelled before the kill were kept
+    assert CountingEMT.calls == total - 2  # the two frames labelled before the kill were kept
     for iteration in (1, 2):
         for ours, theirs in zip(labels(out, iteration), labels(reference_out, iteration), strict=True):
             np.testing.assert_allclose(ours.positions, theirs.positions, atol=1e-6)
-    assert rows[2]["probe_forces_mae_mev_per_a"] == pytest.approx(reference_rows[2]["probe_forces_mae_mev_per_a"],
-                                                                   rel=1e-4)
+    assert rows[2]["probe_forces_mae_mev_per_a"] == pytest.approx(
+        reference_rows[2]["probe_forces_mae_mev_per_a"], rel=1e-4
+    )
 
 
 def test_other_settings_are_refused_in_one_line(inputs, uninterrupted, capsys):
     out = uninterrupted[0]
     with pytest.raises(ValueError, match="made with other settings \\(differs in trust_low\\)"):
-        learn(inputs["data"], inputs["members"], inputs["probe"], out,
-              LearnSettings(**{**SETTINGS.__dict__, "trust_low": 0.01}))
+        learn(
+            inputs["data"],
+            inputs["members"],
+            inputs["probe"],
+            out,
+            LearnSettings(**{**SETTINGS.__dict__, "trust_low": 0.01}),
+        )
     members = [str(p) for p in inputs["members"]]
-    assert main(["learn", str(inputs["data"]), "--committee", *members, "--probe", str(inputs["probe"]),
-                 "--out", str(out), "--reference", REFERENCE]) == 2
+    assert (
+        main(
+            [
+                "learn",
+                str(inputs["data"]),
+                "--committee",
+                *members,
+                "--probe",
+                str(inputs["probe"]),
+                "--out",
+                str(out),
+                "--reference",
+                REFERENCE,
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err.strip()
-    assert error.startswith("equiformer-ase learn: error:") and "other settings" in error and "\n" not in error
+    assert (
+        error.startswith("equiformer-ase learn: error:") and "other settings" in error and "\n" not in error
+    )
 
 
 def test_cli_runs_an_iteration_and_prints_the_table(inputs, tmp_path, capsys):
     members = [str(p) for p in inputs["members"]]
-    assert main(["learn", str(inputs["data"]), "--committee", *members, "--probe", str(inputs["probe"]),
-                 "--out", str(tmp_path / "out"), "--iterations", "1", "--systems", "1", "--temperatures", "300",
-                 "--md-steps", "10", "--placements", "1", "--max-selected", "2", "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "learn",
+                str(inputs["data"]),
+                "--committee",
+                *members,
+                "--probe",
+                str(inputs["probe"]),
+                "--out",
+                str(tmp_path / "out"),
+                "--iterations",
+                "1",
+                "--systems",
+                "1",
+                "--temperatures",
+                "300",
+                "--md-steps",
+                "10",
+                "--placements",
+                "1",
+                "--max-selected",
+                "2",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "probe F MAE" in printed and "learn.csv" in printed
     assert (tmp_path / "out" / "iter_001" / "done_evaluate.json").exists()
@@ -148,8 +212,16 @@ def test_cli_runs_an_iteration_and_prints_the_table(inputs, tmp_path, capsys):
 
 def test_bad_input_is_a_clear_error(inputs, tmp_path, capsys):
     members = [str(p) for p in inputs["members"]]
-    base = ["learn", str(inputs["data"]), "--committee", *members, "--probe", str(inputs["probe"]),
-            "--out", str(tmp_path / "out")]
+    base = [
+        "learn",
+        str(inputs["data"]),
+        "--committee",
+        *members,
+        "--probe",
+        str(inputs["probe"]),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert main(base + ["--reference", "dft"]) == 2
     assert "unknown reference calculator 'dft'" in capsys.readouterr().err
     assert main(base + ["--reference", "no_such_module:Calc"]) == 2
@@ -166,7 +238,7 @@ def test_bad_input_is_a_clear_error(inputs, tmp_path, capsys):
         LearnSettings(trust_low=0.2, trust_high=0.1)
     assert main(base + ["--md-steps", "5"]) == 2
     assert "1 <= md_interval <= md_steps (got 10 and 5)" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()   # nothing written before the input was checked
+    assert not (tmp_path / "out").exists()  # nothing written before the input was checked
 
 
 def test_selection_respects_the_trust_window_and_spreads():

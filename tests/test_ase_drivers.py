@@ -12,7 +12,6 @@ from ase.md.nptberendsen import NPTBerendsen
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS, FIRE, LBFGS
-
 from conftest import ethanol
 
 
@@ -25,13 +24,34 @@ def copper_cell():
 
 DYNAMICS = {
     "VelocityVerlet": lambda a: VelocityVerlet(a, timestep=1.0 * units.fs),
-    "Langevin": lambda a: Langevin(a, timestep=1.0 * units.fs, temperature_K=300, friction=0.01 / units.fs, fixcm=False,
-                                   rng=np.random.default_rng(0)),
-    "Bussi": lambda a: Bussi(a, timestep=1.0 * units.fs, temperature_K=300, taut=100 * units.fs, rng=np.random.default_rng(0)),
-    "NPT-NoseHoover": lambda a: MTKNPT(a, timestep=1.0 * units.fs, temperature_K=300, pressure_au=0.0,
-                                      tdamp=25 * units.fs, pdamp=250 * units.fs),
-    "NPT-Berendsen": lambda a: NPTBerendsen(a, timestep=1.0 * units.fs, temperature_K=300, pressure_au=0.0,
-                                            taut=100 * units.fs, taup=500 * units.fs, compressibility_au=1e-2 / units.GPa),
+    "Langevin": lambda a: Langevin(
+        a,
+        timestep=1.0 * units.fs,
+        temperature_K=300,
+        friction=0.01 / units.fs,
+        fixcm=False,
+        rng=np.random.default_rng(0),
+    ),
+    "Bussi": lambda a: Bussi(
+        a, timestep=1.0 * units.fs, temperature_K=300, taut=100 * units.fs, rng=np.random.default_rng(0)
+    ),
+    "NPT-NoseHoover": lambda a: MTKNPT(
+        a,
+        timestep=1.0 * units.fs,
+        temperature_K=300,
+        pressure_au=0.0,
+        tdamp=25 * units.fs,
+        pdamp=250 * units.fs,
+    ),
+    "NPT-Berendsen": lambda a: NPTBerendsen(
+        a,
+        timestep=1.0 * units.fs,
+        temperature_K=300,
+        pressure_au=0.0,
+        taut=100 * units.fs,
+        taup=500 * units.fs,
+        compressibility_au=1e-2 / units.GPa,
+    ),
 }
 
 

@@ -5,9 +5,9 @@ import importlib.util
 import numpy as np
 import pytest
 from ase.build import bulk
+from conftest import ELEMENTS, copper_with_adsorbate, tiny_potential, triclinic_copper
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, copper_with_adsorbate, tiny_potential, triclinic_copper
 
 HAS_TORCH_CLUSTER = importlib.util.find_spec("torch_cluster") is not None
 BACKENDS = ["matscipy", "kdtree", "brute"] + (["torch-cluster"] if HAS_TORCH_CLUSTER else [])
@@ -38,14 +38,20 @@ def test_backends_agree_on_dense_cluster(backend):
     graph = ea.build_graph([atoms, atoms[:20]], ELEMENTS, 4.0, backend=backend)
     assert edge_set(graph) == edge_set(reference)
 
-    atoms.calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", neighbour_backend=backend)
+    atoms.calc = ea.EquiformerCalculator(
+        tiny_potential(), device="cpu", dtype="float64", neighbour_backend=backend
+    )
     energy = atoms.get_potential_energy()
-    reference_calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", neighbour_backend="matscipy")
+    reference_calc = ea.EquiformerCalculator(
+        tiny_potential(), device="cpu", dtype="float64", neighbour_backend="matscipy"
+    )
     assert abs(energy - reference_calc.get_potential_energy(atoms)) < 1e-9
 
 
 def periodic_edge_set(graph):
-    return {(j, i, *map(int, shift)) for (j, i), shift in zip(graph.edge_index.T.tolist(), graph.shifts.tolist())}
+    return {
+        (j, i, *map(int, shift)) for (j, i), shift in zip(graph.edge_index.T.tolist(), graph.shifts.tolist())
+    }
 
 
 @pytest.mark.parametrize("pbc", [True, [True, True, False], [False, True, False]])

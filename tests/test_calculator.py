@@ -3,9 +3,9 @@
 import torch
 from ase.build import molecule
 from ase.optimize import BFGS
+from conftest import tiny_potential
 
 import equiformer_ase as ea
-from conftest import tiny_potential
 from equiformer_ase.cli import main
 from equiformer_ase.dynamics import MolecularDynamics
 
@@ -73,7 +73,9 @@ def test_compile_flag_hands_each_model_to_torch_compile(monkeypatch, tmp_path):
     """Plumbing only: compiling takes minutes on 2 cores (benchmarks/bench_compile.py times it and
     compares its results with eager ones), so torch.compile is replaced by a recorder here."""
     compiled = []
-    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **options: compiled.append((type(self).__name__, options)))
+    monkeypatch.setattr(
+        torch.nn.Module, "compile", lambda self, **options: compiled.append((type(self).__name__, options))
+    )
     ea.EquiformerCalculator(tiny_potential(), device="cpu")
     assert compiled == []
     ea.EquiformerCalculator(tiny_potential(), device="cpu", compile=True)
@@ -81,6 +83,24 @@ def test_compile_flag_hands_each_model_to_torch_compile(monkeypatch, tmp_path):
     MolecularDynamics([molecule("H2O")], tiny_potential(), timestep=0.5, device="cpu", compile=True)
     tiny_potential().save(tmp_path / "tiny.safetensors")
     molecule("H2O").write(tmp_path / "water.xyz")
-    assert main(["md", str(tmp_path / "water.xyz"), "--potential", str(tmp_path / "tiny.safetensors"), "--timestep",
-                 "0.5", "--steps", "2", "--traj", str(tmp_path / "md.traj"), "--device", "cpu", "--compile"]) == 0
+    assert (
+        main(
+            [
+                "md",
+                str(tmp_path / "water.xyz"),
+                "--potential",
+                str(tmp_path / "tiny.safetensors"),
+                "--timestep",
+                "0.5",
+                "--steps",
+                "2",
+                "--traj",
+                str(tmp_path / "md.traj"),
+                "--device",
+                "cpu",
+                "--compile",
+            ]
+        )
+        == 0
+    )
     assert compiled == [("Equiformer", {"dynamic": True})] * 5

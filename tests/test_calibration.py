@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.io import read, write
+from conftest import tiny_potential
 from scipy.stats import spearmanr
 
-from conftest import tiny_potential
 from equiformer_ase.cli import main
 from equiformer_ase.training import generate
 from equiformer_ase.training.calibration import calibrate, calibration_statistics
@@ -29,7 +29,7 @@ def synthetic(error_of, frames: int = 12, atoms: int = 5, seed: int = 0):
 def test_spearman_is_one_for_monotone_errors_and_minus_one_for_reversed():
     stats = calibration_statistics(*synthetic(lambda d: 3 * d**2))
     assert stats["atom_spearman"] == pytest.approx(1.0) and stats["frame_spearman"] == pytest.approx(1.0)
-    stats = calibration_statistics(*synthetic(lambda d: 1 / d, atoms=1))   # one atom: frame = atom
+    stats = calibration_statistics(*synthetic(lambda d: 1 / d, atoms=1))  # one atom: frame = atom
     assert stats["atom_spearman"] == pytest.approx(-1.0) and stats["frame_spearman"] == pytest.approx(-1.0)
     stats = calibration_statistics(*synthetic(lambda d: 1 / d))
     assert stats["atom_spearman"] == pytest.approx(-1.0) and stats["frames"] == 12 and stats["atoms"] == 60
@@ -40,9 +40,12 @@ def test_spearman_matches_scipy_on_noisy_errors():
     deviations, means, references = synthetic(lambda d: d * rng.lognormal(sigma=1.0, size=d.shape))
     stats = calibration_statistics(deviations, means, references)
     errors = [np.linalg.norm(m - r, axis=1) for m, r in zip(means, references)]
-    assert stats["atom_spearman"] == pytest.approx(spearmanr(np.concatenate(deviations), np.concatenate(errors))[0])
-    assert stats["frame_spearman"] == pytest.approx(spearmanr([d.max() for d in deviations],
-                                                              [e.max() for e in errors])[0])
+    assert stats["atom_spearman"] == pytest.approx(
+        spearmanr(np.concatenate(deviations), np.concatenate(errors))[0]
+    )
+    assert stats["frame_spearman"] == pytest.approx(
+        spearmanr([d.max() for d in deviations], [e.max() for e in errors])[0]
+    )
     assert 0.2 < stats["atom_spearman"] < 0.9
     components = np.concatenate([(m - r).ravel() for m, r in zip(means, references)])
     assert stats["forces_mae_mev_per_a"] == pytest.approx(1000 * np.abs(components).mean())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ELEMENTS, TINY, copper_with_adsorbate, ethanol, tiny_potential
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, TINY, copper_with_adsorbate, ethanol, tiny_potential
 
 
 def members(k: int = 3) -> list[ea.Potential]:
@@ -24,14 +24,18 @@ def test_mean_and_spread_equal_those_of_single_calculators():
         assert abs(result["energy"] - energies.mean()) < 1e-10
         np.testing.assert_allclose(result["energy_comm"], energies, atol=1e-10)
         np.testing.assert_allclose(result["forces"], forces.mean(axis=0), atol=1e-10)
-        np.testing.assert_allclose(result["energies"], np.mean([r["energies"] for r in each], axis=0), atol=1e-10)
+        np.testing.assert_allclose(
+            result["energies"], np.mean([r["energies"] for r in each], axis=0), atol=1e-10
+        )
         assert result["energy_var"] == pytest.approx(energies.var(), abs=1e-10)
         np.testing.assert_allclose(result["forces_var"], forces.var(axis=0), atol=1e-10)
         deviation = np.sqrt(((forces - forces.mean(axis=0)) ** 2).sum(axis=-1).mean(axis=0))  # DP-GEN
         np.testing.assert_allclose(result["forces_dev"], deviation, atol=1e-10)
         assert result["max_forces_dev"] == pytest.approx(deviation.max(), abs=1e-12)
         if atoms.pbc.all():
-            np.testing.assert_allclose(result["stress"], np.mean([r["stress"] for r in each], axis=0), atol=1e-10)
+            np.testing.assert_allclose(
+                result["stress"], np.mean([r["stress"] for r in each], axis=0), atol=1e-10
+            )
 
 
 def test_identical_members_have_zero_spread_and_ase_reads_the_properties():
@@ -64,7 +68,7 @@ def test_corrupt_committee_file_is_refused(tmp_path):
     path = tmp_path / "committee.safetensors"
     ea.Committee(members(2)).save(path)
     data = bytearray(path.read_bytes())
-    data[-8] ^= 0xFF   # flip bits in the last tensor's bytes
+    data[-8] ^= 0xFF  # flip bits in the last tensor's bytes
     path.write_bytes(bytes(data))
     with pytest.raises(ea.PotentialFileError, match="sha256"):
         ea.load_committee(path)
@@ -101,16 +105,36 @@ def test_ship_committee_writes_the_file_card_and_plot_from_one_header(tmp_path):
         member.save(tmp_path / f"m{k}.safetensors")
         paths.append(str(tmp_path / f"m{k}.safetensors"))
     (tmp_path / "limits.md").write_text("Untrained.")
-    assert main(["ship-committee", "tiny-committee", "--members", *paths, "--probe", str(tmp_path / "probe.extxyz"),
-                 "--limits", str(tmp_path / "limits.md"), "--out", str(tmp_path / "shipped")]) == 0
+    assert (
+        main(
+            [
+                "ship-committee",
+                "tiny-committee",
+                "--members",
+                *paths,
+                "--probe",
+                str(tmp_path / "probe.extxyz"),
+                "--limits",
+                str(tmp_path / "limits.md"),
+                "--out",
+                str(tmp_path / "shipped"),
+            ]
+        )
+        == 0
+    )
     shipped = ea.load_committee(tmp_path / "shipped" / "tiny-committee.safetensors")
     card = (tmp_path / "shipped" / "tiny-committee.md").read_text()
     assert card == render_committee_card(shipped) and "Untrained." in card
     assert (tmp_path / "shipped" / "tiny-committee.png").stat().st_size > 0
     probe = shipped.info["probe"]
     assert probe["errors"]["overall"]["structures"] == 4 and "source=start" in probe["errors"]
-    assert [m["weights_sha256"] for m in shipped.info["members"]] == [m.weights_hash() for m in shipped.members]
-    calc = ea.EquiformerCalculator(str(tmp_path / "shipped" / "tiny-committee.safetensors"), device="cpu",
-                                   dtype="float64")
-    mean = np.mean([abs(r["forces"] - f.get_forces()).mean() for r, f in zip(calc.calculate_batch(frames), frames)])
+    assert [m["weights_sha256"] for m in shipped.info["members"]] == [
+        m.weights_hash() for m in shipped.members
+    ]
+    calc = ea.EquiformerCalculator(
+        str(tmp_path / "shipped" / "tiny-committee.safetensors"), device="cpu", dtype="float64"
+    )
+    mean = np.mean(
+        [abs(r["forces"] - f.get_forces()).mean() for r, f in zip(calc.calculate_batch(frames), frames)]
+    )
     assert probe["errors"]["overall"]["forces_mae_mev_per_a"] == pytest.approx(1000 * mean, rel=1e-9)

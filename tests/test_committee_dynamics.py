@@ -7,9 +7,9 @@ import pytest
 from ase.calculators.calculator import all_changes
 from ase.io import read, write
 from ase.md.velocitydistribution import thermalize_momenta
+from conftest import ethanol, tiny_potential
 
 import equiformer_ase as ea
-from conftest import ethanol, tiny_potential
 from equiformer_ase.cli import main
 from equiformer_ase.dynamics import MolecularDynamics, UncertaintyError, relax
 
@@ -49,15 +49,20 @@ def test_max_uncertainty_stops_the_run_and_keeps_the_last_good_frame(members, tm
         deviations.append(float(free.systems.max_forces_dev[0]))
     limit = 0.5 * (deviations[0] + max(deviations))
     first_above = next(k for k, d in enumerate(deviations) if d > limit)
-    md = MolecularDynamics([hot_ethanol()], members, timestep=0.5, device="cpu", dtype="float64",
-                           max_uncertainty=limit)
+    md = MolecularDynamics(
+        [hot_ethanol()], members, timestep=0.5, device="cpu", dtype="float64", max_uncertainty=limit
+    )
     with pytest.raises(UncertaintyError, match="above max_uncertainty.*last good frame"):
         md.run(30, trajectory=tmp_path / "md.traj", interval=1, progress=False)
     frames = read(tmp_path / "md.traj", index=":")
     assert frames[-1].info["md_step"] == first_above - 1
-    np.testing.assert_allclose([f.info["max_forces_dev"] for f in frames], deviations[:first_above], atol=1e-10)
-    with pytest.raises(UncertaintyError):   # already above at the start
-        MolecularDynamics([hot_ethanol()], members, timestep=0.5, device="cpu", max_uncertainty=0.5 * deviations[0])
+    np.testing.assert_allclose(
+        [f.info["max_forces_dev"] for f in frames], deviations[:first_above], atol=1e-10
+    )
+    with pytest.raises(UncertaintyError):  # already above at the start
+        MolecularDynamics(
+            [hot_ethanol()], members, timestep=0.5, device="cpu", max_uncertainty=0.5 * deviations[0]
+        )
     with pytest.raises(ValueError, match="needs a committee"):
         MolecularDynamics([hot_ethanol()], members[0], timestep=0.5, device="cpu", max_uncertainty=0.1)
 
@@ -70,9 +75,43 @@ def test_relax_reports_the_deviation_and_cli_takes_several_potentials(members, t
         paths.append(str(tmp_path / f"m{k}.safetensors"))
         member.save(paths[-1])
     write(tmp_path / "start.extxyz", hot_ethanol())
-    assert main(["md", str(tmp_path / "start.extxyz"), "--potential", *paths, "--timestep", "0.5", "--steps", "2",
-                 "--traj", str(tmp_path / "md.traj"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "md",
+                str(tmp_path / "start.extxyz"),
+                "--potential",
+                *paths,
+                "--timestep",
+                "0.5",
+                "--steps",
+                "2",
+                "--traj",
+                str(tmp_path / "md.traj"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "final max_forces_dev" in capsys.readouterr().out
-    assert main(["relax", str(tmp_path / "start.extxyz"), "--potential", *paths, "--fmax", "0.05", "--steps", "3",
-                 "--out", str(tmp_path / "relaxed.extxyz"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "relax",
+                str(tmp_path / "start.extxyz"),
+                "--potential",
+                *paths,
+                "--fmax",
+                "0.05",
+                "--steps",
+                "3",
+                "--out",
+                str(tmp_path / "relaxed.extxyz"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "max_forces_dev" in capsys.readouterr().out

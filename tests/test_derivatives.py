@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
-
 from conftest import copper_with_adsorbate, ethanol, tiny_calculator, triclinic_copper
 
 

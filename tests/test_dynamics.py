@@ -16,13 +16,12 @@ from ase.io import Trajectory, read, write
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import FIRE
+from conftest import ethanol, tiny_potential, triclinic_copper
 
 import equiformer_ase as ea
 from equiformer_ase.cli import main
 from equiformer_ase.dynamics import BlowUpError, MolecularDynamics, last_frames, relax
 from equiformer_ase.integrators import MDState, rk4_step, velocity_verlet_step
-
-from conftest import ethanol, tiny_potential, triclinic_copper
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +48,12 @@ def test_integrators_on_a_harmonic_oscillator():
     def force_fn(q):
         return -k * q, 0.5 * k * (q**2).sum()
 
-    state = MDState(torch.ones(1, 1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64),
-                    -k * torch.ones(1, 1, dtype=torch.float64), torch.full((1, 1), m, dtype=torch.float64))
+    state = MDState(
+        torch.ones(1, 1, dtype=torch.float64),
+        torch.zeros(1, 1, dtype=torch.float64),
+        -k * torch.ones(1, 1, dtype=torch.float64),
+        torch.full((1, 1), m, dtype=torch.float64),
+    )
     energies = []
     for _ in range(2000):
         state = velocity_verlet_step(state, force_fn, dt)
@@ -108,8 +111,17 @@ def test_langevin_reaches_target_temperature(fast_potential, tmp_path):
     target, replicas = 500.0, 16
     systems = [thermalised(molecule("H2O"), target, seed=k) for k in range(replicas)]
     # the untrained potential does not bind water: an H atom may leave, which the escape check would stop
-    md = MolecularDynamics(systems, fast_potential, timestep=0.5, ensemble="nvt", temperature=target,
-                           friction=0.1, seed=0, device="cpu", check_escape=False)
+    md = MolecularDynamics(
+        systems,
+        fast_potential,
+        timestep=0.5,
+        ensemble="nvt",
+        temperature=target,
+        friction=0.1,
+        seed=0,
+        device="cpu",
+        check_escape=False,
+    )
     temperatures = []
     for _ in range(300):
         md.run(1, progress=False)
@@ -122,11 +134,27 @@ def test_langevin_reaches_target_temperature(fast_potential, tmp_path):
     assert abs(mean - target) < 3 * error
 
     # same seed -> same trajectory
-    again = MolecularDynamics(systems, fast_potential, timestep=0.5, ensemble="nvt", temperature=target,
-                              friction=0.1, seed=0, device="cpu")
+    again = MolecularDynamics(
+        systems,
+        fast_potential,
+        timestep=0.5,
+        ensemble="nvt",
+        temperature=target,
+        friction=0.1,
+        seed=0,
+        device="cpu",
+    )
     again.run(3, progress=False)
-    first = MolecularDynamics(systems, fast_potential, timestep=0.5, ensemble="nvt", temperature=target,
-                              friction=0.1, seed=0, device="cpu")
+    first = MolecularDynamics(
+        systems,
+        fast_potential,
+        timestep=0.5,
+        ensemble="nvt",
+        temperature=target,
+        friction=0.1,
+        seed=0,
+        device="cpu",
+    )
     first.run(3, progress=False)
     assert torch.equal(again.state.positions, first.state.positions)
 
@@ -135,8 +163,9 @@ def test_fixed_atoms_do_not_move(fast_potential):
     atoms = thermalised(ethanol(), 600, seed=2)
     atoms.set_constraint(FixAtoms(indices=[0, 3]))
     start = atoms.positions.copy()
-    md = MolecularDynamics([atoms], fast_potential, timestep=0.5, ensemble="nvt", temperature=600, friction=0.05,
-                           device="cpu")
+    md = MolecularDynamics(
+        [atoms], fast_potential, timestep=0.5, ensemble="nvt", temperature=600, friction=0.05, device="cpu"
+    )
     final = md.run(20, progress=False)[0]
     np.testing.assert_array_equal(final.positions[[0, 3]], start[[0, 3]])
     assert np.abs(final.positions - start).max() > 1e-3
@@ -145,12 +174,16 @@ def test_fixed_atoms_do_not_move(fast_potential):
 
 def test_batched_different_sizes_equal_one_by_one(fast_potential):
     """Also checks that skin-reused neighbour lists give what fresh ones (skin 0) give."""
-    systems = [thermalised(a, 800, seed=k) for k, a in enumerate([ethanol(), molecule("H2O"), triclinic_copper()])]
+    systems = [
+        thermalised(a, 800, seed=k) for k, a in enumerate([ethanol(), molecule("H2O"), triclinic_copper()])
+    ]
     batched = MolecularDynamics(systems, fast_potential, timestep=1.0, device="cpu", skin=0.3)
     together = batched.run(25, progress=False)
     assert batched.systems.neighbour_list.rebuilds < 25
     for atoms, result in zip(systems, together):
-        alone = MolecularDynamics([atoms], fast_potential, timestep=1.0, device="cpu", skin=0.0).run(25, progress=False)[0]
+        alone = MolecularDynamics([atoms], fast_potential, timestep=1.0, device="cpu", skin=0.0).run(
+            25, progress=False
+        )[0]
         np.testing.assert_allclose(result.positions, alone.positions, atol=1e-10)
         np.testing.assert_allclose(result.get_momenta(), alone.get_momenta(), atol=1e-10)
 
@@ -186,8 +219,9 @@ def test_resume_continues_from_last_frames(fast_potential, tmp_path):
     systems = [thermalised(ethanol(), 300, seed=4), thermalised(molecule("H2O"), 300, seed=5)]
     straight = MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(10, progress=False)
     path = tmp_path / "run.traj"
-    MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(6, trajectory=path, interval=3,
-                                                                                progress=False)
+    MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(
+        6, trajectory=path, interval=3, progress=False
+    )
     resumed = MolecularDynamics(last_frames(path, 2), fast_potential, timestep=0.5, device="cpu")
     assert resumed.step_count == 6
     final = resumed.run(4, trajectory=path, interval=3, progress=False)
@@ -197,11 +231,33 @@ def test_resume_continues_from_last_frames(fast_potential, tmp_path):
 
 
 def test_resuming_a_finished_run_adds_nothing(potential, tmp_path):
-    potential_path, structure, traj = tmp_path / "tiny.safetensors", tmp_path / "start.extxyz", tmp_path / "md.traj"
+    potential_path, structure, traj = (
+        tmp_path / "tiny.safetensors",
+        tmp_path / "start.extxyz",
+        tmp_path / "md.traj",
+    )
     potential.save(potential_path)
     write(structure, ethanol())
-    command = ["md", str(structure), "--potential", str(potential_path), "--temperature", "300", "--timestep", "0.5",
-               "--steps", "5", "--traj", str(traj), "--interval", "2", "--dtype", "float64", "--device", "cpu"]
+    command = [
+        "md",
+        str(structure),
+        "--potential",
+        str(potential_path),
+        "--temperature",
+        "300",
+        "--timestep",
+        "0.5",
+        "--steps",
+        "5",
+        "--traj",
+        str(traj),
+        "--interval",
+        "2",
+        "--dtype",
+        "float64",
+        "--device",
+        "cpu",
+    ]
     assert main(command) == 0
     log = (tmp_path / "md.log").read_text()
     assert main(command + ["--resume"]) == 0
@@ -221,9 +277,10 @@ def test_replicas_ending_at_different_steps_are_cut_back(fast_potential, tmp_pat
     systems = [thermalised(ethanol(), 300, seed=4), thermalised(molecule("H2O"), 300, seed=5)]
     straight = MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(10, progress=False)
     path, log = tmp_path / "run.traj", tmp_path / "run.log"
-    MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(6, trajectory=path, logfile=log,
-                                                                                interval=3, progress=False)
-    _keep_frames(tmp_path / "run_1.traj", {0, 3})   # killed after writing system 0's step-6 frame
+    MolecularDynamics(systems, fast_potential, timestep=0.5, device="cpu").run(
+        6, trajectory=path, logfile=log, interval=3, progress=False
+    )
+    _keep_frames(tmp_path / "run_1.traj", {0, 3})  # killed after writing system 0's step-6 frame
     with pytest.warns(UserWarning, match="ended at steps \\[3, 6\\]: cut back to step 3"):
         frames = last_frames(path, 2)
     assert [f.info["md_step"] for f in read(tmp_path / "run_0.traj", index=":")] == [0, 3]
@@ -244,16 +301,36 @@ def test_replicas_ending_at_different_steps_are_cut_back(fast_potential, tmp_pat
 
 def test_sigterm_keeps_the_last_step_and_resumes(potential, tmp_path):
     """SLURM pre-emption: SIGTERM stops like Ctrl-C, writing the last finished step; --resume goes on."""
-    potential_path, structure, traj = tmp_path / "tiny.safetensors", tmp_path / "start.extxyz", tmp_path / "md.traj"
+    potential_path, structure, traj = (
+        tmp_path / "tiny.safetensors",
+        tmp_path / "start.extxyz",
+        tmp_path / "md.traj",
+    )
     potential.save(potential_path)
     write(structure, ethanol())
-    arguments = ["md", str(structure), "--potential", str(potential_path), "--temperature", "300", "--timestep", "0.5",
-                 "--traj", str(traj), "--interval", "7", "--dtype", "float64", "--device", "cpu"]
+    arguments = [
+        "md",
+        str(structure),
+        "--potential",
+        str(potential_path),
+        "--temperature",
+        "300",
+        "--timestep",
+        "0.5",
+        "--traj",
+        str(traj),
+        "--interval",
+        "7",
+        "--dtype",
+        "float64",
+        "--device",
+        "cpu",
+    ]
     command = [sys.executable, "-m", "equiformer_ase.cli", *arguments, "--steps", "100000"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "md.log"
     while process.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 3):
-        time.sleep(0.05)   # polling only: the assertions do not depend on when the signal lands
+        time.sleep(0.05)  # polling only: the assertions do not depend on when the signal lands
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 130 and "add --resume" in process.stderr.read()
     steps = [f.info["md_step"] for f in read(traj, index=":")]
@@ -277,17 +354,25 @@ def test_watchdogs_stop_the_h2o_blow_up(tmp_path):
             md.run(100, trajectory=path, progress=False)
         last = read(path)
         assert last.info["md_step"] == md.step_count and np.isfinite(last.positions).all()
-    md = MolecularDynamics([water], "gfn2-md17", timestep=10.0, dtype="float32", device="cpu", max_drift=math.inf,
-                           max_temperature=1e9, check_escape=False)
+    md = MolecularDynamics(
+        [water],
+        "gfn2-md17",
+        timestep=10.0,
+        dtype="float32",
+        device="cpu",
+        max_drift=math.inf,
+        max_temperature=1e9,
+        check_escape=False,
+    )
     md.run(100, progress=False)
-    assert md.energies()["temperature"][0] > 20000   # what used to pass unnoticed
+    assert md.energies()["temperature"][0] > 20000  # what used to pass unnoticed
 
 
 def test_escape_from_a_non_periodic_cell_is_stopped(fast_potential):
     water = molecule("H2O")
     water.cell = [8.0, 8.0, 8.0]
     water.center()
-    water.set_velocities(np.tile([0.5 / units.fs, 0.0, 0.0], (3, 1)))   # 0.5 A/fs towards the x wall
+    water.set_velocities(np.tile([0.5 / units.fs, 0.0, 0.0], (3, 1)))  # 0.5 A/fs towards the x wall
     md = MolecularDynamics([water], fast_potential, timestep=0.5, device="cpu", max_temperature=1e9)
     with pytest.raises(BlowUpError, match="atom 0 left the cell along a non-periodic axis"):
         md.run(40, progress=False)
@@ -323,20 +408,81 @@ def test_cli_md_and_relax(potential, tmp_path, capsys):
 
     write(structure, [ethanol(), molecule("H2O")])
     traj = tmp_path / "md.traj"
-    assert main(["md", str(structure), "--potential", str(potential_path), "--ensemble", "nvt", "--temperature", "300",
-                 "--timestep", "0.5", "--steps", "4", "--traj", str(traj), "--replicas", "2", "--dtype", "float64",
-                 "--interval", "2", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "md",
+                str(structure),
+                "--potential",
+                str(potential_path),
+                "--ensemble",
+                "nvt",
+                "--temperature",
+                "300",
+                "--timestep",
+                "0.5",
+                "--steps",
+                "4",
+                "--traj",
+                str(traj),
+                "--replicas",
+                "2",
+                "--dtype",
+                "float64",
+                "--interval",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     frames = read(tmp_path / "md_3.traj", index=":")  # 2 structures x 2 replicas
     assert len(frames) == 3 and frames[-1].info["md_step"] == 4
     assert (tmp_path / "md.log").read_text().startswith("step,time_fs")
 
     out = tmp_path / "relaxed.extxyz"
-    assert main(["relax", str(structure), "--potential", str(potential_path), "--fmax", "0.05", "--steps", "200",
-                 "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "relax",
+                str(structure),
+                "--potential",
+                str(potential_path),
+                "--fmax",
+                "0.05",
+                "--steps",
+                "200",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert len(read(out, index=":")) == 2
 
     copper = tmp_path / "cu.extxyz"
     write(copper, triclinic_copper())
-    assert main(["relax", str(copper), "--potential", str(potential_path), "--cell", "--fmax", "0.05", "--steps", "5",
-                 "--out", str(tmp_path / "cu_relaxed.extxyz"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "relax",
+                str(copper),
+                "--potential",
+                str(potential_path),
+                "--cell",
+                "--fmax",
+                "0.05",
+                "--steps",
+                "5",
+                "--out",
+                str(tmp_path / "cu_relaxed.extxyz"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert "converged" in capsys.readouterr().out

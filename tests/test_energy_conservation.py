@@ -8,20 +8,19 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk
+from conftest import TINY, cli_error, ethanol, tiny_potential
 from torch import nn
 
 import equiformer_ase as ea
 from equiformer_ase.cli import main
 from equiformer_ase.conservation import drift_statistics, thermalised
-from equiformer_ase.dynamics import MolecularDynamics
 from equiformer_ase.data import md17_molecule
+from equiformer_ase.dynamics import MolecularDynamics
 from equiformer_ase.nn import PolynomialEnvelope, scatter_sum
 from equiformer_ase.potential import with_smooth_attention
 from equiformer_ase.shipped import shipped_path
 from equiformer_ase.training import TrainingConfig, generate, train
 from equiformer_ase.training.card import render_card
-
-from conftest import TINY, cli_error, ethanol, tiny_potential
 
 
 class MorsePairs(nn.Module):
@@ -56,18 +55,24 @@ def test_engine_conserves_a_smooth_potential_with_dt_squared_error():
         for _ in range(round(400 / dt)):
             md.run(1, progress=False)
             totals.append(md.energies()["total"][0])
-            edges.append(md.systems.neighbour_list.update(md.state.positions, md.systems.templates).edge_index.shape[1])
+            edges.append(
+                md.systems.neighbour_list.update(md.state.positions, md.systems.templates).edge_index.shape[1]
+            )
         stats = drift_statistics(dt * np.arange(len(totals)), np.array(totals) / len(atoms))
-        print(f"dt {dt} fs: {stats}, {md.systems.neighbour_list.rebuilds} rebuilds, edges {min(edges)}..{max(edges)}")
+        print(
+            f"dt {dt} fs: {stats}, {md.systems.neighbour_list.rebuilds} rebuilds, edges {min(edges)}..{max(edges)}"
+        )
         assert md.systems.neighbour_list.rebuilds >= 3 and max(edges) - min(edges) >= 10
-        assert abs(stats["drift"]) < 2e-5 and stats["fluctuation"] < 3e-5   # eV/atom/ps, eV/atom
+        assert abs(stats["drift"]) < 2e-5 and stats["fluctuation"] < 3e-5  # eV/atom/ps, eV/atom
         fluctuations.append(stats["fluctuation"])
-    assert 3.0 < fluctuations[0] / fluctuations[1] < 5.0   # error ~ dt^2
+    assert 3.0 < fluctuations[0] / fluctuations[1] < 5.0  # error ~ dt^2
 
 
 def _force_curvature_along_a_ch_stretch(activation: str) -> np.ndarray:
     """|second differences| (eV/A) of the force on an ethanol H moved along its C-H bond in 1 mA steps."""
-    calc = ea.EquiformerCalculator(tiny_potential(attention_activation=activation), device="cpu", dtype="float64")
+    calc = ea.EquiformerCalculator(
+        tiny_potential(attention_activation=activation), device="cpu", dtype="float64"
+    )
     atoms = ethanol()
     carbon, hydrogen = 0, 6
     bond = atoms.positions[hydrogen] - atoms.positions[carbon]
@@ -84,14 +89,18 @@ def test_smooth_attention_keeps_forces_continuous():
     """LeakyReLU attention logits put jumps in the force (second differences 100x their median where a
     logit feature changes sign); the smooth activation leaves none."""
     leaky, smooth = (_force_curvature_along_a_ch_stretch(a) for a in ("leaky_relu", "smooth_leaky_relu"))
-    print(f"max |d2F|: leaky {leaky.max():.2e}, smooth {smooth.max():.2e} eV/A (median {np.median(smooth):.1e})")
+    print(
+        f"max |d2F|: leaky {leaky.max():.2e}, smooth {smooth.max():.2e} eV/A (median {np.median(smooth):.1e})"
+    )
     assert leaky.max() > 100 * np.median(leaky)
     assert smooth.max() < 5 * np.median(smooth)
 
 
 def test_new_configs_are_smooth_and_old_files_keep_leaky_relu():
     assert ea.EquiformerConfig.preset("small", elements=["H"]).attention_activation == "smooth_leaky_relu"
-    old = {k: v for k, v in ea.EquiformerConfig(elements=["H"]).to_dict().items() if k != "attention_activation"}
+    old = {
+        k: v for k, v in ea.EquiformerConfig(elements=["H"]).to_dict().items() if k != "attention_activation"
+    }
     assert ea.EquiformerConfig.from_dict(old).attention_activation == "leaky_relu"
     assert ea.load_potential("gfn2-md17").config.attention_activation == "leaky_relu"
 
@@ -99,14 +108,23 @@ def test_new_configs_are_smooth_and_old_files_keep_leaky_relu():
 def test_with_smooth_attention_keeps_the_weights_and_nearly_the_energies():
     shipped = ea.load_potential("gfn2-md17")
     smooth = with_smooth_attention(shipped)
-    assert (smooth.config.attention_activation, shipped.config.attention_activation) == ("smooth_leaky_relu",
-                                                                                        "leaky_relu")
-    assert smooth.weights_hash() == shipped.weights_hash() and smooth.reference_energies == shipped.reference_energies
+    assert (smooth.config.attention_activation, shipped.config.attention_activation) == (
+        "smooth_leaky_relu",
+        "leaky_relu",
+    )
+    assert (
+        smooth.weights_hash() == shipped.weights_hash()
+        and smooth.reference_energies == shipped.reference_energies
+    )
     atoms = md17_molecule("ethanol")
-    energies = [calculator.calculate_batch([atoms])[0]["energy"] for calculator in
-                (ea.EquiformerCalculator(p, device="cpu", dtype="float64") for p in (shipped, smooth))]
+    energies = [
+        calculator.calculate_batch([atoms])[0]["energy"]
+        for calculator in (
+            ea.EquiformerCalculator(p, device="cpu", dtype="float64") for p in (shipped, smooth)
+        )
+    ]
     # ~1 meV/atom for gfn2-md17: small, but enough that a converted potential is fine-tuned before shipping
-    assert 0 < abs(energies[1] - energies[0]) / len(atoms) < 5e-3   # eV/atom
+    assert 0 < abs(energies[1] - energies[0]) / len(atoms) < 5e-3  # eV/atom
 
 
 # ------------------------------------------------------------------------------------------ ship's guard
@@ -115,15 +133,31 @@ def tiny_run(tmp_path_factory):
     """Tiny Cu/C/O data and a 1-epoch run on it with the default (smooth) attention."""
     folder = tmp_path_factory.mktemp("nve")
     generate("surfaces", folder / "data.extxyz", preset="tiny", seed=0)
-    train(folder / "data.extxyz", folder / "run", TrainingConfig(epochs=1, validation=4, test=4, dtype="float64"),
-          model_overrides=TINY)
+    train(
+        folder / "data.extxyz",
+        folder / "run",
+        TrainingConfig(epochs=1, validation=4, test=4, dtype="float64"),
+        model_overrides=TINY,
+    )
     (folder / "limits.md").write_text("Tiny.")
     return folder
 
 
 def ship_argv(run, data, folder, name: str) -> list[str]:
-    return ["ship", str(run), "--data", str(data), "--name", name, "--limits", str(folder / "limits.md"),
-            "--out", str(folder / "shipped"), "--nve-duration", "200"]
+    return [
+        "ship",
+        str(run),
+        "--data",
+        str(data),
+        "--name",
+        name,
+        "--limits",
+        str(folder / "limits.md"),
+        "--out",
+        str(folder / "shipped"),
+        "--nve-duration",
+        "200",
+    ]
 
 
 def test_ship_refuses_a_potential_whose_energy_drifts(tiny_run, capsys):
@@ -141,10 +175,17 @@ def test_ship_allow_drift_puts_a_warning_in_the_card(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     generate("molecules", tmp_path / "data.extxyz", preset="tiny", seed=0)
     # one step at a negligible learning rate: gfn2-md17's weights (and kinks) with a training record for this data
-    train(tmp_path / "data.extxyz", tmp_path / "run", TrainingConfig(epochs=1, lr=1e-12, validation=1, test=1,
-                                                                     dtype="float64"), init_from="gfn2-md17")
+    train(
+        tmp_path / "data.extxyz",
+        tmp_path / "run",
+        TrainingConfig(epochs=1, lr=1e-12, validation=1, test=1, dtype="float64"),
+        init_from="gfn2-md17",
+    )
     (tmp_path / "limits.md").write_text("Rough.")
-    assert main(ship_argv(tmp_path / "run", tmp_path / "data.extxyz", tmp_path, "rough") + ["--allow-drift"]) == 0
+    assert (
+        main(ship_argv(tmp_path / "run", tmp_path / "data.extxyz", tmp_path, "rough") + ["--allow-drift"])
+        == 0
+    )
     shipped = ea.load_potential(tmp_path / "shipped" / "rough.safetensors")
     nve = shipped.metadata["metrics"]["nve"]
     assert not nve["passed"] and max(abs(run["drift"]) for run in nve["runs"]) > nve["limit_ev_per_atom_ps"]
@@ -161,4 +202,8 @@ def test_ship_passes_a_smooth_potential_and_records_its_drift(tiny_run):
     assert nve["runs"][0]["steps"] == 200 and nve["runs"][0]["timestep_fs"] == 1.0
     card = (tiny_run / "shipped" / "smooth.md").read_text()
     assert card == render_card(shipped.metadata)
-    assert "## Energy conservation (NVE)" in card and "| Cu(111)+O | 13 | 1 | 200 |" in card and "Warning" not in card
+    assert (
+        "## Energy conservation (NVE)" in card
+        and "| Cu(111)+O | 13 | 1 | 200 |" in card
+        and "Warning" not in card
+    )

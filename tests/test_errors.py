@@ -5,9 +5,9 @@ import pytest
 from ase import Atoms
 from ase.build import bulk, molecule
 from ase.calculators.calculator import PropertyNotImplementedError
+from conftest import ELEMENTS
 
 import equiformer_ase as ea
-from conftest import ELEMENTS
 
 
 def test_unsupported_element_names_it_and_the_supported_ones(calc64):

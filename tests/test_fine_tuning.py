@@ -6,11 +6,18 @@ import copy
 
 import pytest
 import torch
+from conftest import TINY, cli_error
 
 import equiformer_ase as ea
-from conftest import TINY, cli_error
 from equiformer_ase.cli import main
-from equiformer_ase.training import Distributed, LossWeights, TrainingConfig, compute_gradients, generate, train
+from equiformer_ase.training import (
+    Distributed,
+    LossWeights,
+    TrainingConfig,
+    compute_gradients,
+    generate,
+    train,
+)
 from equiformer_ase.training.dataset import read_structures, to_samples
 
 
@@ -33,8 +40,9 @@ def parent(data, tmp_path_factory):
 def loss(potential, samples) -> float:
     """The float64 training loss of a copy of ``potential`` on ``samples``."""
     potential = copy.deepcopy(potential).to(dtype=torch.float64)
-    return compute_gradients(potential, samples, LossWeights(), Distributed(), torch.device("cpu"),
-                             torch.float64)["loss"]
+    return compute_gradients(
+        potential, samples, LossWeights(), Distributed(), torch.device("cpu"), torch.float64
+    )["loss"]
 
 
 def test_zero_steps_reproduce_the_parent_exactly(data, parent, tmp_path):
@@ -51,8 +59,29 @@ def test_zero_steps_reproduce_the_parent_exactly(data, parent, tmp_path):
 
 def test_fine_tuning_lowers_the_loss_and_chains_the_lineage(data, parent, tmp_path):
     config = TrainingConfig(epochs=4, batch_size=8, lr=5e-3, validation=4, test=4, dtype="float64")
-    assert main(["train", str(data), "--out", str(tmp_path / "a"), "--init-from", str(parent), "--epochs", "4",
-                 "--lr", "5e-3", "--validation", "4", "--test", "4", "--dtype", "float64"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(data),
+                "--out",
+                str(tmp_path / "a"),
+                "--init-from",
+                str(parent),
+                "--epochs",
+                "4",
+                "--lr",
+                "5e-3",
+                "--validation",
+                "4",
+                "--test",
+                "4",
+                "--dtype",
+                "float64",
+            ]
+        )
+        == 0
+    )
     child = ea.load_potential(tmp_path / "a" / "best.safetensors")
     samples = to_samples(read_structures(data), child.config.elements)[:16]
     before, after = loss(ea.load_potential(parent), samples), loss(child, samples)
@@ -60,13 +89,32 @@ def test_fine_tuning_lowers_the_loss_and_chains_the_lineage(data, parent, tmp_pa
     assert after < before
     # the shipped card names the parent
     (tmp_path / "limits.md").write_text("Tiny.")
-    assert main(["ship", str(tmp_path / "a"), "--data", str(data), "--name", "tiny-ft", "--limits",
-                 str(tmp_path / "limits.md"), "--out", str(tmp_path / "shipped")]) == 0
+    assert (
+        main(
+            [
+                "ship",
+                str(tmp_path / "a"),
+                "--data",
+                str(data),
+                "--name",
+                "tiny-ft",
+                "--limits",
+                str(tmp_path / "limits.md"),
+                "--out",
+                str(tmp_path / "shipped"),
+            ]
+        )
+        == 0
+    )
     card = (tmp_path / "shipped" / "tiny-ft.md").read_text()
     assert "## Lineage" in card and ea.load_potential(parent).weights_hash() in card
     # a grandchild keeps the chain back to the first run
-    train(data, tmp_path / "b", TrainingConfig(**{**config.__dict__, "epochs": 0}),
-          init_from=tmp_path / "a" / "best.safetensors")
+    train(
+        data,
+        tmp_path / "b",
+        TrainingConfig(**{**config.__dict__, "epochs": 0}),
+        init_from=tmp_path / "a" / "best.safetensors",
+    )
     lineage = ea.load_potential(tmp_path / "b" / "best.safetensors").metadata["training"]["parent"]
     assert lineage["weights_sha256"] == child.weights_hash()
     assert lineage["parent"]["weights_sha256"] == ea.load_potential(parent).weights_hash()
@@ -90,17 +138,34 @@ def test_elements_the_parent_lacks_are_a_clear_error(data, tmp_path, capsys):
     cfg = ea.EquiformerConfig(elements=["H", "C", "O"], **TINY)
     ea.Potential.from_config(cfg).save(tmp_path / "no-copper.safetensors")
     assert "contains Cu, which the parent potential" in cli_error(
-        capsys, ["train", str(data), "--out", str(tmp_path / "run"), "--init-from", str(tmp_path / "no-copper.safetensors")])
+        capsys,
+        [
+            "train",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--init-from",
+            str(tmp_path / "no-copper.safetensors"),
+        ],
+    )
     with pytest.raises(ea.UnsupportedElementError, match="Cu"):
-        train(data, tmp_path / "run2", TrainingConfig(epochs=0, validation=4, test=4),
-              init_from=tmp_path / "no-copper.safetensors")
+        train(
+            data,
+            tmp_path / "run2",
+            TrainingConfig(epochs=0, validation=4, test=4),
+            init_from=tmp_path / "no-copper.safetensors",
+        )
 
 
 def test_smooth_attention_keeps_the_weights_and_records_the_change(data, parent, tmp_path, capsys):
     """An older (LeakyReLU) parent fine-tuned with smooth_attention: same weights, smooth config, lineage says so."""
     leaky = ea.load_potential(parent)
-    leaky_config = ea.EquiformerConfig.from_dict({**leaky.config.to_dict(), "attention_activation": "leaky_relu"})
-    older = ea.Potential(ea.Equiformer(leaky_config), leaky.reference_energies, leaky.training_info, leaky.metrics)
+    leaky_config = ea.EquiformerConfig.from_dict(
+        {**leaky.config.to_dict(), "attention_activation": "leaky_relu"}
+    )
+    older = ea.Potential(
+        ea.Equiformer(leaky_config), leaky.reference_energies, leaky.training_info, leaky.metrics
+    )
     older.load_state_dict(leaky.state_dict())
     older.save(tmp_path / "leaky.safetensors")
     config = TrainingConfig(epochs=0, validation=4, test=4, dtype="float32")
@@ -109,5 +174,6 @@ def test_smooth_attention_keeps_the_weights_and_records_the_change(data, parent,
     assert child.config.attention_activation == "smooth_leaky_relu"
     assert child.weights_hash() == older.weights_hash()
     assert "smooth_leaky_relu" in child.metadata["training"]["parent"]["changed"]
-    assert "give init_from" in cli_error(capsys, ["train", str(data), "--out", str(tmp_path / "new"),
-                                                  "--smooth-attention"])
+    assert "give init_from" in cli_error(
+        capsys, ["train", str(data), "--out", str(tmp_path / "new"), "--smooth-attention"]
+    )

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from conftest import copper_with_adsorbate, ethanol, random_rotation, tiny_calculator, triclinic_copper
 
 VARIANTS = {
@@ -10,7 +9,12 @@ VARIANTS = {
     "dot-product": {"attention": "dot_product"},
     "linear-message": {"nonlinear_message": False},
     "radial-value": {"radial_value": True},
-    "bessel-lmax1": {"radial_basis": "bessel", "node_channels": (16, 8), "head_channels": (4, 2), "ffn_channels": (32, 8)},
+    "bessel-lmax1": {
+        "radial_basis": "bessel",
+        "node_channels": (16, 8),
+        "head_channels": (4, 2),
+        "ffn_channels": (32, 8),
+    },
     "lmax3": {"node_channels": (16, 8, 4, 2), "head_channels": (4, 2, 1, 1), "ffn_channels": (16, 8, 4, 2)},
     "e3-parity": {"parity": True},
 }

@@ -23,8 +23,9 @@ def test_masked_neighbours_have_no_influence(combine, normalisation):
     nbhd.mask = nbhd.mask.clone()
     nbhd.mask[..., -2:] = False  # the last point's two samples are nobody's neighbour
     locations = lie.location_inputs(G, lifted, nbhd)
-    layer = lie.LieSelfAttention(8, locations.shape[-1], heads=2, combine=combine,
-                                 normalisation=normalisation).double()
+    layer = lie.LieSelfAttention(
+        8, locations.shape[-1], heads=2, combine=combine, normalisation=normalisation
+    ).double()
     out = layer(lifted.features, locations, nbhd)
     assert out.shape == lifted.features.shape
     changed = lifted.features.clone()
@@ -38,9 +39,12 @@ def test_nearest_with_k_equal_to_all_matches_all_neighbours():
     dense = lie.all_neighbours(lifted.mask)
     sparse = lie.nearest_neighbours(G, lifted.elements, lifted.mask, k=m)
     layer = lie.LieSelfAttention(8, G.lie_dim, heads=4).double()
-    torch.testing.assert_close(layer(lifted.features, lie.location_inputs(G, lifted, sparse), sparse),
-                               layer(lifted.features, lie.location_inputs(G, lifted, dense), dense),
-                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        layer(lifted.features, lie.location_inputs(G, lifted, sparse), sparse),
+        layer(lifted.features, lie.location_inputs(G, lifted, dense), dense),
+        atol=1e-12,
+        rtol=0,
+    )
 
 
 def test_dot_product_normalisation_divides_by_neighbourhood_size():

@@ -19,8 +19,11 @@ def algebra_vectors(G, count, angle=None, dtype=torch.float64, seed=0):
     rotation = G.rotation_components
     if rotation.any():
         part = a[:, rotation]
-        norm = torch.full((count, 1), angle, dtype=torch.float64) if angle is not None else \
-            3.0 * torch.rand(count, 1, generator=generator, dtype=torch.float64)
+        norm = (
+            torch.full((count, 1), angle, dtype=torch.float64)
+            if angle is not None
+            else 3.0 * torch.rand(count, 1, generator=generator, dtype=torch.float64)
+        )
         a[:, rotation] = part / part.norm(dim=-1, keepdim=True) * norm
     return a.to(dtype)
 
@@ -73,7 +76,9 @@ def test_group_axioms(name):
     generator = torch.Generator().manual_seed(2)
     g, h, k = (G.sample((32,), generator=generator) for _ in range(3))
     e = G.identity((32,))
-    torch.testing.assert_close(G.compose(G.compose(g, h), k), G.compose(g, G.compose(h, k)), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        G.compose(G.compose(g, h), k), G.compose(g, G.compose(h, k)), atol=1e-12, rtol=0
+    )
     torch.testing.assert_close(G.compose(g, e), g, atol=0, rtol=0)
     torch.testing.assert_close(G.compose(e, g), g, atol=0, rtol=0)
     torch.testing.assert_close(G.compose(g, G.inverse(g)), e, atol=1e-12, rtol=0)
@@ -88,9 +93,15 @@ def test_elements_are_rigid_motions(name):
     g = G.exp(algebra_vectors(G, 32))
     d = G.space_dim
     rotation = g[..., :d, :d]
-    torch.testing.assert_close(rotation.transpose(-1, -2) @ rotation, torch.eye(d, dtype=torch.float64).expand(32, d, d),
-                               atol=1e-12, rtol=0)
-    torch.testing.assert_close(torch.linalg.det(rotation), torch.ones(32, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        rotation.transpose(-1, -2) @ rotation,
+        torch.eye(d, dtype=torch.float64).expand(32, d, d),
+        atol=1e-12,
+        rtol=0,
+    )
+    torch.testing.assert_close(
+        torch.linalg.det(rotation), torch.ones(32, dtype=torch.float64), atol=1e-12, rtol=0
+    )
     if G.homogeneous:
         bottom = torch.zeros(d + 1, dtype=torch.float64)
         bottom[d] = 1

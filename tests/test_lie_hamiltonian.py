@@ -8,12 +8,23 @@ import torch
 from ase import Atoms, units
 from ase.calculators.lj import LennardJones
 from ase.md.verlet import VelocityVerlet
-
 from conftest import cli_error
+
 from equiformer_ase.cli import main
-from equiformer_ase.lie import (FitConfig, HamiltonianFit, LearnedHamiltonian, SpringData, evaluate_hamiltonian,
-                                generate_lj_clusters, generate_springs, lj_hamiltonian, load_hamiltonian,
-                                propagate_atoms, save_hamiltonian, spring_hamiltonian)
+from equiformer_ase.lie import (
+    FitConfig,
+    HamiltonianFit,
+    LearnedHamiltonian,
+    SpringData,
+    evaluate_hamiltonian,
+    generate_lj_clusters,
+    generate_springs,
+    lj_hamiltonian,
+    load_hamiltonian,
+    propagate_atoms,
+    save_hamiltonian,
+    spring_hamiltonian,
+)
 from equiformer_ase.lie.fitting import _tensors, mean_kinetic_energy, sample_chunks, state_mse
 from equiformer_ase.lie.hamiltonian_card import render_hamiltonian_card
 from equiformer_ase.lie.springs import spring_potential
@@ -39,16 +50,23 @@ def test_learned_energy_is_invariant_under_the_group():
     t2 = LearnedHamiltonian(group="T(2)").double()
     energy = t2.energy(q, p, m, f)
     np.testing.assert_allclose(t2.energy(q + np.array([1.7, -0.4]), p, m, f), energy, rtol=0, atol=1e-12)
-    assert np.abs(t2.energy(q @ rotation(0.7).T, p @ rotation(0.7).T, m, f) - energy).max() > 1e-6  # T(2) only
+    assert (
+        np.abs(t2.energy(q @ rotation(0.7).T, p @ rotation(0.7).T, m, f) - energy).max() > 1e-6
+    )  # T(2) only
     se2 = LearnedHamiltonian(group="SE(2)").double()
     energy = se2.energy(q, p, m, f)
     moved = q @ rotation(0.7).T + np.array([1.7, -0.4])
-    np.testing.assert_allclose(se2.energy(moved, p @ rotation(0.7).T, m, f), energy, rtol=1e-4)  # lift sampling
-    quarter_turn = q @ rotation(np.pi / 2).T   # maps the 4-sample stabiliser grid onto itself: exact
+    np.testing.assert_allclose(
+        se2.energy(moved, p @ rotation(0.7).T, m, f), energy, rtol=1e-4
+    )  # lift sampling
+    quarter_turn = q @ rotation(np.pi / 2).T  # maps the 4-sample stabiliser grid onto itself: exact
     np.testing.assert_allclose(se2.energy(quarter_turn, p, m, f), energy, rtol=1e-13)
     permutation = np.array([3, 1, 0, 5, 4, 2])
-    np.testing.assert_allclose(se2.energy(q[:, permutation], p[:, permutation], m[:, permutation],
-                                          f[:, permutation]), energy, rtol=1e-10)
+    np.testing.assert_allclose(
+        se2.energy(q[:, permutation], p[:, permutation], m[:, permutation], f[:, permutation]),
+        energy,
+        rtol=1e-10,
+    )
 
 
 def test_rk4_rollout_of_the_true_hamiltonian_matches_the_generator():
@@ -58,7 +76,9 @@ def test_rk4_rollout_of_the_true_hamiltonian_matches_the_generator():
     assert isinstance(q, np.ndarray) and q.shape == data.q.shape
     np.testing.assert_allclose(q, data.q, atol=1e-10)
     np.testing.assert_allclose(p, data.p, atol=1e-10)
-    tq, _ = model.rollout(*(torch.as_tensor(a) for a in (data.q[:, 0], data.p[:, 0], data.ts, data.m, data.k[..., None])))
+    tq, _ = model.rollout(
+        *(torch.as_tensor(a) for a in (data.q[:, 0], data.p[:, 0], data.ts, data.m, data.k[..., None]))
+    )
     assert isinstance(tq, torch.Tensor) and torch.equal(tq[:, 0], torch.as_tensor(data.q[:, 0]))
 
 
@@ -67,19 +87,24 @@ def test_leapfrog_rollout_conserves_the_true_energy_without_drift():
     model = with_true_springs(LearnedHamiltonian().double())
     ts = np.arange(10_001) * 0.002
     q, p = model.rollout(data.q[:, 0], data.p[:, 0], ts, data.m, data.k[..., None], method="leapfrog")
-    energy = spring_hamiltonian(torch.as_tensor(q), torch.as_tensor(p), torch.as_tensor(data.m)[:, None],
-                                torch.as_tensor(data.k)[:, None])
+    energy = spring_hamiltonian(
+        torch.as_tensor(q),
+        torch.as_tensor(p),
+        torch.as_tensor(data.m)[:, None],
+        torch.as_tensor(data.k)[:, None],
+    )
     error = (energy - energy[:, :1]).abs() / energy[:, :1].abs()
     assert error.max() < 1e-3
-    assert error[:, 5000:].max() < 1.5 * error[:, :5000].max()   # bounded oscillation, no drift
+    assert error[:, 5000:].max() < 1.5 * error[:, :5000].max()  # bounded oscillation, no drift
 
 
 def test_training_lowers_the_chunk_loss_and_resumes_exactly(tmp_path):
     train, validation = springs(12, seed=0, points=20), springs(4, seed=1, points=20)
     chunk = sample_chunks(_tensors(train, torch.float64), 5, np.random.default_rng(0))
-    for kind in ("lie", "mlp"):   # Adam steps on one batch of chunks lower its loss
-        model = LearnedHamiltonian(model=kind, width=16, depth=1, heads=2,
-                                   energy_scale=mean_kinetic_energy(train)).double()
+    for kind in ("lie", "mlp"):  # Adam steps on one batch of chunks lower its loss
+        model = LearnedHamiltonian(
+            model=kind, width=16, depth=1, heads=2, energy_scale=mean_kinetic_energy(train)
+        ).double()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
         before = float(state_mse(model, chunk))
         for _ in range(25):
@@ -91,8 +116,9 @@ def test_training_lowers_the_chunk_loss_and_resumes_exactly(tmp_path):
     straight = LearnedHamiltonian(model="mlp", width=16).double()
     HamiltonianFit(straight, train, validation, config, tmp_path / "a").run(progress=False)
     first = LearnedHamiltonian(model="mlp", width=16).double()
-    HamiltonianFit(first, train, validation, FitConfig(**{**config.__dict__, "epochs": 1}), tmp_path / "b").run(
-        progress=False)
+    HamiltonianFit(
+        first, train, validation, FitConfig(**{**config.__dict__, "epochs": 1}), tmp_path / "b"
+    ).run(progress=False)
     resumed = LearnedHamiltonian(model="mlp", width=16).double()
     HamiltonianFit(resumed, train, validation, config, tmp_path / "b", resume=True).run(progress=False)
     for a, b in zip(straight.parameters(), resumed.parameters()):
@@ -144,11 +170,15 @@ def test_ase_link_matches_ase_velocity_verlet_for_the_true_potential(tmp_path):
     def lennard_jones(q, _features):
         distance = (q[:, :, None] - q[:, None]).norm(dim=-1) + torch.eye(q.shape[1], dtype=q.dtype)
         x = (sigma / distance).pow(6) * (1 - torch.eye(q.shape[1], dtype=q.dtype))
-        return 2 * epsilon * (x.pow(2) - x).sum((-1, -2))   # 4 eps sum over pairs = 2 eps sum over ordered pairs
+        return (
+            2 * epsilon * (x.pow(2) - x).sum((-1, -2))
+        )  # 4 eps sum over pairs = 2 eps sum over ordered pairs
 
     model = LearnedHamiltonian(group="T(3)", dim=3, in_features=0).double()
     model._scalar_net = lennard_jones
-    frames = propagate_atoms(atoms, model, timestep=2.0, steps=40, interval=10, trajectory=tmp_path / "h.traj")
+    frames = propagate_atoms(
+        atoms, model, timestep=2.0, steps=40, interval=10, trajectory=tmp_path / "h.traj"
+    )
     reference = atoms.copy()
     reference.calc = LennardJones(sigma=sigma, epsilon=epsilon, rc=100.0)
     dynamics = VelocityVerlet(reference, timestep=2.0 * units.fs)
@@ -157,29 +187,85 @@ def test_ase_link_matches_ase_velocity_verlet_for_the_true_potential(tmp_path):
         np.testing.assert_allclose(frame.positions, reference.positions, atol=1e-8)
         np.testing.assert_allclose(frame.get_momenta(), reference.get_momenta(), atol=1e-8)
     from ase.io import read
+
     assert len(read(tmp_path / "h.traj", ":")) == 4
 
 
 def test_lennard_jones_ground_truth_conserves_energy():
     data = generate_lj_clusters(2, num_atoms=5, frames=30, seed=1)
     assert data.q.shape == (2, 30, 5, 3) and np.all(data.k == 1)
-    energy = lj_hamiltonian(torch.as_tensor(data.q), torch.as_tensor(data.p), torch.as_tensor(data.m)[:, None])
-    assert (energy < 0).all()                                 # a bound cluster
+    energy = lj_hamiltonian(
+        torch.as_tensor(data.q), torch.as_tensor(data.p), torch.as_tensor(data.m)[:, None]
+    )
+    assert (energy < 0).all()  # a bound cluster
     assert float((energy - energy[:, :1]).abs().max() / energy.abs().min()) < 1e-3
 
 
 def test_cli_springs_train_and_evaluate(tmp_path, capsys):
     data = springs(10, seed=0, points=30)
     data.save(tmp_path / "s.npz")
-    assert main(["springs", "train", str(tmp_path / "s.npz"), "--out", str(tmp_path / "run"), "--model", "mlp",
-                 "--train", "8", "--validation", "2", "--epochs", "2", "--batch-size", "4", "--width", "16"]) == 0
-    assert main(["springs", "evaluate", str(tmp_path / "s.npz"), str(tmp_path / "run" / "best.safetensors"),
-                 "--rollout-steps", "20"]) == 0
+    assert (
+        main(
+            [
+                "springs",
+                "train",
+                str(tmp_path / "s.npz"),
+                "--out",
+                str(tmp_path / "run"),
+                "--model",
+                "mlp",
+                "--train",
+                "8",
+                "--validation",
+                "2",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "4",
+                "--width",
+                "16",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "springs",
+                "evaluate",
+                str(tmp_path / "s.npz"),
+                str(tmp_path / "run" / "best.safetensors"),
+                "--rollout-steps",
+                "20",
+            ]
+        )
+        == 0
+    )
     assert '"mse_rollout"' in capsys.readouterr().out
-    assert "fewer than --train 9" in cli_error(capsys, ["springs", "train", str(tmp_path / "s.npz"), "--out",
-                                                        str(tmp_path / "x"), "--train", "9", "--validation", "2"])
-    metrics = evaluate_hamiltonian(load_hamiltonian(tmp_path / "run" / "best.safetensors"), data, rollout_steps=20)
-    assert set(metrics) >= {"mse_chunk", "mse_chunk_median", "mse_rollout", "energy_drift_rk4", "energy_drift_leapfrog"}
+    assert "fewer than --train 9" in cli_error(
+        capsys,
+        [
+            "springs",
+            "train",
+            str(tmp_path / "s.npz"),
+            "--out",
+            str(tmp_path / "x"),
+            "--train",
+            "9",
+            "--validation",
+            "2",
+        ],
+    )
+    metrics = evaluate_hamiltonian(
+        load_hamiltonian(tmp_path / "run" / "best.safetensors"), data, rollout_steps=20
+    )
+    assert set(metrics) >= {
+        "mse_chunk",
+        "mse_chunk_median",
+        "mse_rollout",
+        "energy_drift_rk4",
+        "energy_drift_leapfrog",
+    }
     assert isinstance(SpringData.load(tmp_path / "s.npz"), SpringData)
 
 
@@ -187,19 +273,76 @@ def test_cli_separate_validation_data_and_ship_with_card(tmp_path, capsys):
     springs(10, seed=0, points=30).save(tmp_path / "train.npz")
     springs(3, seed=2, points=30).save(tmp_path / "val.npz")
     springs(4, seed=1, points=30).save(tmp_path / "test.npz")
-    common = ["--model", "mlp", "--batch-size", "4", "--width", "16", "--validation-data", str(tmp_path / "val.npz")]
-    assert main(["springs", "train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "run"), "--train", "10",
-                 "--validation", "3", "--epochs", "4", "--validate-every", "3", *common]) == 0
+    common = [
+        "--model",
+        "mlp",
+        "--batch-size",
+        "4",
+        "--width",
+        "16",
+        "--validation-data",
+        str(tmp_path / "val.npz"),
+    ]
+    assert (
+        main(
+            [
+                "springs",
+                "train",
+                str(tmp_path / "train.npz"),
+                "--out",
+                str(tmp_path / "run"),
+                "--train",
+                "10",
+                "--validation",
+                "3",
+                "--epochs",
+                "4",
+                "--validate-every",
+                "3",
+                *common,
+            ]
+        )
+        == 0
+    )
     history = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
-    assert [row.split(",")[0] for row in history[1:]] == ["3", "4"]       # every 3 epochs and after the last
-    assert "exceed the trajectories" in cli_error(capsys, ["springs", "train", str(tmp_path / "train.npz"), "--out",
-                                                           str(tmp_path / "x"), "--train", "10", "--validation", "4",
-                                                           *common])
+    assert [row.split(",")[0] for row in history[1:]] == ["3", "4"]  # every 3 epochs and after the last
+    assert "exceed the trajectories" in cli_error(
+        capsys,
+        [
+            "springs",
+            "train",
+            str(tmp_path / "train.npz"),
+            "--out",
+            str(tmp_path / "x"),
+            "--train",
+            "10",
+            "--validation",
+            "4",
+            *common,
+        ],
+    )
     (tmp_path / "limits.md").write_text("- A test model.")
-    assert main(["springs", "ship", str(tmp_path / "run"), str(tmp_path / "test.npz"), "--out", str(tmp_path / "pot"),
-                 "--name", "tiny", "--limits", str(tmp_path / "limits.md"),
-                 "--baseline", f"itself={tmp_path / 'run' / 'best.safetensors'}",
-                 "--describe-test", "springs(4, seed=1)"]) == 0
+    assert (
+        main(
+            [
+                "springs",
+                "ship",
+                str(tmp_path / "run"),
+                str(tmp_path / "test.npz"),
+                "--out",
+                str(tmp_path / "pot"),
+                "--name",
+                "tiny",
+                "--limits",
+                str(tmp_path / "limits.md"),
+                "--baseline",
+                f"itself={tmp_path / 'run' / 'best.safetensors'}",
+                "--describe-test",
+                "springs(4, seed=1)",
+            ]
+        )
+        == 0
+    )
     shipped = load_hamiltonian(tmp_path / "pot" / "tiny.safetensors")
     header = shipped.header
     assert (tmp_path / "pot" / "tiny.md").read_text() == render_hamiltonian_card(header)

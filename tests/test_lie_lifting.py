@@ -32,10 +32,14 @@ def test_lifted_elements_map_reference_point_to_the_point(name, random):
     assert lifted.orbits.shape == (2, 5 * ns, G.orbit_dim)
     assert lifted.nsamples == ns
     reference = G.reference_point(lifted.orbits)
-    torch.testing.assert_close(G.act(lifted.elements, reference), x.repeat_interleave(ns, 1), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        G.act(lifted.elements, reference), x.repeat_interleave(ns, 1), atol=1e-12, rtol=0
+    )
     torch.testing.assert_close(lifted.features, f.repeat_interleave(ns, 1), atol=0, rtol=0)
     if G.orbit_dim:
-        torch.testing.assert_close(lifted.orbits[..., 0], x.norm(dim=-1).repeat_interleave(ns, 1), atol=1e-12, rtol=0)
+        torch.testing.assert_close(
+            lifted.orbits[..., 0], x.norm(dim=-1).repeat_interleave(ns, 1), atol=1e-12, rtol=0
+        )
 
 
 @pytest.mark.parametrize("name", ["T(2)", "T(3)", "SO(2)"])
@@ -82,7 +86,9 @@ def test_random_lifting_is_seeded(name):
     x, f, mask = points(G)
 
     def lifted(seed):
-        return lie.lift(G, x, f, mask, nsamples=3, random=True, generator=torch.Generator().manual_seed(seed)).elements
+        return lie.lift(
+            G, x, f, mask, nsamples=3, random=True, generator=torch.Generator().manual_seed(seed)
+        ).elements
 
     assert torch.equal(lifted(7), lifted(7))
     assert not torch.allclose(lifted(7), lifted(8))
@@ -96,8 +102,12 @@ def test_stabiliser_grid_is_evenly_spread():
     # the mean of a well-spread set of rotations is near zero (the Haar mean)
     assert grid[:, :3, :3].mean(0).abs().max() < 0.05
     angles = lie.group("SE(2)").log(lie.group("SE(2)").stabiliser.grid(5))[:, 2]
-    torch.testing.assert_close(torch.sort(torch.remainder(angles, 2 * math.pi)).values,
-                               torch.arange(5, dtype=torch.float64) * 2 * math.pi / 5, atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        torch.sort(torch.remainder(angles, 2 * math.pi)).values,
+        torch.arange(5, dtype=torch.float64) * 2 * math.pi / 5,
+        atol=1e-12,
+        rtol=0,
+    )
 
 
 def test_padding_is_masked_and_sanitised():
@@ -126,8 +136,9 @@ def test_bad_input_raises():
 def test_rotation_lifts_at_the_origin_and_the_negative_axis(name):
     """The orbit representative is well defined (and its gradient finite) at the special points."""
     G = lie.group(name)
-    special = torch.tensor([[0.0, 0.0, 0.0], [-2.0, 0.0, 0.0], [-1.0, 1e-9, 0.0], [-1.0, 0.0, -1e-12]],
-                           dtype=torch.float64)[None, :, : G.space_dim].requires_grad_()
+    special = torch.tensor(
+        [[0.0, 0.0, 0.0], [-2.0, 0.0, 0.0], [-1.0, 1e-9, 0.0], [-1.0, 0.0, -1e-12]], dtype=torch.float64
+    )[None, :, : G.space_dim].requires_grad_()
     f = torch.zeros(1, 4, 1, dtype=torch.float64)
     lifted = lie.lift(G, special, f, torch.ones(1, 4, dtype=torch.bool), nsamples=samples_for(G))
     reference = G.reference_point(lifted.orbits)

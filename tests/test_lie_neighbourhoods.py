@@ -50,8 +50,7 @@ def test_neighbourhoods_are_invariant(name):
     g = G.sample((2, 1), generator=torch.Generator().manual_seed(1))
     elements = lie.lift(G, x, f, mask, ns).elements
     a = lie.nearest_neighbours(G, elements, mask.repeat_interleave(ns, 1), 5)
-    b = lie.nearest_neighbours(G, g @ elements,
-                               mask.repeat_interleave(ns, 1), 5)
+    b = lie.nearest_neighbours(G, g @ elements, mask.repeat_interleave(ns, 1), 5)
     assert torch.equal(a.index, b.index)
 
 
@@ -74,8 +73,9 @@ def test_monte_carlo_fill_samples_from_the_nearest_fraction():
     ball = int(fill * m)
 
     def sampled(seed):
-        return lie.nearest_neighbours(G, lifted.elements, lifted.mask, k, fill=fill,
-                                      generator=torch.Generator().manual_seed(seed))
+        return lie.nearest_neighbours(
+            G, lifted.elements, lifted.mask, k, fill=fill, generator=torch.Generator().manual_seed(seed)
+        )
 
     a, b, c = sampled(0), sampled(0), sampled(1)
     assert torch.equal(a.index, b.index) and not torch.equal(a.index, c.index)

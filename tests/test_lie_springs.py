@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from equiformer_ase.integrators import MDState, velocity_verlet_step
-from equiformer_ase.lie.springs import (SpringData, generate_springs, integrate_springs, spring_forces,
-                                        spring_hamiltonian, spring_potential)
+from equiformer_ase.lie.springs import (
+    SpringData,
+    generate_springs,
+    integrate_springs,
+    spring_forces,
+    spring_hamiltonian,
+    spring_potential,
+)
 
 
 def random_system(seed=0, batch=3, n=6):
@@ -59,7 +65,9 @@ def test_leapfrog_energy_error_is_bounded_and_second_order():
 
 def test_rk4_matches_the_generator_and_files_round_trip(tmp_path):
     data = generate_springs(1, seed=2, ts=np.linspace(0, 1, 21))
-    q, p = integrate_springs(*(torch.as_tensor(a) for a in (data.q[:, 0], data.p[:, 0], data.m, data.k, data.ts)))
+    q, p = integrate_springs(
+        *(torch.as_tensor(a) for a in (data.q[:, 0], data.p[:, 0], data.m, data.k, data.ts))
+    )
     np.testing.assert_allclose(q.numpy(), data.q, atol=1e-12)
     data.save(tmp_path / "springs.npz")
     loaded = SpringData.load(tmp_path / "springs.npz")

@@ -19,20 +19,24 @@ def system(G, batch=2, n=5, features=2, seed=0):
 
 def model(name, seed=0, **options):
     options = {"width": 16, "depth": 1, "heads": 2, **options}
-    return lie.LieTransformer(name, in_features=options.pop("in_features", 2), out_features=3, seed=seed,
-                              **options).double()
+    return lie.LieTransformer(
+        name, in_features=options.pop("in_features", 2), out_features=3, seed=seed, **options
+    ).double()
 
 
 def invariance_error(net, G, x, f, trials=4, lifts=1):
     """Mean over random g of max |V(g x) - V(x)|; V averaged over ``lifts`` seeded random lifts."""
+
     def averaged(y):
         generator = torch.Generator().manual_seed(123)
         return torch.stack([net(y, f, generator=generator) for _ in range(lifts)]).mean(0)
 
     reference = averaged(x)
     generator = torch.Generator().manual_seed(7)
-    errors = [(averaged(G.act(G.sample((x.shape[0], 1), generator=generator), x)) - reference).abs().max()
-              for _ in range(trials)]
+    errors = [
+        (averaged(G.act(G.sample((x.shape[0], 1), generator=generator), x)) - reference).abs().max()
+        for _ in range(trials)
+    ]
     return torch.stack(errors).mean().item()
 
 
@@ -55,7 +59,9 @@ def test_translation_invariance_with_nearest_neighbourhoods(name, pooling):
     assert invariance_error(net, G, x, f) < 1e-10
 
 
-@pytest.mark.parametrize("name, nsamples", [("SE(2)", (1, 4, 16)), ("SO(3)", (1, 4, 16)), ("SE(3)", (1, 8, 32))])
+@pytest.mark.parametrize(
+    "name, nsamples", [("SE(2)", (1, 4, 16)), ("SO(3)", (1, 4, 16)), ("SE(3)", (1, 8, 32))]
+)
 def test_deterministic_lifting_invariance_error_shrinks_with_samples(name, nsamples):
     G = lie.group(name)
     x, f = system(G)
@@ -68,8 +74,10 @@ def test_deterministic_lifting_invariance_error_shrinks_with_samples(name, nsamp
 def test_averaged_random_lifting_invariance_error_shrinks_with_samples(name):
     G = lie.group(name)
     x, f = system(G)
-    errors = [invariance_error(model(name, nsamples=ns, lifting="random"), G, x, f, trials=3, lifts=6)
-              for ns in (1, 4, 16)]
+    errors = [
+        invariance_error(model(name, nsamples=ns, lifting="random"), G, x, f, trials=3, lifts=6)
+        for ns in (1, 4, 16)
+    ]
     assert errors[0] > errors[1] > errors[2], errors
     assert errors[2] < errors[0] / 3, errors
 
@@ -92,7 +100,9 @@ def test_padding_with_mask_changes_nothing(name, neighbourhood, pooling):
     x, f = system(G, batch=1, n=5)
     net = model(name, neighbourhood=neighbourhood, k=4, pooling=pooling, combine="mlp")
     generator = torch.Generator().manual_seed(2)
-    x_padded = torch.cat([x, 1e3 * torch.randn(1, 3, G.space_dim, generator=generator, dtype=torch.float64)], 1)
+    x_padded = torch.cat(
+        [x, 1e3 * torch.randn(1, 3, G.space_dim, generator=generator, dtype=torch.float64)], 1
+    )
     f_padded = torch.cat([f, torch.randn(1, 3, 2, generator=generator, dtype=torch.float64)], 1)
     mask = torch.tensor([[True] * 5 + [False] * 3])
     x_padded[0, -1] = math.nan

@@ -14,7 +14,6 @@ from equiformer_ase.nn import (
 )
 
 
-
 @pytest.fixture(autouse=True)
 def _float64_wigner_matrices():
     """e3nn builds D matrices from generators in the default dtype: make it float64 here."""
@@ -55,7 +54,9 @@ def test_depthwise_tensor_product_is_equivariant(group):
 def test_depthwise_tensor_product_matches_e3nn_single_path():
     """One channel, one path (1e x 1e -> 1e): the coupling is e3nn's uvu tensor product up to a constant."""
     tp = DepthwiseTensorProduct(o3.Irreps("1x1e"), o3.Irreps("1x1e"), o3.Irreps("1x1e"))
-    ref = o3.TensorProduct("1x1e", "1x1e", "1x1e", [(0, 0, 0, "uvu", True)], shared_weights=False, internal_weights=False)
+    ref = o3.TensorProduct(
+        "1x1e", "1x1e", "1x1e", [(0, 0, 0, "uvu", True)], shared_weights=False, internal_weights=False
+    )
     tp, ref = tp.double(), ref.double()
     x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     ours = tp(x, y, torch.ones(5, 1, dtype=torch.float64))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk, molecule
+from conftest import ELEMENTS, copper_with_adsorbate, ethanol, tiny_potential, triclinic_copper
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, copper_with_adsorbate, ethanol, tiny_potential, triclinic_copper
 
 
 def test_small_cell_matches_supercell(calc64):
@@ -60,7 +60,9 @@ def test_neighbour_list_independent_of_position():
     for a in (atoms, far):
         graph = ea.build_graph([a], ELEMENTS, 4.0, backend="matscipy")
         edges.append({tuple(e) for e in graph.edge_index.T.tolist()})
-    assert edges[0] == edges[1] and len(edges[0]) == len(atoms) * (len(atoms) - 1) - 2 * _pairs_beyond(atoms, 4.0)
+    assert edges[0] == edges[1] and len(edges[0]) == len(atoms) * (len(atoms) - 1) - 2 * _pairs_beyond(
+        atoms, 4.0
+    )
 
 
 def _pairs_beyond(atoms, cutoff):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk, molecule
+from conftest import rewrite_header, tiny_potential
 
 import equiformer_ase as ea
-from conftest import rewrite_header, tiny_potential
 
 
 def test_from_config_is_deterministic_for_a_seed():
@@ -19,7 +19,13 @@ def test_from_config_is_deterministic_for_a_seed():
 
 def test_presets():
     l2 = ea.EquiformerConfig.preset("paper-md17-l2", elements=["H", "C", "O"])
-    assert (l2.node_channels, l2.num_blocks, l2.num_heads, l2.cutoff, l2.num_radial) == ((128, 64, 32), 6, 4, 5.0, 32)
+    assert (l2.node_channels, l2.num_blocks, l2.num_heads, l2.cutoff, l2.num_radial) == (
+        (128, 64, 32),
+        6,
+        4,
+        5.0,
+        32,
+    )
     assert ea.EquiformerConfig.preset("paper-md17-l3", elements=["H"]).lmax == 3
     assert ea.EquiformerConfig.preset("small", elements=["H"], parity=True).parity
 
@@ -46,8 +52,10 @@ def test_a_file_written_before_radial_value_existed_loads_as_its_architecture(tm
     loaded = ea.load_potential(path)
     assert loaded.config.radial_value is True and loaded.weights_hash() == pot.weights_hash()
     atoms = molecule("CH3CH2OH")
-    before, after = (ea.EquiformerCalculator(p, device="cpu", dtype="float64").calculate_batch([atoms])[0]
-                     for p in (pot, loaded))
+    before, after = (
+        ea.EquiformerCalculator(p, device="cpu", dtype="float64").calculate_batch([atoms])[0]
+        for p in (pot, loaded)
+    )
     assert before["energy"] == after["energy"]
     np.testing.assert_array_equal(before["forces"], after["forces"])
 

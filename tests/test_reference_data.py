@@ -7,10 +7,9 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 from ase.calculators.emt import EMT
-
 from conftest import cli_error
-from equiformer_ase.training import SurfaceRecipe, generate, make_recipe, read_frames, recipe_path
-from equiformer_ase.training import generation
+
+from equiformer_ase.training import SurfaceRecipe, generate, generation, make_recipe, read_frames, recipe_path
 from equiformer_ase.training.tasks import Task
 
 
@@ -68,17 +67,18 @@ def test_interrupted_run_resumes_to_the_same_data(tmp_path, monkeypatch, suffix)
 
         def interrupt(rng):
             raise KeyboardInterrupt
+
         return tasks[:5] + [Task(tasks[5].id, interrupt)] + tasks[6:]
 
     monkeypatch.setitem(generation.TASK_BUILDERS, "surfaces", interrupted_after_five)
     with pytest.raises(KeyboardInterrupt):
         generate("surfaces", path, preset="tiny", seed=0)
     assert len({f.info["task"] for f in read_frames(path)}) == 5
-    if suffix == ".extxyz":   # a write torn by a kill: half of the next task's text
+    if suffix == ".extxyz":  # a write torn by a kill: half of the next task's text
         complete = uninterrupted.read_bytes()
         done = path.stat().st_size
         with open(path, "ab") as handle:
-            handle.write(complete[done:done + 700])
+            handle.write(complete[done : done + 700])
     monkeypatch.setitem(generation.TASK_BUILDERS, "surfaces", surface_tasks)
     n_tasks = len(surface_tasks(make_recipe("surfaces", "tiny")))
     with pytest.warns(UserWarning, match="dropping 700 bytes") if suffix == ".extxyz" else nullcontext():
@@ -105,7 +105,9 @@ def test_tiny_molecules_deterministic(tmp_path, monkeypatch):
     a, b = read_frames(first), read_frames(second)
     assert len(a) == 6
     for x, y in zip(a, b):
-        assert x.info["subset"] == "md17" and x.info["molecule"] == "ethanol" and x.info["temperature"] == 500.0
+        assert (
+            x.info["subset"] == "md17" and x.info["molecule"] == "ethanol" and x.info["temperature"] == 500.0
+        )
         assert "stress" not in x.calc.results
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-8)
         assert x.get_potential_energy() == pytest.approx(y.get_potential_energy(), abs=1e-8)
@@ -124,7 +126,8 @@ def test_bad_input_is_named(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"unsupported output extension '\.csv'"):
         generate("surfaces", tmp_path / "x.csv", preset="tiny")
     assert "unsupported output extension '.csv'" in cli_error(
-        capsys, ["generate", "surfaces", "--out", str(tmp_path / "x.csv"), "--preset", "tiny"])
+        capsys, ["generate", "surfaces", "--out", str(tmp_path / "x.csv"), "--preset", "tiny"]
+    )
     path = tmp_path / "x.extxyz"
     generate("surfaces", path, preset="tiny", seed=0)
     with pytest.raises(ValueError, match="different recipe .*differs in seed"):
@@ -136,9 +139,18 @@ def test_adsorbate_starts_are_placed_as_users_place_them():
     from equiformer_ase.training.surfaces_data import surface_tasks
     from equiformer_ase.training.tasks import task_rng
 
-    recipe = SurfaceRecipe(parts=("starts",), metals=("Cu",), adsorbate_facets=("fcc111",), start_adsorbates=("O",),
-                           start_slab_sizes=((2, 2, 3), (3, 3, 3)), start_placements=3, start_heights=(1.2, 2.0),
-                           start_rattle=0.08, start_relax_frames=3, relax_max_steps=5)
+    recipe = SurfaceRecipe(
+        parts=("starts",),
+        metals=("Cu",),
+        adsorbate_facets=("fcc111",),
+        start_adsorbates=("O",),
+        start_slab_sizes=((2, 2, 3), (3, 3, 3)),
+        start_placements=3,
+        start_heights=(1.2, 2.0),
+        start_rattle=0.08,
+        start_relax_frames=3,
+        relax_max_steps=5,
+    )
     tasks = surface_tasks(recipe)
     assert [t.id for t in tasks] == ["start:Cu111+O:2x2", "start:Cu111+O:3x3"]
     frames = [f for t in tasks for f in t.run(task_rng(0, t.id))]
@@ -152,13 +164,20 @@ def test_adsorbate_starts_are_placed_as_users_place_them():
         assert 1.2 - 2 * 0.08 <= oxygen[2] - top <= 2.0 + 0.08
         lateral.append(tuple(np.round(oxygen[:2], 3)))
         assert frame.arrays["fixed"].sum() > 0 and np.isfinite(frame.get_forces()).all()
-    assert len(set(lateral)) == 6   # no two placements on the same spot
+    assert len(set(lateral)) == 6  # no two placements on the same spot
     probe = make_recipe("surfaces", "probe")
     assert probe.parts == ("starts",) and probe.seed != make_recipe("surfaces", "starts").seed
 
 
-@pytest.mark.parametrize("subset, preset, seed", [("molecules", "compact", 1), ("molecules", "probe", None),
-                                                  ("surfaces", "probe", None), ("surfaces", "compact", 7)])
+@pytest.mark.parametrize(
+    "subset, preset, seed",
+    [
+        ("molecules", "compact", 1),
+        ("molecules", "probe", None),
+        ("surfaces", "probe", None),
+        ("surfaces", "compact", 7),
+    ],
+)
 def test_regenerate_command_names_the_recipe(subset, preset, seed):
     """The card's command line rebuilds the same recipe, seed included; the probe presets keep their own seed."""
     recipe = make_recipe(subset, preset, seed)

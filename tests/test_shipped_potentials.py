@@ -14,8 +14,10 @@ from equiformer_ase.data import md17_molecule
 from equiformer_ase.shipped import shipped_path
 from equiformer_ase.training.card import render_card
 
-SHIPPED = {"emt-surfaces": ["Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au", "H", "C", "N", "O"],
-           "gfn2-md17": ["H", "C", "N", "O"]}
+SHIPPED = {
+    "emt-surfaces": ["Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au", "H", "C", "N", "O"],
+    "gfn2-md17": ["H", "C", "N", "O"],
+}
 
 
 def test_the_two_potentials_are_shipped():
@@ -44,7 +46,10 @@ def test_shipped_committee_loads_by_name_and_its_card_reproduces_the_header():
     add_adsorbate(slab, "O", 1.5, "fcc")
     slab.calc = ea.EquiformerCalculator("emt-surfaces-committee", device="cpu", dtype="float64")
     slab.get_forces()
-    assert slab.calc.results["forces_comm"].shape == (2, len(slab), 3) and slab.calc.results["max_forces_dev"] > 0
+    assert (
+        slab.calc.results["forces_comm"].shape == (2, len(slab), 3)
+        and slab.calc.results["max_forces_dev"] > 0
+    )
 
 
 def _errors(atoms, reference, name):
@@ -53,8 +58,10 @@ def _errors(atoms, reference, name):
     atoms.calc = reference
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
     atoms.calc = ea.EquiformerCalculator(name, device="cpu", dtype="float64")
-    return (1e3 * abs(atoms.get_potential_energy() - energy) / len(atoms),
-            1e3 * np.abs(atoms.get_forces() - forces).mean())
+    return (
+        1e3 * abs(atoms.get_potential_energy() - energy) / len(atoms),
+        1e3 * np.abs(atoms.get_forces() - forces).mean(),
+    )
 
 
 def test_emt_surfaces_reproduces_emt_on_a_fresh_structure():
@@ -63,7 +70,7 @@ def test_emt_surfaces_reproduces_emt_on_a_fresh_structure():
     slab.rattle(0.05, seed=3)
     energy_error, force_mae = _errors(slab, EMT(), "emt-surfaces")
     print(f"Cu(111)+O vs EMT: energy {energy_error:.2f} meV/atom, forces MAE {force_mae:.1f} meV/A")
-    assert energy_error < 20 and force_mae < 120   # an untrained model is off by eV
+    assert energy_error < 20 and force_mae < 120  # an untrained model is off by eV
 
 
 def test_gfn2_md17_reproduces_gfn2_xtb_on_a_fresh_structure():
@@ -94,8 +101,11 @@ def test_shipped_t2_hamiltonian_test_error_reproduces():
 
     model = lie.load_hamiltonian("lie-springs-t2")
     test = model.header["metrics"]["test"]
-    chunks = sample_chunks(_tensors(lie.generate_springs(test["trajectories"], seed=1), torch.float64), 5,
-                           np.random.default_rng(0))
+    chunks = sample_chunks(
+        _tensors(lie.generate_springs(test["trajectories"], seed=1), torch.float64),
+        5,
+        np.random.default_rng(0),
+    )
     assert float(state_mse(model, chunks)) == pytest.approx(test["mse_chunk"], rel=1e-9)
     assert test["mse_chunk"] < 1e-4
 
@@ -109,7 +119,9 @@ def test_shipped_se2_hamiltonian_is_exactly_invariant_under_grid_rotations():
     q, p, m, k = data.q[:, 0], data.p[:, 0], data.m, data.k[..., None]
     quarter_turn = np.array([[0.0, -1.0], [1.0, 0.0]])
     moved = q @ quarter_turn.T + np.array([0.3, -1.1])
-    np.testing.assert_allclose(model.energy(moved, p @ quarter_turn.T, m, k), model.energy(q, p, m, k), rtol=1e-12)
+    np.testing.assert_allclose(
+        model.energy(moved, p @ quarter_turn.T, m, k), model.energy(q, p, m, k), rtol=1e-12
+    )
 
 
 def test_files_in_this_checkout_carry_the_header_hash():

@@ -2,11 +2,11 @@
 
 import numpy as np
 from ase import units
-from ase.md.verlet import VelocityVerlet
 from ase.md.velocitydistribution import thermalize_momenta
+from ase.md.verlet import VelocityVerlet
+from conftest import ELEMENTS, copper_with_adsorbate, ethanol, tiny_potential
 
 import equiformer_ase as ea
-from conftest import ELEMENTS, copper_with_adsorbate, ethanol, tiny_potential
 
 
 def test_skin_reuse_gives_fresh_list_forces_along_md():

@@ -8,7 +8,14 @@ from ase import Atoms
 from ase.io import read
 
 MD17_MOLECULES = (
-    "aspirin", "benzene", "ethanol", "malonaldehyde", "naphthalene", "salicylic_acid", "toluene", "uracil",
+    "aspirin",
+    "benzene",
+    "ethanol",
+    "malonaldehyde",
+    "naphthalene",
+    "salicylic_acid",
+    "toluene",
+    "uracil",
 )
 
 

@@ -16,13 +16,19 @@ Learned Hamiltonians (H = kinetic + LieTransformer V, or fully learned), their r
 from .ase_link import propagate_atoms
 from .attention import LieSelfAttention, location_inputs
 from .fitting import FitConfig, HamiltonianFit, evaluate_hamiltonian, train_hamiltonian
+from .groups import GROUP_NAMES, group
 from .hamiltonian import HamiltonianConfig, LearnedHamiltonian
 from .hamiltonian_files import list_hamiltonians, load_hamiltonian, save_hamiltonian
 from .lennard_jones import generate_lj_clusters, lj_hamiltonian
-from .groups import GROUP_NAMES, group
 from .lie_group import LieGroup
 from .lifting import Lifted, lift
-from .neighbourhoods import Neighbourhood, all_neighbours, gather_neighbours, nearest_neighbours, relative_logs
+from .neighbourhoods import (
+    Neighbourhood,
+    all_neighbours,
+    gather_neighbours,
+    nearest_neighbours,
+    relative_logs,
+)
 from .springs import SpringData, generate_springs, spring_hamiltonian
 from .transformer import LieTransformer, LieTransformerBlock
 

@@ -16,9 +16,16 @@ from ase.io import Trajectory
 from .hamiltonian import LearnedHamiltonian
 
 
-def propagate_atoms(atoms: Atoms, hamiltonian: LearnedHamiltonian, timestep: float, steps: int,
-                    interval: int = 1, method: str = "leapfrog", trajectory: str | Path | None = None,
-                    features: np.ndarray | None = None) -> list[Atoms]:
+def propagate_atoms(
+    atoms: Atoms,
+    hamiltonian: LearnedHamiltonian,
+    timestep: float,
+    steps: int,
+    interval: int = 1,
+    method: str = "leapfrog",
+    trajectory: str | Path | None = None,
+    features: np.ndarray | None = None,
+) -> list[Atoms]:
     """Advance ``atoms`` by ``steps`` x ``timestep`` (fs) with ``hamiltonian``; keep every ``interval``-th frame.
 
     ``features``: (n, F) per-atom features when the Hamiltonian takes them. Frames are written to
@@ -27,12 +34,14 @@ def propagate_atoms(atoms: Atoms, hamiltonian: LearnedHamiltonian, timestep: flo
     if hamiltonian.config.dim != 3:
         raise ValueError(f"ase.Atoms are 3-d; this Hamiltonian is {hamiltonian.config.dim}-d")
     if steps < 1 or interval < 1 or timestep <= 0:
-        raise ValueError(f"need steps >= 1, interval >= 1 and timestep > 0, got {steps}, {interval}, {timestep}")
+        raise ValueError(
+            f"need steps >= 1, interval >= 1 and timestep > 0, got {steps}, {interval}, {timestep}"
+        )
     q = atoms.positions[None]
     p = atoms.get_momenta()[None]
     masses = atoms.get_masses()[None]
     features = None if features is None else np.asarray(features)[None]
-    ts = np.array([0.0, interval * timestep * units.fs])   # one frame interval, ``interval`` steps
+    ts = np.array([0.0, interval * timestep * units.fs])  # one frame interval, ``interval`` steps
     frames = []
     writer = Trajectory(str(trajectory), "w") if trajectory else None
     try:

@@ -58,8 +58,15 @@ class LieSelfAttention(nn.Module):
         location_hidden: hidden width of the location MLP (and of the combine MLP).
     """
 
-    def __init__(self, channels: int, location_dim: int, heads: int = 4, combine: str = "sum",
-                 normalisation: str = "softmax", location_hidden: int = 32):
+    def __init__(
+        self,
+        channels: int,
+        location_dim: int,
+        heads: int = 4,
+        combine: str = "sum",
+        normalisation: str = "softmax",
+        location_hidden: int = 32,
+    ):
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
@@ -79,8 +86,11 @@ class LieSelfAttention(nn.Module):
         batch, m, channels = features.shape
         heads, head_dim = self.heads, channels // self.heads
         query = self.query(features).view(batch, m, heads, head_dim)
-        key, value = gather_neighbours(self.key_value(features), neighbourhood.index).view(
-            batch, m, neighbourhood.size, 2, heads, head_dim).unbind(3)  # (B, M, k, H, D) each
+        key, value = (
+            gather_neighbours(self.key_value(features), neighbourhood.index)
+            .view(batch, m, neighbourhood.size, 2, heads, head_dim)
+            .unbind(3)
+        )  # (B, M, k, H, D) each
         content = torch.einsum("bmhd,bmkhd->bmkh", query, key) / math.sqrt(head_dim)
         location = self.location_kernel(locations)  # (B, M, k, H)
         if self.combine == "sum":

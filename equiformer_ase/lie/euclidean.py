@@ -71,9 +71,13 @@ class SE2(_RigidMotions):
         self._check_vector(a)
         v, theta = a[..., :2], a[..., 2]
         t2 = theta.square()
-        cos_part, sin_part = sinc(t2), theta * one_minus_cos_over_t2(t2)  # V = [[cos_part, -sin_part], [sin_part, cos_part]]
-        translation = torch.stack([cos_part * v[..., 0] - sin_part * v[..., 1],
-                                   sin_part * v[..., 0] + cos_part * v[..., 1]], -1)
+        cos_part, sin_part = (
+            sinc(t2),
+            theta * one_minus_cos_over_t2(t2),
+        )  # V = [[cos_part, -sin_part], [sin_part, cos_part]]
+        translation = torch.stack(
+            [cos_part * v[..., 0] - sin_part * v[..., 1], sin_part * v[..., 0] + cos_part * v[..., 1]], -1
+        )
         return homogeneous_matrix(so2_matrix(theta), translation)
 
     def log(self, g: Tensor) -> Tensor:
@@ -82,12 +86,16 @@ class SE2(_RigidMotions):
         t = g[..., :2, 2]
         half_cot = 1 - theta.square() * one_minus_half_cot_over_t2(theta.square())  # (theta/2) cot(theta/2)
         half = 0.5 * theta
-        v = torch.stack([half_cot * t[..., 0] + half * t[..., 1], -half * t[..., 0] + half_cot * t[..., 1]], -1)
+        v = torch.stack(
+            [half_cot * t[..., 0] + half * t[..., 1], -half * t[..., 0] + half_cot * t[..., 1]], -1
+        )
         return torch.cat([v, theta[..., None]], -1)
 
     def sample(self, shape, generator=None, dtype=torch.float64, device=None) -> Tensor:
         theta = 2 * math.pi * torch.rand(*shape, generator=generator, dtype=dtype, device=device)
-        return homogeneous_matrix(so2_matrix(theta), self._random_translations(shape, generator, dtype, device))
+        return homogeneous_matrix(
+            so2_matrix(theta), self._random_translations(shape, generator, dtype, device)
+        )
 
 
 class SE3(_RigidMotions):

@@ -53,8 +53,10 @@ class FitConfig:
     def __post_init__(self) -> None:
         counts = (self.epochs, self.batch_size, self.substeps, self.validate_every)
         if min(counts) < 1 or self.chunk_len < 2 or self.lr <= 0:
-            raise ValueError("need epochs, batch_size, substeps, validate_every >= 1, chunk_len >= 2 and lr > 0, "
-                             f"got {self}")
+            raise ValueError(
+                "need epochs, batch_size, substeps, validate_every >= 1, chunk_len >= 2 and lr > 0, "
+                f"got {self}"
+            )
 
 
 def mean_kinetic_energy(data: SpringData) -> float:
@@ -66,7 +68,9 @@ def _tensors(data: SpringData, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     return {name: torch.as_tensor(getattr(data, name), dtype=dtype) for name in ("q", "p", "m", "k", "ts")}
 
 
-def sample_chunks(data: dict[str, torch.Tensor], chunk_len: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def sample_chunks(
+    data: dict[str, torch.Tensor], chunk_len: int, rng: np.random.Generator
+) -> dict[str, torch.Tensor]:
     """One random chunk per trajectory: q, p (B, L, n, d), m, k (B, n), ts (L,) starting at 0 (uniform grids)."""
     steps = data["ts"].shape[0]
     if steps < chunk_len:
@@ -77,21 +81,42 @@ def sample_chunks(data: dict[str, torch.Tensor], chunk_len: int, rng: np.random.
     starts = torch.as_tensor(rng.integers(0, steps - chunk_len + 1, size=data["q"].shape[0]))
     index = starts[:, None] + torch.arange(chunk_len)
     rows = torch.arange(data["q"].shape[0])[:, None]
-    return {"q": data["q"][rows, index], "p": data["p"][rows, index], "m": data["m"], "k": data["k"],
-            "ts": data["ts"][:chunk_len] - data["ts"][0]}
+    return {
+        "q": data["q"][rows, index],
+        "p": data["p"][rows, index],
+        "m": data["m"],
+        "k": data["k"],
+        "ts": data["ts"][:chunk_len] - data["ts"][0],
+    }
 
 
-def state_mse(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor], substeps: int = 1,
-              create_graph: bool = False, method: str = "rk4", per_system: bool = False) -> torch.Tensor:
+def state_mse(
+    model: LearnedHamiltonian,
+    chunk: dict[str, torch.Tensor],
+    substeps: int = 1,
+    create_graph: bool = False,
+    method: str = "rk4",
+    per_system: bool = False,
+) -> torch.Tensor:
     """Mean squared error of the rolled-out (q, p) against ``chunk`` over all its time points: a scalar,
     or (B,) with ``per_system`` (the scalar is their mean)."""
-    q, p = model.integrate(chunk["q"][:, 0], chunk["p"][:, 0], chunk["ts"], chunk["m"], _features(model, chunk),
-                           method, substeps, create_graph)
+    q, p = model.integrate(
+        chunk["q"][:, 0],
+        chunk["p"][:, 0],
+        chunk["ts"],
+        chunk["m"],
+        _features(model, chunk),
+        method,
+        substeps,
+        create_graph,
+    )
     mse = trajectory_mse(q, p, chunk["q"], chunk["p"])
     return mse if per_system else mse.mean()
 
 
-def trajectory_mse(q: torch.Tensor, p: torch.Tensor, q_true: torch.Tensor, p_true: torch.Tensor) -> torch.Tensor:
+def trajectory_mse(
+    q: torch.Tensor, p: torch.Tensor, q_true: torch.Tensor, p_true: torch.Tensor
+) -> torch.Tensor:
     """Per-system MSE (B,) of predicted states q, p (B, T, n, d) against the true ones, q and p weighted equally."""
     dims = tuple(range(1, q.dim()))
     return 0.5 * ((q - q_true).pow(2).mean(dims) + (p - p_true).pow(2).mean(dims))
@@ -106,8 +131,14 @@ def _features(model: LearnedHamiltonian, chunk: dict[str, torch.Tensor]) -> torc
     return chunk["k"][..., None] if model.config.in_features else None
 
 
-def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len: int = 5, rollout_steps: int = 100,
-                         seed: int = 0, true_energy: TrueEnergy = spring_hamiltonian) -> dict[str, float]:
+def evaluate_hamiltonian(
+    model: LearnedHamiltonian,
+    data: SpringData,
+    chunk_len: int = 5,
+    rollout_steps: int = 100,
+    seed: int = 0,
+    true_energy: TrueEnergy = spring_hamiltonian,
+) -> dict[str, float]:
     """``mse_chunk`` (``chunk_len`` points; ``mse_chunk_median``: the median over systems, since a few
     systems outside the training distribution can dominate the mean), ``mse_rollout`` (``rollout_steps``
     steps from t = 0) and ``energy_drift_rk4`` / ``energy_drift_leapfrog``: mean over systems of
@@ -115,9 +146,14 @@ def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len:
     model.eval()
     dtype = next(model.parameters()).dtype
     tensors = _tensors(data, dtype)
-    per_system = state_mse(model, sample_chunks(tensors, chunk_len, np.random.default_rng(seed)), per_system=True)
-    metrics = {"trajectories": int(data.q.shape[0]), "mse_chunk": float(per_system.mean()),
-               "mse_chunk_median": float(per_system.median())}
+    per_system = state_mse(
+        model, sample_chunks(tensors, chunk_len, np.random.default_rng(seed)), per_system=True
+    )
+    metrics = {
+        "trajectories": int(data.q.shape[0]),
+        "mse_chunk": float(per_system.mean()),
+        "mse_chunk_median": float(per_system.median()),
+    }
     steps = min(rollout_steps, data.q.shape[1] - 1)
     truth = {name: tensors[name][:, : steps + 1] if name in ("q", "p") else tensors[name] for name in tensors}
     truth["ts"] = tensors["ts"][: steps + 1]
@@ -125,11 +161,12 @@ def evaluate_hamiltonian(model: LearnedHamiltonian, data: SpringData, chunk_len:
     for method in ("rk4", "leapfrog"):
         if method == "leapfrog" and not model.config.separable:
             continue
-        q, p = model.integrate(truth["q"][:, 0], truth["p"][:, 0], truth["ts"], truth["m"], _features(model, truth),
-                               method)
+        q, p = model.integrate(
+            truth["q"][:, 0], truth["p"][:, 0], truth["ts"], truth["m"], _features(model, truth), method
+        )
         if method == "rk4":
             metrics["mse_rollout"] = float(trajectory_mse(q, p, truth["q"], truth["p"]).mean())
-        energy = true_energy(q, p, truth["m"][:, None], truth["k"][:, None])   # (B, T)
+        energy = true_energy(q, p, truth["m"][:, None], truth["k"][:, None])  # (B, T)
         metrics[f"energy_drift_{method}"] = float(energy_drift(energy).mean())
     return metrics
 
@@ -138,14 +175,25 @@ class HamiltonianFit(TrainingRun):
     """Trains ``model`` on ``train`` trajectories, validating on ``validation``, writing into ``out_dir``:
     ``best.safetensors`` (best validation chunk MSE), ``checkpoint.pt``, ``metrics.csv``."""
 
-    def __init__(self, model: LearnedHamiltonian, train: SpringData, validation: SpringData, config: FitConfig,
-                 out_dir: str | Path, resume: bool = False, training_info: dict | None = None):
+    def __init__(
+        self,
+        model: LearnedHamiltonian,
+        train: SpringData,
+        validation: SpringData,
+        config: FitConfig,
+        out_dir: str | Path,
+        resume: bool = False,
+        training_info: dict | None = None,
+    ):
         super().__init__(out_dir, config.max_time)
         self.model, self.config = model, config
         self.dtype = next(model.parameters()).dtype
         self.train, self.validation = _tensors(train, self.dtype), validation
-        self.training_info = dict(training_info or {}, trajectories=int(train.q.shape[0]),
-                                  hyperparameters=dataclasses.asdict(config))
+        self.training_info = dict(
+            training_info or {},
+            trajectories=int(train.q.shape[0]),
+            hyperparameters=dataclasses.asdict(config),
+        )
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.epoch = 0
         state = self.read_checkpoint() if resume else None
@@ -179,7 +227,7 @@ class HamiltonianFit(TrainingRun):
                 losses = []
                 self.model.train()
                 for start in range(0, len(order), c.batch_size):
-                    rows = order[start:start + c.batch_size]
+                    rows = order[start : start + c.batch_size]
                     batch = {k: v[rows] if k != "ts" else v for k, v in chunks.items()}
                     for group in self.optimizer.param_groups:
                         group["lr"] = self.learning_rate()
@@ -200,24 +248,57 @@ class HamiltonianFit(TrainingRun):
         return self.history
 
     def _validate(self, train_loss: float) -> None:
-        mse = float(state_mse(self.model.eval(), sample_chunks(_tensors(self.validation, self.dtype),
-                                                                 self.config.chunk_len, np.random.default_rng(0))))
-        row = {"epoch": self.epoch, "train_time_s": round(self.elapsed, 2), "lr": self.learning_rate(),
-               "train_mse": train_loss, "val_mse_chunk": mse}
+        mse = float(
+            state_mse(
+                self.model.eval(),
+                sample_chunks(
+                    _tensors(self.validation, self.dtype), self.config.chunk_len, np.random.default_rng(0)
+                ),
+            )
+        )
+        row = {
+            "epoch": self.epoch,
+            "train_time_s": round(self.elapsed, 2),
+            "lr": self.learning_rate(),
+            "train_mse": train_loss,
+            "val_mse_chunk": mse,
+        }
         if self.record(row, mse):
-            info = dict(self.training_info, epochs=self.epoch, best_epoch=self.epoch,
-                        train_time_s=round(self.elapsed, 1))
-            save_hamiltonian(self.model, self.out_dir / "best.safetensors", info, {"validation_mse_chunk": mse})
+            info = dict(
+                self.training_info,
+                epochs=self.epoch,
+                best_epoch=self.epoch,
+                train_time_s=round(self.elapsed, 1),
+            )
+            save_hamiltonian(
+                self.model, self.out_dir / "best.safetensors", info, {"validation_mse_chunk": mse}
+            )
 
     def save_checkpoint(self) -> None:
-        self.write_checkpoint({"config": dataclasses.asdict(self.model.config), "model": self.model.state_dict(),
-                               "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "elapsed": self.elapsed,
-                               "best": self.best_metric, "history": self.history})
+        self.write_checkpoint(
+            {
+                "config": dataclasses.asdict(self.model.config),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "epoch": self.epoch,
+                "elapsed": self.elapsed,
+                "best": self.best_metric,
+                "history": self.history,
+            }
+        )
 
 
-def train_hamiltonian(data: str | Path, out_dir: str | Path, config: FitConfig | None = None, *, train: int = 3000,
-                      validation: int = 200, validation_data: str | Path | None = None, resume: bool = False,
-                      **model_options) -> HamiltonianFit:
+def train_hamiltonian(
+    data: str | Path,
+    out_dir: str | Path,
+    config: FitConfig | None = None,
+    *,
+    train: int = 3000,
+    validation: int = 200,
+    validation_data: str | Path | None = None,
+    resume: bool = False,
+    **model_options,
+) -> HamiltonianFit:
     """Fit a new float64 :class:`LearnedHamiltonian` to the first ``train`` trajectories of the spring data
     file ``data``, validating on the last ``validation`` of ``validation_data`` (default: ``data`` itself,
     where the two parts must not overlap); returns the finished :class:`HamiltonianFit`.
@@ -231,17 +312,34 @@ def train_hamiltonian(data: str | Path, out_dir: str | Path, config: FitConfig |
     total = springs.q.shape[0]
     held_out = SpringData.load(validation_data) if validation_data else springs
     if validation_data is None and train + validation > total:
-        raise ValueError(f"{data} has {total} trajectories, fewer than --train {train} + --validation {validation}")
+        raise ValueError(
+            f"{data} has {total} trajectories, fewer than --train {train} + --validation {validation}"
+        )
     count = held_out.q.shape[0]
     if train > total or validation > count:
-        raise ValueError(f"--train {train} / --validation {validation} exceed the trajectories in {data} ({total}) / "
-                         f"{validation_data} ({count})")
+        raise ValueError(
+            f"--train {train} / --validation {validation} exceed the trajectories in {data} ({total}) / "
+            f"{validation_data} ({count})"
+        )
     train_part = springs.systems(slice(0, train))
-    model = LearnedHamiltonian(dim=springs.q.shape[-1], num_particles=springs.q.shape[2],
-                               energy_scale=mean_kinetic_energy(train_part), seed=config.seed, **model_options)
-    fit = HamiltonianFit(model.double(), train_part, held_out.systems(slice(count - validation, count)), config,
-                         out_dir, resume=resume, training_info={"data": f"{data} (first {train})",
-                                                                "validation": f"{validation_data or data} "
-                                                                              f"(last {validation})"})
+    model = LearnedHamiltonian(
+        dim=springs.q.shape[-1],
+        num_particles=springs.q.shape[2],
+        energy_scale=mean_kinetic_energy(train_part),
+        seed=config.seed,
+        **model_options,
+    )
+    fit = HamiltonianFit(
+        model.double(),
+        train_part,
+        held_out.systems(slice(count - validation, count)),
+        config,
+        out_dir,
+        resume=resume,
+        training_info={
+            "data": f"{data} (first {train})",
+            "validation": f"{validation_data or data} (last {validation})",
+        },
+    )
     fit.run()
     return fit

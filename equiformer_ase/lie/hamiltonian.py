@@ -32,8 +32,15 @@ from .transformer import LieTransformer
 MODELS = ("lie", "mlp")
 METHODS = ("rk4", "leapfrog")
 # Upper bounds of the integer sizes, so a crafted file header cannot build a huge model.
-SIZE_LIMITS = {"dim": 3, "num_particles": 10_000, "in_features": 1024, "width": 4096, "depth": 64, "heads": 64,
-               "nsamples": 4096}
+SIZE_LIMITS = {
+    "dim": 3,
+    "num_particles": 10_000,
+    "in_features": 1024,
+    "width": 4096,
+    "depth": 64,
+    "heads": 64,
+    "nsamples": 4096,
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,9 @@ class HamiltonianConfig:
             raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         for key, limit in SIZE_LIMITS.items():
             value = getattr(self, key)
-            if value is not None and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                                          and 0 <= value <= limit):
+            if value is not None and not (
+                isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value <= limit
+            ):
                 raise ValueError(f"config {key} must be an integer in [0, {limit}], got {value!r}")
 
 
@@ -86,16 +94,29 @@ class LearnedHamiltonian(nn.Module):
     def __init__(self, config: HamiltonianConfig | None = None, **options):
         super().__init__()
         self.config = c = config if config is not None else HamiltonianConfig(**options)
-        extra = 0 if c.separable else c.dim + 1   # a full H also reads p and m per particle
+        extra = 0 if c.separable else c.dim + 1  # a full H also reads p and m per particle
         if c.model == "lie":
-            self.net = LieTransformer(c.group, c.in_features + extra, 1, width=c.width, depth=c.depth, heads=c.heads,
-                                      nsamples=c.nsamples, normalisation=c.normalisation, seed=c.seed)
+            self.net = LieTransformer(
+                c.group,
+                c.in_features + extra,
+                1,
+                width=c.width,
+                depth=c.depth,
+                heads=c.heads,
+                nsamples=c.nsamples,
+                normalisation=c.normalisation,
+                seed=c.seed,
+            )
             if self.net.group.space_dim != c.dim:
-                raise ValueError(f"group {c.group} acts on {self.net.group.space_dim}-d space, but dim={c.dim}")
+                raise ValueError(
+                    f"group {c.group} acts on {self.net.group.space_dim}-d space, but dim={c.dim}"
+                )
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(c.seed)
-                self.net = mlp([c.num_particles * (c.dim + c.in_features + extra)] + [c.width] * (c.depth + 1) + [1])
+                self.net = mlp(
+                    [c.num_particles * (c.dim + c.in_features + extra)] + [c.width] * (c.depth + 1) + [1]
+                )
 
     # ------------------------------------------------------------------ energies
     def _scalar_net(self, q: Tensor, inputs: Tensor | None) -> Tensor:
@@ -124,8 +145,9 @@ class LearnedHamiltonian(nn.Module):
             return to_output(self.hamiltonian(q, p, masses, features))
 
     # ------------------------------------------------------------------ dynamics
-    def time_derivative(self, q: Tensor, p: Tensor, masses: Tensor, features: Tensor | None = None,
-                        create_graph: bool = False) -> tuple[Tensor, Tensor]:
+    def time_derivative(
+        self, q: Tensor, p: Tensor, masses: Tensor, features: Tensor | None = None, create_graph: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """(dq/dt, dp/dt) = (dH/dp, -dH/dq) by autograd; ``create_graph`` to train through them."""
         with torch.enable_grad():
             q = q if q.requires_grad else q.detach().requires_grad_(True)
@@ -141,8 +163,17 @@ class LearnedHamiltonian(nn.Module):
             (grad,) = torch.autograd.grad(self.potential(q, features).sum(), q, create_graph=create_graph)
         return -grad
 
-    def integrate(self, q0: Tensor, p0: Tensor, ts: Tensor, masses: Tensor, features: Tensor | None = None,
-                  method: str = "rk4", substeps: int = 1, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+    def integrate(
+        self,
+        q0: Tensor,
+        p0: Tensor,
+        ts: Tensor,
+        masses: Tensor,
+        features: Tensor | None = None,
+        method: str = "rk4",
+        substeps: int = 1,
+        create_graph: bool = False,
+    ) -> tuple[Tensor, Tensor]:
         """Tensor core of :meth:`rollout`: (B, T, n, d) each; ``create_graph`` keeps the graph for training."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -155,8 +186,10 @@ class LearnedHamiltonian(nn.Module):
         qs, ps = [q0], [p0]
         q, p = q0, p0
         if method == "rk4":
+
             def derivative(_t, state):
                 return self.time_derivative(state[0], state[1], masses, features, create_graph)
+
             for t0, t1 in zip(ts[:-1].tolist(), ts[1:].tolist()):
                 dt = (t1 - t0) / substeps
                 for s in range(substeps):
@@ -164,8 +197,10 @@ class LearnedHamiltonian(nn.Module):
                 qs.append(q)
                 ps.append(p)
         else:
+
             def force_fn(x: Tensor) -> tuple[Tensor, None]:
                 return keep(self.forces(x, features, create_graph)), None
+
             state = MDState(q, p, force_fn(q)[0], masses[..., None])
             for t0, t1 in zip(ts[:-1].tolist(), ts[1:].tolist()):
                 for _ in range(substeps):
@@ -193,9 +228,18 @@ class LearnedHamiltonian(nn.Module):
         """Validated tensors in the parameters' dtype and device, and a converter back to the caller's kind."""
         numpy_in = isinstance(q, np.ndarray)
         parameter = next(self.parameters())
+
         def tensor(x):
-            return None if x is None else torch.as_tensor(np.ascontiguousarray(x) if not isinstance(x, Tensor) else x,
-                                                          dtype=parameter.dtype, device=parameter.device)
+            return (
+                None
+                if x is None
+                else torch.as_tensor(
+                    np.ascontiguousarray(x) if not isinstance(x, Tensor) else x,
+                    dtype=parameter.dtype,
+                    device=parameter.device,
+                )
+            )
+
         q, p, masses, features = (tensor(x) for x in (q, p, masses, features))
         cfg = self.config
         if q.dim() != 3 or q.shape[-1] != cfg.dim:
@@ -203,7 +247,9 @@ class LearnedHamiltonian(nn.Module):
         if p.shape != q.shape:
             raise ValueError(f"p must have the shape of q {tuple(q.shape)}, got {tuple(p.shape)}")
         if masses.shape != q.shape[:2] or not bool((masses > 0).all()):
-            raise ValueError(f"masses must be positive with shape {tuple(q.shape[:2])}, got {tuple(masses.shape)}")
+            raise ValueError(
+                f"masses must be positive with shape {tuple(q.shape[:2])}, got {tuple(masses.shape)}"
+            )
         if cfg.model == "mlp" and q.shape[1] != cfg.num_particles:
             raise ValueError(f"this MLP Hamiltonian takes {cfg.num_particles} particles, got {q.shape[1]}")
         expected = (*q.shape[:2], cfg.in_features)
@@ -215,4 +261,5 @@ class LearnedHamiltonian(nn.Module):
 
         def to_output(x: Tensor):
             return x.detach().cpu().numpy() if numpy_in else x.detach()
+
         return (q, p, masses, features), to_output

@@ -19,9 +19,13 @@ from .fitting import evaluate_hamiltonian
 from .hamiltonian_files import load_hamiltonian, save_hamiltonian
 from .springs import SpringData
 
-METRIC_ROWS = (("mse_chunk", "5-point MSE (mean over systems)"), ("mse_chunk_median", "5-point MSE (median)"),
-               ("mse_rollout", "rollout MSE (RK4)"), ("energy_drift_rk4", "true-energy drift, RK4 rollout"),
-               ("energy_drift_leapfrog", "true-energy drift, leapfrog rollout"))
+METRIC_ROWS = (
+    ("mse_chunk", "5-point MSE (mean over systems)"),
+    ("mse_chunk_median", "5-point MSE (median)"),
+    ("mse_rollout", "rollout MSE (RK4)"),
+    ("energy_drift_rk4", "true-energy drift, RK4 rollout"),
+    ("energy_drift_leapfrog", "true-energy drift, leapfrog rollout"),
+)
 
 
 def validation_curve(run_dir: str | Path, points: int = 8) -> list[dict]:
@@ -31,13 +35,25 @@ def validation_curve(run_dir: str | Path, points: int = 8) -> list[dict]:
         rows = list(csv.DictReader(handle))
     if len(rows) > points:
         rows = [rows[round(i * (len(rows) - 1) / (points - 1))] for i in range(points)]
-    return [{"epoch": int(r["epoch"]), "train_time_s": float(r["train_time_s"]),
-             "val_mse_chunk": float(r["val_mse_chunk"])} for r in rows]
+    return [
+        {
+            "epoch": int(r["epoch"]),
+            "train_time_s": float(r["train_time_s"]),
+            "val_mse_chunk": float(r["val_mse_chunk"]),
+        }
+        for r in rows
+    ]
 
 
-def ship_hamiltonian(run_dir: str | Path, test_data: str | Path, name: str, out_dir: str | Path, limits: str,
-                     descriptions: dict[str, str] | None = None,
-                     baselines: dict[str, str | Path] | None = None) -> Path:
+def ship_hamiltonian(
+    run_dir: str | Path,
+    test_data: str | Path,
+    name: str,
+    out_dir: str | Path,
+    limits: str,
+    descriptions: dict[str, str] | None = None,
+    baselines: dict[str, str | Path] | None = None,
+) -> Path:
     """Write ``out_dir/NAME.safetensors`` and ``.md`` from ``run_dir/best.safetensors``.
 
     ``descriptions``: replaces the run's "data" / "validation" notes and sets "test_data" (how to
@@ -45,13 +61,24 @@ def ship_hamiltonian(run_dir: str | Path, test_data: str | Path, name: str, out_
     """
     model = load_hamiltonian(Path(run_dir) / "best.safetensors", dtype=torch.float64)
     test = SpringData.load(test_data)
-    training = {**model.header["training"], "test_data": Path(test_data).name, **(descriptions or {}),
-                "test_sha256": hashlib.sha256(Path(test_data).read_bytes()).hexdigest(),
-                "learning_curve": validation_curve(run_dir), "limits": limits.strip(), "name": name,
-                "parameters": sum(p.numel() for p in model.parameters())}
-    metrics = {**model.header["metrics"], "test": evaluate_hamiltonian(model, test),
-               "baselines": {label: evaluate_hamiltonian(load_hamiltonian(path, dtype=torch.float64), test)
-                             for label, path in (baselines or {}).items()}}
+    training = {
+        **model.header["training"],
+        "test_data": Path(test_data).name,
+        **(descriptions or {}),
+        "test_sha256": hashlib.sha256(Path(test_data).read_bytes()).hexdigest(),
+        "learning_curve": validation_curve(run_dir),
+        "limits": limits.strip(),
+        "name": name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    metrics = {
+        **model.header["metrics"],
+        "test": evaluate_hamiltonian(model, test),
+        "baselines": {
+            label: evaluate_hamiltonian(load_hamiltonian(path, dtype=torch.float64), test)
+            for label, path in (baselines or {}).items()
+        },
+    }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
@@ -64,8 +91,10 @@ def _describe_model(config: dict) -> str:
     if config["model"] == "mlp":
         return f"an MLP (HNN baseline): width {config['width']}, depth {config['depth']}"
     lifted = f", {config['nsamples']} lifted elements per particle" if config.get("nsamples") else ""
-    return (f"a {config['group']} LieTransformer: width {config['width']}, depth {config['depth']}, "
-            f"{config['heads']} heads, {config['normalisation']} attention{lifted}")
+    return (
+        f"a {config['group']} LieTransformer: width {config['width']}, depth {config['depth']}, "
+        f"{config['heads']} heads, {config['normalisation']} attention{lifted}"
+    )
 
 
 def render_hamiltonian_card(header: dict) -> str:
@@ -73,18 +102,23 @@ def render_hamiltonian_card(header: dict) -> str:
     config, training, metrics = header["config"], header["training"], header["metrics"]
     hyper = training["hyperparameters"]
     kinetic = "sum p^2/2m + V(q, k)" if config["separable"] else "a fully learned H(q, p, k)"
-    curve = ", ".join(f"epoch {row['epoch']}: {row['val_mse_chunk']:.3g}" for row in training["learning_curve"])
+    curve = ", ".join(
+        f"epoch {row['epoch']}: {row['val_mse_chunk']:.3g}" for row in training["learning_curve"]
+    )
     budget = f"{hyper['max_time']} min of training time" if hyper["max_time"] else f"{hyper['epochs']} epochs"
     steps = metrics["test"]["rollout_steps"]
     labels = [training["name"], *metrics["baselines"]]
     columns = [metrics["test"], *metrics["baselines"].values()]
     lines = [
-        f"# {training['name']}", "",
+        f"# {training['name']}",
+        "",
         f"Learned Hamiltonian H = {kinetic} for the LieConv spring systems ({config['num_particles']} particles in "
         f"{config['dim']}-d, pair constants k_i k_j), V {_describe_model(config)}; energy_scale "
         f"{config['energy_scale']:.3f} (mean kinetic energy of the training data), {training['parameters']} "
-        f"parameters. Load with `lie.load_hamiltonian(\"{training['name']}\")`.", "",
-        "## Data and training", "",
+        f'parameters. Load with `lie.load_hamiltonian("{training["name"]}")`.',
+        "",
+        "## Data and training",
+        "",
         f"- Training: {training['data']}: {training['trajectories']} trajectories; 5-point chunks (one random "
         "chunk per trajectory per epoch), RK4 through the model, MSE over q and p.",
         f"- Validation: {training.get('validation', 'not recorded')}.",
@@ -92,20 +126,29 @@ def render_hamiltonian_card(header: dict) -> str:
         f"{budget}: {training['epochs']} epochs ({training['train_time_s'] / 60:.1f} min of training time) on one "
         "CPU thread.",
         f"- Best validation 5-point MSE: {metrics['validation_mse_chunk']:.3g} (epoch {training['best_epoch']}).",
-        f"- Validation 5-point MSE by epoch: {curve}.", "",
-        "## Test metrics", "",
+        f"- Validation 5-point MSE by epoch: {curve}.",
+        "",
+        "## Test metrics",
+        "",
         f"On {training['test_data']} ({metrics['test']['trajectories']} systems, sha256 "
-        f"{training['test_sha256'][:12]}), as `equiformer-ase springs evaluate` prints them:", "",
+        f"{training['test_sha256'][:12]}), as `equiformer-ase springs evaluate` prints them:",
+        "",
         "| metric | " + " | ".join(labels) + " |",
         "|---|" + "---|" * len(labels),
-        *(f"| {title.replace('rollout', f'{steps}-step rollout')} | "
-          + " | ".join(f"{col[key]:.3g}" if key in col else "n/a" for col in columns) + " |"
-          for key, title in METRIC_ROWS),
+        *(
+            f"| {title.replace('rollout', f'{steps}-step rollout')} | "
+            + " | ".join(f"{col[key]:.3g}" if key in col else "n/a" for col in columns)
+            + " |"
+            for key, title in METRIC_ROWS
+        ),
         "",
         "Energy drift: mean over systems of max_t |H(t) - H(0)| / |H(0)| of the true Hamiltonian along the "
         f"predicted {steps}-step rollout. The mean 5-point MSE is dominated by the few test systems least like "
-        "the training data; the median is the typical system.", "",
-        "## Known limits", "",
-        training["limits"], "",
+        "the training data; the median is the typical system.",
+        "",
+        "## Known limits",
+        "",
+        training["limits"],
+        "",
     ]
     return "\n".join(lines)

@@ -14,21 +14,39 @@ from pathlib import Path
 import torch
 
 from ..errors import PotentialFileError
-from ..shipped import (HAMILTONIAN, check_weights, load_tensors, read_header, resolve, shipped_names, weights_sha256,
-                       write_model_file)
+from ..shipped import (
+    HAMILTONIAN,
+    check_weights,
+    load_tensors,
+    read_header,
+    resolve,
+    shipped_names,
+    weights_sha256,
+    write_model_file,
+)
 from .hamiltonian import HamiltonianConfig, LearnedHamiltonian
 
 FORMAT_VERSION = HAMILTONIAN.versions[-1]
 HEADER_KEY = HAMILTONIAN.key
 
 
-def save_hamiltonian(model: LearnedHamiltonian, path: str | Path, training: dict | None = None,
-                     metrics: dict | None = None) -> None:
+def save_hamiltonian(
+    model: LearnedHamiltonian, path: str | Path, training: dict | None = None, metrics: dict | None = None
+) -> None:
     """Write ``model`` (weights as float64) with its config, ``training`` record and ``metrics``."""
     tensors = {k: v.detach().cpu().to(torch.float64).contiguous() for k, v in model.state_dict().items()}
-    write_model_file(path, tensors, {"format_version": FORMAT_VERSION, "config": dataclasses.asdict(model.config),
-                                     "training": training or {}, "metrics": metrics or {},
-                                     "weights_sha256": weights_sha256(tensors)}, HAMILTONIAN)
+    write_model_file(
+        path,
+        tensors,
+        {
+            "format_version": FORMAT_VERSION,
+            "config": dataclasses.asdict(model.config),
+            "training": training or {},
+            "metrics": metrics or {},
+            "weights_sha256": weights_sha256(tensors),
+        },
+        HAMILTONIAN,
+    )
 
 
 def list_hamiltonians() -> list[str]:
@@ -40,7 +58,7 @@ def load_hamiltonian(name_or_path: str | Path, dtype: torch.dtype = torch.float6
     """A learned Hamiltonian from a file, or by the name of a shipped one; ``.header`` holds its metadata."""
     path = resolve(name_or_path, HAMILTONIAN)
     header = read_header(path, HAMILTONIAN)
-    try:   # the config's size checks come before any weights are read
+    try:  # the config's size checks come before any weights are read
         config = HamiltonianConfig(**header["config"])
     except (TypeError, ValueError) as exc:
         raise PotentialFileError(f"{path}: invalid config ({exc})") from None
@@ -50,6 +68,8 @@ def load_hamiltonian(name_or_path: str | Path, dtype: torch.dtype = torch.float6
         model = LearnedHamiltonian(config).to(dtype)
         model.load_state_dict(tensors)
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-        raise PotentialFileError(f"{path}: the weights or config do not make a learned Hamiltonian ({exc})") from None
+        raise PotentialFileError(
+            f"{path}: the weights or config do not make a learned Hamiltonian ({exc})"
+        ) from None
     model.header = header
     return model.eval()

@@ -15,7 +15,7 @@ from ase.md.verlet import VelocityVerlet
 
 from .springs import SpringData
 
-ARGON = dict(sigma=3.4, epsilon=0.0104, mass=39.948)   # Angstrom, eV, amu
+ARGON = dict(sigma=3.4, epsilon=0.0104, mass=39.948)  # Angstrom, eV, amu
 
 
 def lj_calculator(sigma: float = ARGON["sigma"], epsilon: float = ARGON["epsilon"]) -> LennardJones:
@@ -36,14 +36,22 @@ def lj_cluster_start(num_atoms: int, rng: np.random.Generator, sigma: float = AR
     return Atoms(f"Ar{num_atoms}", positions=np.array(positions))
 
 
-def generate_lj_clusters(num_systems: int, num_atoms: int = 7, temperature: float = 30.0, frames: int = 200,
-                         interval: int = 10, timestep: float = 5.0, seed: int = 0) -> SpringData:
+def generate_lj_clusters(
+    num_systems: int,
+    num_atoms: int = 7,
+    temperature: float = 30.0,
+    frames: int = 200,
+    interval: int = 10,
+    timestep: float = 5.0,
+    seed: int = 0,
+) -> SpringData:
     """``num_systems`` trajectories: random cluster, Maxwell-Boltzmann momenta at ``temperature`` (K,
     no net momentum or rotation), ``frames`` frames every ``interval`` velocity-Verlet steps of
     ``timestep`` fs (the ground truth integrates ``interval`` times finer than the frame grid)."""
     if num_systems < 1 or num_atoms < 2 or frames < 2:
-        raise ValueError(f"need num_systems >= 1, num_atoms >= 2 and frames >= 2, got {num_systems}, "
-                         f"{num_atoms}, {frames}")
+        raise ValueError(
+            f"need num_systems >= 1, num_atoms >= 2 and frames >= 2, got {num_systems}, {num_atoms}, {frames}"
+        )
     rng = np.random.default_rng(seed)
     qs, ps = [], []
     for _ in range(num_systems):

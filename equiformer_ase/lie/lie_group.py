@@ -81,7 +81,9 @@ class LieGroup(abc.ABC):
 
     # -- group structure --------------------------------------------------------------------
 
-    def identity(self, shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+    def identity(
+        self, shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float64, device=None
+    ) -> Tensor:
         """Identity elements ``(*shape, m, m)``."""
         eye = torch.eye(self.matrix_dim, dtype=dtype, device=device)
         return eye.expand(*shape, self.matrix_dim, self.matrix_dim).clone()
@@ -108,8 +110,13 @@ class LieGroup(abc.ABC):
         return y + g[..., :d, d] if self.homogeneous else y
 
     @abc.abstractmethod
-    def sample(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+    def sample(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+        device=None,
+    ) -> Tensor:
         """Random elements ``(*shape, m, m)``: Haar rotations, standard normal translations."""
 
     # -- orbits (used by lifting) -----------------------------------------------------------
@@ -129,16 +136,22 @@ class LieGroup(abc.ABC):
 
     def _check_vector(self, a: Tensor) -> None:
         if a.shape[-1:] != (self.lie_dim,):
-            raise ValueError(f"{self.name}: algebra vectors must have shape (..., {self.lie_dim}), got {tuple(a.shape)}")
+            raise ValueError(
+                f"{self.name}: algebra vectors must have shape (..., {self.lie_dim}), got {tuple(a.shape)}"
+            )
 
     def _check_element(self, g: Tensor) -> None:
         m = self.matrix_dim
         if g.shape[-2:] != (m, m):
-            raise ValueError(f"{self.name}: group elements must have shape (..., {m}, {m}), got {tuple(g.shape)}")
+            raise ValueError(
+                f"{self.name}: group elements must have shape (..., {m}, {m}), got {tuple(g.shape)}"
+            )
 
     def _check_point(self, x: Tensor) -> None:
         if x.shape[-1:] != (self.space_dim,):
-            raise ValueError(f"{self.name}: points must have shape (..., {self.space_dim}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"{self.name}: points must have shape (..., {self.space_dim}), got {tuple(x.shape)}"
+            )
 
 
 def homogeneous_matrix(rotation: Tensor, translation: Tensor) -> Tensor:

@@ -47,8 +47,15 @@ class Lifted:
     nsamples: int
 
 
-def lift(group: LieGroup, positions: Tensor, features: Tensor, mask: Tensor, nsamples: int = 1,
-         random: bool = False, generator: torch.Generator | None = None) -> Lifted:
+def lift(
+    group: LieGroup,
+    positions: Tensor,
+    features: Tensor,
+    mask: Tensor,
+    nsamples: int = 1,
+    random: bool = False,
+    generator: torch.Generator | None = None,
+) -> Lifted:
     """Lift points ``positions (B, n, d)`` with ``features (B, n, F)`` and ``mask (B, n)`` to ``G``.
 
     Args:
@@ -61,16 +68,22 @@ def lift(group: LieGroup, positions: Tensor, features: Tensor, mask: Tensor, nsa
     """
     d = group.space_dim
     if positions.dim() != 3 or positions.shape[-1] != d:
-        raise ValueError(f"{group.name} acts on R^{d}: positions must be (B, n, {d}), got {tuple(positions.shape)}")
+        raise ValueError(
+            f"{group.name} acts on R^{d}: positions must be (B, n, {d}), got {tuple(positions.shape)}"
+        )
     batch, n, _ = positions.shape
     if features.shape[:2] != (batch, n) or mask.shape != (batch, n):
-        raise ValueError(f"features must be (B, n, F) and mask (B, n) for positions {tuple(positions.shape)}; "
-                         f"got {tuple(features.shape)} and {tuple(mask.shape)}")
+        raise ValueError(
+            f"features must be (B, n, F) and mask (B, n) for positions {tuple(positions.shape)}; "
+            f"got {tuple(features.shape)} and {tuple(mask.shape)}"
+        )
     positions = torch.where(mask[..., None], positions, torch.zeros_like(positions))
     representatives, orbits = group.orbit_representative(positions)  # (B, n, m, m), (B, n, o)
     grid = group.stabiliser.grid(nsamples, dtype=positions.dtype, device=positions.device)  # (S, m, m)
     if random:
-        offsets = group.stabiliser.sample((batch, n), generator, dtype=positions.dtype, device=positions.device)
+        offsets = group.stabiliser.sample(
+            (batch, n), generator, dtype=positions.dtype, device=positions.device
+        )
         representatives = representatives @ offsets
     elements = representatives[:, :, None] @ grid  # (B, n, S, m, m)
     m = group.matrix_dim

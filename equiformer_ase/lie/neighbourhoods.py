@@ -29,7 +29,9 @@ from torch import Tensor
 from .lie_group import LieGroup
 
 _PAIRS_PER_CHUNK = 1 << 16
-_TIE_BREAK_WEIGHTS = torch.tensor([1.0, 0.618034, 0.381966, 0.236068, 0.145898, 0.090170], dtype=torch.float64)
+_TIE_BREAK_WEIGHTS = torch.tensor(
+    [1.0, 0.618034, 0.381966, 0.236068, 0.145898, 0.090170], dtype=torch.float64
+)
 
 
 @dataclass
@@ -57,9 +59,16 @@ def all_neighbours(mask: Tensor) -> Neighbourhood:
     return Neighbourhood(index=index, mask=mask[:, None, :].expand(batch, m, m))
 
 
-def nearest_neighbours(group: LieGroup, elements: Tensor, mask: Tensor, k: int, fill: float | None = None,
-                       rotation_weight: float = 1.0, generator: torch.Generator | None = None,
-                       chunk_size: int | None = None) -> Neighbourhood:
+def nearest_neighbours(
+    group: LieGroup,
+    elements: Tensor,
+    mask: Tensor,
+    k: int,
+    fill: float | None = None,
+    rotation_weight: float = 1.0,
+    generator: torch.Generator | None = None,
+    chunk_size: int | None = None,
+) -> Neighbourhood:
     """The ``k`` nearest valid elements of each element by group distance (itself included).
 
     Args:
@@ -82,14 +91,18 @@ def nearest_neighbours(group: LieGroup, elements: Tensor, mask: Tensor, k: int, 
         tie_weights = _TIE_BREAK_WEIGHTS[: group.lie_dim].to(dtype=elements.dtype, device=elements.device)
         indices, valid = [], []
         for start in range(0, m, chunk_size):  # blocks of queries, not points
-            relative = torch.einsum("bcij,bnjk->bcnik", inverse[:, start:start + chunk_size], elements)  # (B, C, M, m, m)
+            relative = torch.einsum(
+                "bcij,bnjk->bcnik", inverse[:, start : start + chunk_size], elements
+            )  # (B, C, M, m, m)
             logs = group.log(relative)
             distance = group.distance(logs, rotation_weight).masked_fill(~mask[:, None, :], math.inf)
             order = lexicographic_key(distance, logs @ tie_weights)
             index = order.topk(ball, dim=-1, largest=False).indices
             distance = distance.gather(-1, index)  # (B, C, ball)
             if ball > k:
-                keys = torch.rand(distance.shape, generator=generator, dtype=distance.dtype, device=distance.device)
+                keys = torch.rand(
+                    distance.shape, generator=generator, dtype=distance.dtype, device=distance.device
+                )
                 chosen = keys.masked_fill(distance.isinf(), -1.0).topk(k, dim=-1).indices
                 distance, index = distance.gather(-1, chosen), index.gather(-1, chosen)
             indices.append(index)

@@ -20,15 +20,25 @@ def quaternion_to_matrix(q: Tensor) -> Tensor:
     """Unit quaternions ``(..., 4)`` (w, x, y, z) -> rotation matrices ``(..., 3, 3)``."""
     w, x, y, z = q.unbind(-1)
     rows = [
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        1 - 2 * (y * y + z * z),
+        2 * (x * y - w * z),
+        2 * (x * z + w * y),
+        2 * (x * y + w * z),
+        1 - 2 * (x * x + z * z),
+        2 * (y * z - w * x),
+        2 * (x * z - w * y),
+        2 * (y * z + w * x),
+        1 - 2 * (x * x + y * y),
     ]
     return torch.stack(rows, dim=-1).reshape(*q.shape[:-1], 3, 3)
 
 
-def haar_quaternions(shape: tuple[int, ...], generator: torch.Generator | None = None,
-                     dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+def haar_quaternions(
+    shape: tuple[int, ...],
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+    device=None,
+) -> Tensor:
     """Uniformly random unit quaternions ``(*shape, 4)`` (Haar measure on SO(3))."""
     q = torch.randn(*shape, 4, generator=generator, dtype=dtype, device=device)
     return q / q.norm(dim=-1, keepdim=True)
@@ -46,5 +56,7 @@ def super_fibonacci_quaternions(n: int, dtype: torch.dtype = torch.float64, devi
     r, r_complement = (s / n).sqrt(), (1 - s / n).sqrt()
     alpha = 2 * math.pi * s / math.sqrt(2.0)
     beta = 2 * math.pi * s / _SUPER_FIBONACCI_PSI
-    q = torch.stack([r * alpha.sin(), r * alpha.cos(), r_complement * beta.sin(), r_complement * beta.cos()], -1)
+    q = torch.stack(
+        [r * alpha.sin(), r * alpha.cos(), r_complement * beta.sin(), r_complement * beta.cos()], -1
+    )
     return q.to(dtype=dtype, device=device)

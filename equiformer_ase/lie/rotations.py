@@ -77,7 +77,9 @@ def so3_exp(omega: Tensor) -> Tensor:
 def so3_log(rotation: Tensor) -> Tensor:
     """Rotation vector ``(..., 3)`` of ``(..., 3, 3)`` rotation matrices (angle in [0, pi])."""
     r = rotation
-    s = 0.5 * torch.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
+    s = 0.5 * torch.stack(
+        [r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1
+    )
     c = (0.5 * (r.diagonal(dim1=-2, dim2=-1).sum(-1) - 1)).clamp(-1.0, 1.0)
     s2 = s.square().sum(-1)
     near_axis = s2 < _NEAR_AXIS
@@ -104,8 +106,9 @@ def so3_log(rotation: Tensor) -> Tensor:
     angle_pi = torch.atan2(s2.clamp_min(torch.finfo(r.dtype).tiny).sqrt(), c)
     omega_pi = (sign * angle_pi)[..., None] * axis
 
-    return torch.where(near_identity[..., None], omega_identity,
-                       torch.where(near_pi[..., None], omega_pi, omega_generic))
+    return torch.where(
+        near_identity[..., None], omega_identity, torch.where(near_pi[..., None], omega_pi, omega_generic)
+    )
 
 
 class SO2(LieGroup):
@@ -137,8 +140,10 @@ class SO2(LieGroup):
         self._check_point(x)
         radius = safe_norm(x)
         positive = radius > 0
-        angle = torch.atan2(torch.where(positive, x[..., 1], torch.zeros_like(radius)),
-                            torch.where(positive, x[..., 0], torch.ones_like(radius)))
+        angle = torch.atan2(
+            torch.where(positive, x[..., 1], torch.zeros_like(radius)),
+            torch.where(positive, x[..., 0], torch.ones_like(radius)),
+        )
         return so2_matrix(angle), radius[..., None]
 
     def reference_point(self, orbit: Tensor) -> Tensor:

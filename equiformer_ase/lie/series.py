@@ -33,7 +33,9 @@ class EvenSeries:
         threshold: switch point in ``t2``.
     """
 
-    def __init__(self, closed_form: Callable[[Tensor], Tensor], coefficients: Sequence[float], threshold: float):
+    def __init__(
+        self, closed_form: Callable[[Tensor], Tensor], coefficients: Sequence[float], threshold: float
+    ):
         self.closed_form = closed_form
         self.coefficients = tuple(float(c) for c in coefficients)
         self.threshold = threshold

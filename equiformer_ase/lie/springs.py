@@ -59,8 +59,10 @@ class SpringData:
         expected = {"p": np.shape(self.q), "m": (batch, n), "k": (batch, n), "ts": (steps,)}
         for name, shape in expected.items():
             if np.shape(getattr(self, name)) != shape:
-                raise ValueError(f"spring data field {name!r} has shape {np.shape(getattr(self, name))}, "
-                                 f"expected {shape} for q of shape {np.shape(self.q)}")
+                raise ValueError(
+                    f"spring data field {name!r} has shape {np.shape(getattr(self, name))}, "
+                    f"expected {shape} for q of shape {np.shape(self.q)}"
+                )
 
     def systems(self, rows: slice) -> "SpringData":
         """The systems ``rows`` (a slice over B), sharing ``ts``."""
@@ -78,8 +80,9 @@ class SpringData:
             return cls(**{name: f[name] for name in FIELDS})
 
 
-def integrate_springs(q0: torch.Tensor, p0: torch.Tensor, m: torch.Tensor, k: torch.Tensor, ts: torch.Tensor,
-                      substeps: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+def integrate_springs(
+    q0: torch.Tensor, p0: torch.Tensor, m: torch.Tensor, k: torch.Tensor, ts: torch.Tensor, substeps: int = 20
+) -> tuple[torch.Tensor, torch.Tensor]:
     """RK4 on the true Hamiltonian, ``substeps`` steps per grid interval: (B, T, n, d) each, ``[:, 0] == q0``."""
 
     def derivative(_t, state):
@@ -97,8 +100,14 @@ def integrate_springs(q0: torch.Tensor, p0: torch.Tensor, m: torch.Tensor, k: to
     return torch.stack(qs, 1), torch.stack(ps, 1)
 
 
-def generate_springs(num_systems: int, seed: int = 0, num_particles: int = 6, dim: int = 2,
-                     ts: np.ndarray | None = None, substeps: int = 20) -> SpringData:
+def generate_springs(
+    num_systems: int,
+    seed: int = 0,
+    num_particles: int = 6,
+    dim: int = 2,
+    ts: np.ndarray | None = None,
+    substeps: int = 20,
+) -> SpringData:
     """The LieConv recipe: m ~ U(0.1, 3.1), k ~ U(0, 5), q0 = 0.4 N(0,1), p0 = 0.6 N(0,1),
     ts = linspace(0, 5, 500); float64 RK4 ground truth with ``substeps`` steps per grid interval."""
     if num_systems < 1 or num_particles < 2:

@@ -38,8 +38,13 @@ class Stabiliser(abc.ABC):
         """``nsamples`` fixed, evenly spread elements ``(nsamples, m, m)``."""
 
     @abc.abstractmethod
-    def sample(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+    def sample(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+        device=None,
+    ) -> Tensor:
         """Haar-random elements ``(*shape, m, m)``."""
 
     def _check_nsamples(self, nsamples: int) -> None:
@@ -55,12 +60,16 @@ class TrivialStabiliser(Stabiliser):
     def grid(self, nsamples: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
         self._check_nsamples(nsamples)
         if nsamples != 1:
-            raise ValueError(f"{self.group_name} has a trivial stabiliser: points lift exactly with nsamples=1; "
-                             f"got nsamples={nsamples}")
+            raise ValueError(
+                f"{self.group_name} has a trivial stabiliser: points lift exactly with nsamples=1; "
+                f"got nsamples={nsamples}"
+            )
         return torch.eye(self.matrix_dim, dtype=dtype, device=device)[None]
 
     def sample(self, shape, generator=None, dtype=torch.float64, device=None) -> Tensor:
-        return torch.eye(self.matrix_dim, dtype=dtype, device=device).expand(*shape, self.matrix_dim, self.matrix_dim)
+        return torch.eye(self.matrix_dim, dtype=dtype, device=device).expand(
+            *shape, self.matrix_dim, self.matrix_dim
+        )
 
 
 class CircleStabiliser(Stabiliser):
@@ -87,7 +96,9 @@ class CircleStabiliser(Stabiliser):
         return self.rotations(torch.arange(nsamples, dtype=dtype, device=device) * (2 * math.pi / nsamples))
 
     def sample(self, shape, generator=None, dtype=torch.float64, device=None) -> Tensor:
-        return self.rotations(2 * math.pi * torch.rand(*shape, generator=generator, dtype=dtype, device=device))
+        return self.rotations(
+            2 * math.pi * torch.rand(*shape, generator=generator, dtype=dtype, device=device)
+        )
 
 
 class RotationStabiliser(Stabiliser):

@@ -34,11 +34,20 @@ DEFAULT_LIFT_SAMPLES = 4  # per point, for groups whose stabiliser is not trivia
 class LieTransformerBlock(nn.Module):
     """Pre-LayerNorm residual block: Lie self-attention, then a two-layer SiLU MLP (width x 2)."""
 
-    def __init__(self, channels: int, location_dim: int, heads: int, combine: str, normalisation: str,
-                 location_hidden: int):
+    def __init__(
+        self,
+        channels: int,
+        location_dim: int,
+        heads: int,
+        combine: str,
+        normalisation: str,
+        location_hidden: int,
+    ):
         super().__init__()
         self.attention_norm = nn.LayerNorm(channels)
-        self.attention = LieSelfAttention(channels, location_dim, heads, combine, normalisation, location_hidden)
+        self.attention = LieSelfAttention(
+            channels, location_dim, heads, combine, normalisation, location_hidden
+        )
         self.feed_forward_norm = nn.LayerNorm(channels)
         self.feed_forward = mlp([channels, 2 * channels, channels])
 
@@ -67,14 +76,32 @@ class LieTransformer(nn.Module):
         seed: if given, parameters are initialised from it, leaving torch's global RNG untouched.
     """
 
-    def __init__(self, group: str | LieGroup, in_features: int, out_features: int = 1, width: int = 64,
-                 depth: int = 2, heads: int = 4, nsamples: int | None = None, lifting: str = "deterministic",
-                 neighbourhood: str = "all", k: int = 32, fill: float | None = None, rotation_weight: float = 1.0,
-                 combine: str = "sum", normalisation: str = "softmax", pooling: str = "mean",
-                 location_hidden: int | None = None, seed: int | None = None):
+    def __init__(
+        self,
+        group: str | LieGroup,
+        in_features: int,
+        out_features: int = 1,
+        width: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        nsamples: int | None = None,
+        lifting: str = "deterministic",
+        neighbourhood: str = "all",
+        k: int = 32,
+        fill: float | None = None,
+        rotation_weight: float = 1.0,
+        combine: str = "sum",
+        normalisation: str = "softmax",
+        pooling: str = "mean",
+        location_hidden: int | None = None,
+        seed: int | None = None,
+    ):
         super().__init__()
-        for value, valid, what in [(lifting, LIFTINGS, "lifting"), (neighbourhood, NEIGHBOURHOODS, "neighbourhood"),
-                                   (pooling, POOLINGS, "pooling")]:
+        for value, valid, what in [
+            (lifting, LIFTINGS, "lifting"),
+            (neighbourhood, NEIGHBOURHOODS, "neighbourhood"),
+            (pooling, POOLINGS, "pooling"),
+        ]:
             if value not in valid:
                 raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
         if in_features < 0:
@@ -92,12 +119,20 @@ class LieTransformer(nn.Module):
                 torch.manual_seed(seed)
             self.embedding = nn.Linear(max(in_features, 1), width)  # F = 0: a constant input of 1
             self.blocks = nn.ModuleList(
-                LieTransformerBlock(width, location_dim, heads, combine, normalisation, location_hidden or width)
-                for _ in range(depth))
+                LieTransformerBlock(
+                    width, location_dim, heads, combine, normalisation, location_hidden or width
+                )
+                for _ in range(depth)
+            )
             self.head = nn.Sequential(nn.LayerNorm(width), mlp([width, width, out_features]))
 
-    def forward(self, positions: Tensor, features: Tensor | None = None, mask: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
+    def forward(
+        self,
+        positions: Tensor,
+        features: Tensor | None = None,
+        mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """``positions (B, n, d)``, ``features (B, n, F)`` or None, ``mask (B, n)`` bool -> ``(B, out)``.
 
         ``generator`` drives random lifting and Monte-Carlo neighbourhoods (torch's global
@@ -106,8 +141,13 @@ class LieTransformer(nn.Module):
         lifted = self.lift(positions, features, mask, generator)
         return self.forward_lifted(lifted, self.neighbourhoods(lifted, generator))
 
-    def lift(self, positions: Tensor, features: Tensor | None = None, mask: Tensor | None = None,
-             generator: torch.Generator | None = None) -> Lifted:
+    def lift(
+        self,
+        positions: Tensor,
+        features: Tensor | None = None,
+        mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Lifted:
         """Check the inputs and lift them to the group (first stage of ``forward``)."""
         features, mask = self._checked_inputs(positions, features, mask)
         return lift(self.group, positions, features, mask, self.nsamples, self.lifting == "random", generator)
@@ -116,8 +156,9 @@ class LieTransformer(nn.Module):
         """The configured neighbourhoods of the lifted elements (second stage of ``forward``)."""
         if self.neighbourhood == "all":
             return all_neighbours(lifted.mask)
-        return nearest_neighbours(self.group, lifted.elements, lifted.mask, self.k, self.fill,
-                                  self.rotation_weight, generator)
+        return nearest_neighbours(
+            self.group, lifted.elements, lifted.mask, self.k, self.fill, self.rotation_weight, generator
+        )
 
     def forward_lifted(self, lifted: Lifted, neighbourhood: Neighbourhood) -> Tensor:
         """Attention blocks, invariant pooling and head on lifted inputs -> ``(B, out)``."""
@@ -133,19 +174,25 @@ class LieTransformer(nn.Module):
     def _checked_inputs(self, positions: Tensor, features: Tensor | None, mask: Tensor | None):
         d = self.group.space_dim
         if positions.dim() != 3 or positions.shape[-1] != d or not positions.is_floating_point():
-            raise ValueError(f"positions must be a float tensor (B, n, {d}) for {self.group.name}, "
-                             f"got {positions.dtype} {tuple(positions.shape)}")
+            raise ValueError(
+                f"positions must be a float tensor (B, n, {d}) for {self.group.name}, "
+                f"got {positions.dtype} {tuple(positions.shape)}"
+            )
         batch, n, _ = positions.shape
         if features is None:
             if self.in_features:
                 raise ValueError(f"this LieTransformer expects features (B, n, {self.in_features}), got None")
             features = positions.new_ones(batch, n, 1)
         elif features.shape != (batch, n, self.in_features):
-            raise ValueError(f"features must have shape {(batch, n, self.in_features)}, got {tuple(features.shape)}")
+            raise ValueError(
+                f"features must have shape {(batch, n, self.in_features)}, got {tuple(features.shape)}"
+            )
         if mask is None:
             mask = torch.ones(batch, n, dtype=torch.bool, device=positions.device)
         elif mask.shape != (batch, n) or mask.dtype != torch.bool:
-            raise ValueError(f"mask must be a bool tensor of shape {(batch, n)}, got {mask.dtype} {tuple(mask.shape)}")
+            raise ValueError(
+                f"mask must be a bool tensor of shape {(batch, n)}, got {mask.dtype} {tuple(mask.shape)}"
+            )
         if not mask.any(dim=1).all():
             raise ValueError("every system needs at least one unmasked particle")
         return features, mask

@@ -42,7 +42,9 @@ class Translations(LieGroup):
         return g[..., : self.space_dim, self.space_dim]
 
     def sample(self, shape, generator=None, dtype=torch.float64, device=None) -> Tensor:
-        return self._translation(torch.randn(*shape, self.space_dim, generator=generator, dtype=dtype, device=device))
+        return self._translation(
+            torch.randn(*shape, self.space_dim, generator=generator, dtype=dtype, device=device)
+        )
 
     def orbit_representative(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self._check_point(x)

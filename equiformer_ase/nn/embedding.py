@@ -43,23 +43,36 @@ class EdgeDegreeEmbedding(nn.Module):
     -> (num_nodes, irreps_node.dim).
     """
 
-    def __init__(self, irreps_node: o3.Irreps, irreps_sh: o3.Irreps, num_basis: int, hidden: int,
-                 avg_num_neighbors: float):
+    def __init__(
+        self,
+        irreps_node: o3.Irreps,
+        irreps_sh: o3.Irreps,
+        num_basis: int,
+        hidden: int,
+        avg_num_neighbors: float,
+    ):
         super().__init__()
         irreps_node, irreps_sh = o3.Irreps(irreps_node), o3.Irreps(irreps_sh)
         if [ir for _, ir in irreps_node] != [ir for _, ir in irreps_sh]:
-            raise ValueError(f"node irreps {irreps_node} and spherical harmonics {irreps_sh} "
-                             "must have the same degrees and parities, in order")
+            raise ValueError(
+                f"node irreps {irreps_node} and spherical harmonics {irreps_sh} "
+                "must have the same degrees and parities, in order"
+            )
         self.muls = [mul for mul, _ in irreps_node]
         self.sh_dims = [ir.dim for _, ir in irreps_sh]
         self.radial = RadialMLP(num_basis, hidden, sum(self.muls))
         self.inv_avg_num_neighbors = 1.0 / avg_num_neighbors
 
-    def forward(self, sh: torch.Tensor, edge_basis: torch.Tensor, envelope: torch.Tensor,
-                dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    def forward(
+        self,
+        sh: torch.Tensor,
+        edge_basis: torch.Tensor,
+        envelope: torch.Tensor,
+        dst: torch.Tensor,
+        num_nodes: int,
+    ) -> torch.Tensor:
         weights = self.radial(edge_basis, envelope).split(self.muls, dim=1)
         blocks = [
-            (w[:, :, None] * y[:, None, :]).flatten(1)
-            for w, y in zip(weights, sh.split(self.sh_dims, dim=1))
+            (w[:, :, None] * y[:, None, :]).flatten(1) for w, y in zip(weights, sh.split(self.sh_dims, dim=1))
         ]
         return scatter_sum(concat(blocks, dim=1), dst, num_nodes) * self.inv_avg_num_neighbors

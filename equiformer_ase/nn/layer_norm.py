@@ -42,7 +42,9 @@ class EquivariantLayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scalars, rest = x.split([self.num_scalars, x.shape[1] - self.num_scalars], dim=1)
         scalars = scalars - scalars.mean(dim=1, keepdim=True)
-        inv_rms = torch.rsqrt((scalars.pow(2).sum(1, keepdim=True) + rest.pow(2).sum(1, keepdim=True)) / x.shape[1] + self.eps)
+        inv_rms = torch.rsqrt(
+            (scalars.pow(2).sum(1, keepdim=True) + rest.pow(2).sum(1, keepdim=True)) / x.shape[1] + self.eps
+        )
         scale = self.weight.repeat_interleave(self.channel_dims, output_size=x.shape[1]) * inv_rms
         scalar_scale, rest_scale = scale.split([self.num_scalars, x.shape[1] - self.num_scalars], dim=1)
         return concat([scalars * scalar_scale + self.bias, rest * rest_scale], dim=1)

@@ -52,7 +52,9 @@ class IrrepsLinear(nn.Module):
         for mul_out, ir in self.irreps_out:
             if ir in in_blocks:
                 mul_in, k = in_blocks[ir]
-                self.plan.append(LinearBlock(k, len(self.weights), mul_in, mul_out, ir.dim, 1.0 / math.sqrt(mul_in)))
+                self.plan.append(
+                    LinearBlock(k, len(self.weights), mul_in, mul_out, ir.dim, 1.0 / math.sqrt(mul_in))
+                )
                 self.weights.append(nn.Parameter(torch.randn(mul_in, mul_out)))
             else:
                 self.plan.append(LinearBlock(None, -1, 0, mul_out, ir.dim, 0.0))
@@ -74,7 +76,11 @@ class IrrepsLinear(nn.Module):
                 # one 2-D matmul over (rows x m, mul_in): a transposed 3-D operand would make PyTorch
                 # run a bmm over an expanded weight
                 field = inputs[block.source].reshape(-1, block.mul_in, block.dim).transpose(1, 2)
-                mixed = (field.reshape(-1, block.mul_in) @ weight).view(-1, block.dim, block.mul_out).transpose(1, 2)
+                mixed = (
+                    (field.reshape(-1, block.mul_in) @ weight)
+                    .view(-1, block.dim, block.mul_out)
+                    .transpose(1, 2)
+                )
                 blocks.append(mixed.reshape(*batch, block.mul_out * block.dim))
         if self.bias is not None:
             blocks[0] = blocks[0] + self.bias

@@ -64,7 +64,9 @@ class DepthwiseTensorProduct(nn.Module):
         for _, ir1 in irreps_in:
             columns, groups = [], []
             for ir3 in allowed:
-                paths = [(ir2, sl2) for (_, ir2), sl2 in zip(irreps_sh, irreps_sh.slices()) if ir3 in ir1 * ir2]
+                paths = [
+                    (ir2, sl2) for (_, ir2), sl2 in zip(irreps_sh, irreps_sh.slices()) if ir3 in ir1 * ir2
+                ]
                 for ir2, sl2 in paths:
                     coefficient = torch.zeros(irreps_sh.dim, ir1.dim, ir3.dim, dtype=torch.float64)
                     w3j = o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64) * math.sqrt(ir3.dim)
@@ -76,9 +78,13 @@ class DepthwiseTensorProduct(nn.Module):
             self.coefficients.append(ExactConstant(coefficients.flatten(1)))
             self.groups.append(groups)
         # Output channels: grouped by l3 (sorted), within l3 by input block, within that (u, path).
-        self.pieces = [OutputPiece(b, g, self.in_blocks[b][0] * group.paths, group.irrep.dim)
-                       for ir3 in allowed for b, groups in enumerate(self.groups)
-                       for g, group in enumerate(groups) if group.irrep == ir3]
+        self.pieces = [
+            OutputPiece(b, g, self.in_blocks[b][0] * group.paths, group.irrep.dim)
+            for ir3 in allowed
+            for b, groups in enumerate(self.groups)
+            for g, group in enumerate(groups)
+            if group.irrep == ir3
+        ]
         out = {}
         for piece in self.pieces:
             irrep = self.groups[piece.block][piece.group].irrep
@@ -101,11 +107,19 @@ class DepthwiseTensorProduct(nn.Module):
             products = x_block * coupling if d1 == 1 else torch.bmm(x_block, coupling)
             grouped.append(products.split(sizes, dim=2))
         if weights is None:
-            return concat([grouped[piece.block][piece.group].reshape(num_edges, piece.channels * piece.dim)
-                           for piece in self.pieces], dim=1)
+            return concat(
+                [
+                    grouped[piece.block][piece.group].reshape(num_edges, piece.channels * piece.dim)
+                    for piece in self.pieces
+                ],
+                dim=1,
+            )
         weights = weights.split([piece.channels for piece in self.pieces], dim=1)
         out = []
         for piece, w in zip(self.pieces, weights):
-            channels = grouped[piece.block][piece.group].reshape(num_edges, piece.channels, piece.dim) * w[:, :, None]
+            channels = (
+                grouped[piece.block][piece.group].reshape(num_edges, piece.channels, piece.dim)
+                * w[:, :, None]
+            )
             out.append(channels.view(num_edges, piece.channels * piece.dim))
         return concat(out, dim=1)

@@ -28,8 +28,10 @@ class Adsorbate:
         if len(self.atoms) == 0:
             raise ValueError(f"adsorbate {self.name!r} has no atoms")
         if not 0 <= self.binding_index < len(self.atoms):
-            raise ValueError(f"adsorbate {self.name!r}: binding_index {self.binding_index} is not an atom index "
-                             f"(it has {len(self.atoms)} atoms)")
+            raise ValueError(
+                f"adsorbate {self.name!r}: binding_index {self.binding_index} is not an atom index "
+                f"(it has {len(self.atoms)} atoms)"
+            )
 
     @property
     def binding_symbol(self) -> str:
@@ -42,7 +44,7 @@ class Adsorbate:
         others = np.delete(atoms.positions, self.binding_index, axis=0)
         if len(others):
             axis = others.mean(axis=0)
-            if np.linalg.norm(axis) < 1e-8:   # symmetric about the binding atom: use the first other atom
+            if np.linalg.norm(axis) < 1e-8:  # symmetric about the binding atom: use the first other atom
                 axis = others[0]
             atoms.rotate(axis, (0, 0, 1))
         atoms.set_constraint()
@@ -52,7 +54,9 @@ class Adsorbate:
 
 
 def adsorbate(name: str) -> Adsorbate:
-    """A built-in adsorbate ({names}), bound through its first atom.""".format(names=", ".join(ADSORBATE_GEOMETRIES))
+    """A built-in adsorbate ({names}), bound through its first atom.""".format(
+        names=", ".join(ADSORBATE_GEOMETRIES)
+    )
     return Adsorbate(name, adsorbate_geometry(name), 0)
 
 
@@ -63,8 +67,10 @@ def adsorbate_from_atoms(name: str, atoms: Atoms, binding_atom: int | str | None
     if isinstance(binding_atom, str):
         matches = [k for k, s in enumerate(atoms.get_chemical_symbols()) if s == binding_atom]
         if len(matches) != 1:
-            raise ValueError(f"adsorbate {name!r}: binding atom {binding_atom!r} occurs {len(matches)} times in "
-                             f"{atoms.get_chemical_formula()}; give its index instead")
+            raise ValueError(
+                f"adsorbate {name!r}: binding atom {binding_atom!r} occurs {len(matches)} times in "
+                f"{atoms.get_chemical_formula()}; give its index instead"
+            )
         binding_atom = matches[0]
     return Adsorbate(name, atoms.copy(), int(binding_atom))
 
@@ -75,12 +81,13 @@ def binding_height(slab: Atoms, site: Site, bond: float) -> float:
     positions, _ = periodic_images(slab, np.arange(len(slab)))
     lateral = np.linalg.norm(positions[:, :2] - np.asarray(site.position[:2]), axis=1)
     close = lateral < bond
-    heights = positions[close, 2] + np.sqrt(bond ** 2 - lateral[close] ** 2)
+    heights = positions[close, 2] + np.sqrt(bond**2 - lateral[close] ** 2)
     return float(max(heights.max(initial=site.position[2]), site.position[2] + 0.5))
 
 
-def place_adsorbate(slab: Atoms, molecule: Adsorbate, site: Site, height: float = 0.0,
-                    rotation: float = 0.0) -> Atoms:
+def place_adsorbate(
+    slab: Atoms, molecule: Adsorbate, site: Site, height: float = 0.0, rotation: float = 0.0
+) -> Atoms:
     """``slab`` + ``molecule`` with its binding atom over ``site`` at a covalent-radii bond length to the
     metal plus ``height`` (Angstrom), the molecule turned by ``rotation`` (degrees) about z; the slab's
     constraints are kept (indices unchanged, adsorbate atoms appended and free)."""
@@ -88,10 +95,17 @@ def place_adsorbate(slab: Atoms, molecule: Adsorbate, site: Site, height: float 
     bond = covalent_radii[atomic_numbers[metal]] + covalent_radii[atomic_numbers[molecule.binding_symbol]]
     placed = molecule.oriented()
     placed.rotate(rotation, "z")
-    placed.positions += np.array([site.position[0], site.position[1], binding_height(slab, site, bond) + height])
+    placed.positions += np.array(
+        [site.position[0], site.position[1], binding_height(slab, site, bond) + height]
+    )
     combined = slab.copy()
     combined.extend(placed)
     combined.set_constraint([c.copy() for c in slab.constraints])
-    combined.info = {**slab.info, "adsorbate": molecule.name, "site": site.name, "slab_atoms": len(slab),
-                     "binding_atom": len(slab) + molecule.binding_index}
+    combined.info = {
+        **slab.info,
+        "adsorbate": molecule.name,
+        "site": site.name,
+        "slab_atoms": len(slab),
+        "binding_atom": len(slab) + molecule.binding_index,
+    }
     return combined

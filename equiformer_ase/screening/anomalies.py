@@ -47,7 +47,7 @@ def _components(count: int, bonds: set[tuple[int, int]]) -> int:
 
 
 def detect_anomaly(initial: Atoms, relaxed: Atoms, slab_atoms: int) -> str:
-    """"" when ``relaxed`` is a normal adsorption result, else "desorbed", "dissociated", "intercalated" or
+    """ "" when ``relaxed`` is a normal adsorption result, else "desorbed", "dissociated", "intercalated" or
     "reconstructed" (the first that applies, in this order).
 
     ``initial``/``relaxed``: slab + adsorbate before and after relaxation, the first ``slab_atoms``
@@ -61,7 +61,9 @@ def detect_anomaly(initial: Atoms, relaxed: Atoms, slab_atoms: int) -> str:
     if not any((a in slab) != (b in slab) for a, b in _bonds(relaxed, CONTACT_SCALE)):
         return "desorbed"
     inside = {(a - slab_atoms, b - slab_atoms) for a, b in after if a >= slab_atoms and b >= slab_atoms}
-    inside_before = {(a - slab_atoms, b - slab_atoms) for a, b in before if a >= slab_atoms and b >= slab_atoms}
+    inside_before = {
+        (a - slab_atoms, b - slab_atoms) for a, b in before if a >= slab_atoms and b >= slab_atoms
+    }
     if _components(n_adsorbate, inside) > _components(n_adsorbate, inside_before):
         return "dissociated"
     fixed = set(np.flatnonzero(fixed_atoms(relaxed)[:slab_atoms]).tolist())
@@ -69,8 +71,10 @@ def detect_anomaly(initial: Atoms, relaxed: Atoms, slab_atoms: int) -> str:
         return "intercalated"
     slab_before, slab_after = initial[:slab_atoms], relaxed[:slab_atoms]
     cutoff = METAL_BOND_SCALE * neighbor_list("d", slab_before, 4.0).min()
-    bonds = [{(int(a), int(b)) for a, b in zip(*neighbor_list("ij", s, cutoff)) if a < b}
-             for s in (slab_before, slab_after)]
+    bonds = [
+        {(int(a), int(b)) for a, b in zip(*neighbor_list("ij", s, cutoff)) if a < b}
+        for s in (slab_before, slab_after)
+    ]
     if bonds[0] != bonds[1]:
         return "reconstructed"
     return ""

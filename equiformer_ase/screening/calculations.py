@@ -19,21 +19,30 @@ from ..training.reference_calculators import reference_calculator
 Result = tuple[Atoms, bool, dict]
 
 
-def relax_with_potential(structures: list[Atoms], potential: str, fmax: float, steps: int, device: str,
-                         dtype: str) -> list[Result]:
+def relax_with_potential(
+    structures: list[Atoms], potential: str, fmax: float, steps: int, device: str, dtype: str
+) -> list[Result]:
     """All ``structures`` relaxed together by the batched FIRE engine (:func:`equiformer_ase.dynamics.relax`)."""
-    from ..dynamics import relax   # torch only where the potential runs
+    from ..dynamics import relax  # torch only where the potential runs
 
-    relaxed, converged = relax(structures, potential, fmax=fmax, steps=steps, device=device, dtype=dtype,
-                               progress=False)
-    return [(atoms, ok, {"max_forces_dev": atoms.info["max_forces_dev"]} if "max_forces_dev" in atoms.info else {})
-            for atoms, ok in zip(relaxed, converged)]
+    relaxed, converged = relax(
+        structures, potential, fmax=fmax, steps=steps, device=device, dtype=dtype, progress=False
+    )
+    return [
+        (
+            atoms,
+            ok,
+            {"max_forces_dev": atoms.info["max_forces_dev"]} if "max_forces_dev" in atoms.info else {},
+        )
+        for atoms, ok in zip(relaxed, converged)
+    ]
 
 
 def _freeze(atoms: Atoms) -> None:
     """Replace ``atoms``' calculator by a SinglePointCalculator of its energy and unconstrained forces."""
-    atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(),
-                                       forces=atoms.get_forces(apply_constraint=False))
+    atoms.calc = SinglePointCalculator(
+        atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces(apply_constraint=False)
+    )
 
 
 def relax_with_reference(structures: list[Atoms], reference: str, fmax: float, steps: int) -> list[Result]:

@@ -39,8 +39,14 @@ def random_sites(slab: Atoms, count: int, rng: np.random.Generator) -> list[Site
     for k in range(count):
         xy = rng.uniform(size=2) @ slab.cell.array[:2, :2]
         nearest = int(owner[np.argmin(np.linalg.norm(images[:, :2] - xy, axis=1))])
-        sites.append(Site(f"random-{k}", "random", (float(xy[0]), float(xy[1]), float(slab.positions[nearest, 2])),
-                          (nearest,)))
+        sites.append(
+            Site(
+                f"random-{k}",
+                "random",
+                (float(xy[0]), float(xy[1]), float(slab.positions[nearest, 2])),
+                (nearest,),
+            )
+        )
     return sites
 
 
@@ -49,14 +55,20 @@ def system_rng(seed: int, system: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(system.encode())])
 
 
-def placements(slab: Atoms, system: str, random_count: int = 0, heights: tuple[float, ...] = (0.0,),
-               seed: int = 0) -> list[Placement]:
+def placements(
+    slab: Atoms, system: str, random_count: int = 0, heights: tuple[float, ...] = (0.0,), seed: int = 0
+) -> list[Placement]:
     """The heuristic sites of ``slab`` and ``random_count`` random ones (seeded by ``seed`` and ``system``),
     each at every height offset of ``heights``; heuristic sites keep rotation 0."""
     rng = system_rng(seed, system)
     randoms = random_sites(slab, random_count, rng)
     rotations = rng.uniform(0.0, 360.0, size=random_count)
     starts = [(site.name, site, 0.0) for site in find_sites(slab)]
-    starts += [(f"{site.name}-seed{seed}", site, float(rotation)) for site, rotation in zip(randoms, rotations)]
-    return [Placement(name if height == 0 else f"{name}{height:+g}", site, float(height), rotation)
-            for name, site, rotation in starts for height in heights]
+    starts += [
+        (f"{site.name}-seed{seed}", site, float(rotation)) for site, rotation in zip(randoms, rotations)
+    ]
+    return [
+        Placement(name if height == 0 else f"{name}{height:+g}", site, float(height), rotation)
+        for name, site, rotation in starts
+        for height in heights
+    ]

@@ -21,7 +21,7 @@ from ase import Atoms
 from ase.build import molecule
 
 GAS_REFERENCES = ("H2", "H2O", "CO", "N2")
-VACUUM = 6.0   # Angstrom around each gas molecule
+VACUUM = 6.0  # Angstrom around each gas molecule
 
 
 def gas_molecule(name: str) -> Atoms:
@@ -43,11 +43,13 @@ def chemical_potentials(gas_energies: dict[str, float]) -> dict[str, float]:
     return {"H": 0.5 * e["H2"], "O": mu_o, "C": e["CO"] - mu_o, "N": 0.5 * e["N2"]}
 
 
-def adsorption_energy(e_system: float, e_slab: float, adsorbate_symbols: list[str],
-                      potentials: dict[str, float]) -> float:
+def adsorption_energy(
+    e_system: float, e_slab: float, adsorbate_symbols: list[str], potentials: dict[str, float]
+) -> float:
     """E(slab + adsorbate) - E(slab) - sum of mu over the adsorbate's atoms, eV."""
     unknown = sorted(set(adsorbate_symbols) - set(potentials))
     if unknown:
-        raise ValueError(f"no gas reference for {', '.join(unknown)}: adsorbates may contain only "
-                         f"{', '.join(potentials)}")
+        raise ValueError(
+            f"no gas reference for {', '.join(unknown)}: adsorbates may contain only {', '.join(potentials)}"
+        )
     return e_system - e_slab - sum(n * potentials[s] for s, n in Counter(adsorbate_symbols).items())

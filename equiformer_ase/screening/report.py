@@ -25,8 +25,13 @@ def summary_rows(best: dict, reference: dict | None = None, verified: dict | Non
     given, else to the potential's."""
     rows = []
     for (metal, facet, name), entry in sorted(best.items()):
-        row = {"surface": surface_name(metal, facet), "adsorbate": name, "site": entry["site"],
-               "adsorption_energy_eV": round(entry["adsorption_energy"], 4), "converged": entry["converged"]}
+        row = {
+            "surface": surface_name(metal, facet),
+            "adsorbate": name,
+            "site": entry["site"],
+            "adsorption_energy_eV": round(entry["adsorption_energy"], 4),
+            "converged": entry["converged"],
+        }
         if "max_forces_dev" in entry:
             row["max_forces_dev"] = round(entry["max_forces_dev"], 4)
         ours = entry
@@ -35,8 +40,11 @@ def summary_rows(best: dict, reference: dict | None = None, verified: dict | Non
             row.update(verified_site=ours["site"], verified_energy_eV=round(ours["adsorption_energy"], 4))
         if reference is not None:
             other = reference.get((metal, facet, name), MISSING)
-            row.update(reference_site=other["site"], reference_energy_eV=round(other["adsorption_energy"], 4),
-                       difference_eV=round(ours["adsorption_energy"] - other["adsorption_energy"], 4))
+            row.update(
+                reference_site=other["site"],
+                reference_energy_eV=round(other["adsorption_energy"], 4),
+                difference_eV=round(ours["adsorption_energy"] - other["adsorption_energy"], 4),
+            )
         rows.append(row)
     return rows
 
@@ -47,13 +55,16 @@ def verified_sites(systems: dict, k: int) -> dict:
     out = {}
     for key, (candidates, _) in systems.items():
         best = best_verified(candidates, k)
-        out[key] = MISSING if best is None else {"site": best["site"],
-                                                 "adsorption_energy": best["sp_adsorption_energy"]}
+        out[key] = (
+            MISSING
+            if best is None
+            else {"site": best["site"], "adsorption_energy": best["sp_adsorption_energy"]}
+        )
     return out
 
 
 def anomaly_fractions(records: list[dict]) -> str:
-    """"desorbed 1.2 %, dissociated 0 %, ..." over ``records`` (each with ``anomaly``)."""
+    """ "desorbed 1.2 %, dissociated 0 %, ..." over ``records`` (each with ``anomaly``)."""
     counts = Counter(r["anomaly"] for r in records)
     return ", ".join(f"{name} {100 * counts[name] / max(len(records), 1):.1f} %" for name in ANOMALIES)
 
@@ -65,43 +76,58 @@ def adsorbml_report(systems: dict, metrics: dict, method: str, reference: str) -
     not counted), ML-only success, anomaly fractions and the systems failing at k = 1 and k_max, with reasons."""
     k_max = len(metrics["success"])
     dense = sum(r["force_calls"] or 0 for _, reference_rows in systems.values() for r in reference_rows)
-    lines = [f"AdsorbML success against {reference}'s dense minimum over {metrics['systems']} systems "
-             f"(within {THRESHOLD:g} eV or below); {dense} {reference} force calls for the dense relaxations:",
-             f"{'k':>3} {'success':>8} {'single points':>13} {'speed-up':>8}"]
+    lines = [
+        f"AdsorbML success against {reference}'s dense minimum over {metrics['systems']} systems "
+        f"(within {THRESHOLD:g} eV or below); {dense} {reference} force calls for the dense relaxations:",
+        f"{'k':>3} {'success':>8} {'single points':>13} {'speed-up':>8}",
+    ]
     for k in range(1, k_max + 1):
-        calls = sum(math.isfinite(c["sp_adsorption_energy"]) for candidates, _ in systems.values()
-                    for c in ranked(candidates)[:k])
+        calls = sum(
+            math.isfinite(c["sp_adsorption_energy"])
+            for candidates, _ in systems.values()
+            for c in ranked(candidates)[:k]
+        )
         speed_up = f"{dense / calls:.1f}" if calls else "-"
         lines.append(f"{k:>3} {100 * metrics['success'][k - 1]:>7.1f}% {calls:>13} {speed_up:>8}")
     candidates = [c for cs, _ in systems.values() for c in cs]
     references = [r for _, rs in systems.values() for r in rs]
-    lines += [f"ML-only success (also |E_ML - E_SP| <= {THRESHOLD:g} eV): {100 * metrics['ml_only']:.1f}%",
-              f"anomalies, {method} ({len(candidates)} relaxations): {anomaly_fractions(candidates)}",
-              f"anomalies, {reference} ({len(references)} relaxations): {anomaly_fractions(references)}"]
+    lines += [
+        f"ML-only success (also |E_ML - E_SP| <= {THRESHOLD:g} eV): {100 * metrics['ml_only']:.1f}%",
+        f"anomalies, {method} ({len(candidates)} relaxations): {anomaly_fractions(candidates)}",
+        f"anomalies, {reference} ({len(references)} relaxations): {anomaly_fractions(references)}",
+    ]
     if metrics["left_out"]:
-        lines.append(f"left out, no anomaly-free {reference} structure: "
-                     + ", ".join(f"{surface_name(m, f)}/{a}" for m, f, a in metrics["left_out"]))
+        lines.append(
+            f"left out, no anomaly-free {reference} structure: "
+            + ", ".join(f"{surface_name(m, f)}/{a}" for m, f, a in metrics["left_out"])
+        )
     for k in sorted({1, k_max}):
-        failing = [f"{surface_name(*key[:2])}/{key[2]} ({reason}{_gap(systems[key], k)})"
-                   for key, reason in sorted(metrics["failures"][k - 1].items())]
+        failing = [
+            f"{surface_name(*key[:2])}/{key[2]} ({reason}{_gap(systems[key], k)})"
+            for key, reason in sorted(metrics["failures"][k - 1].items())
+        ]
         lines.append(f"failing at k={k}: " + (", ".join(failing) or "none"))
     return "\n".join(lines)
 
 
 def _gap(system: tuple[list, list], k: int) -> str:
-    """": top vs fcc, +0.15 eV": the best verified structure's final site vs the reference minimum's, and its
+    """ ": top vs fcc, +0.15 eV": the best verified structure's final site vs the reference minimum's, and its
     energy above that minimum; "" without a verified structure."""
     best, minimum = best_verified(system[0], k), reference_minimum(system[1])
     if best is None:
         return ""
-    return (f": {best['final_site']} vs {minimum['final_site']}, "
-            f"{best['sp_adsorption_energy'] - minimum['adsorption_energy']:+.2f} eV")
+    return (
+        f": {best['final_site']} vs {minimum['final_site']}, "
+        f"{best['sp_adsorption_energy'] - minimum['adsorption_energy']:+.2f} eV"
+    )
 
 
 def comparison_rows(comparison: dict[str, dict], digits: int = 3) -> list[dict]:
     """Rows of a :func:`compare_methods` result for :func:`format_table`: one per adsorbate, floats rounded."""
-    return [{"adsorbate": name, **{k: round(v, digits) if isinstance(v, float) else v for k, v in entry.items()}}
-            for name, entry in comparison.items()]
+    return [
+        {"adsorbate": name, **{k: round(v, digits) if isinstance(v, float) else v for k, v in entry.items()}}
+        for name, entry in comparison.items()
+    ]
 
 
 def format_table(rows: list[dict]) -> str:
@@ -125,6 +151,7 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
 def write_heatmap(best: dict, path: str | Path, title: str) -> None:
     """PNG heatmap: surfaces (rows) x adsorbates (columns), best-site adsorption energy in eV, annotated."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -138,7 +165,9 @@ def write_heatmap(best: dict, path: str | Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(width, max(1.5 + 0.45 * len(surfaces), 3.0)))
     image = ax.imshow(grid, cmap="viridis", aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
-        ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7, color="w")
+        ax.text(
+            j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7, color="w"
+        )
     ax.set_xticks(range(len(adsorbates)), adsorbates)
     ax.set_yticks(range(len(surfaces)), surfaces)
     ax.set_title(title, fontsize=9)
@@ -148,8 +177,9 @@ def write_heatmap(best: dict, path: str | Path, title: str) -> None:
     plt.close(fig)
 
 
-def screening_report(screening, stem: str | Path, check_with: str | None = None, verify_with: str | None = None,
-                     top_k: int = 5) -> str:
+def screening_report(
+    screening, stem: str | Path, check_with: str | None = None, verify_with: str | None = None, top_k: int = 5
+) -> str:
     """After ``screening.run(check_with, verify_with, top_k)`` (a :class:`Screening`): writes ``STEM_summary.csv``
     and ``STEM_heatmap.png`` (the potential's best sites) and returns the text to print: the summary table,
     the files, the run's throughput, other results in the database; with ``check_with`` the comparison of
@@ -164,20 +194,27 @@ def screening_report(screening, stem: str | Path, check_with: str | None = None,
     rows = summary_rows(best, reference, verified_sites(systems, top_k) if verify_with else None)
     write_csv(rows, f"{stem}_summary.csv")
     write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
-    parts = [format_table(rows), f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; {screening.throughput()}"]
+    parts = [
+        format_table(rows),
+        f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; {screening.throughput()}",
+    ]
     if other := screening.other_results():
         parts.append(other)
     if reference is not None:
         comparison = compare_methods(best, reference, [a.name for a in spec.adsorbates])
-        parts += [f"\n{spec.method} vs {check_with}, best sites across surfaces:",
-                  format_table(comparison_rows(comparison, digits=4))]
+        parts += [
+            f"\n{spec.method} vs {check_with}, best sites across surfaces:",
+            format_table(comparison_rows(comparison, digits=4)),
+        ]
     if check_with and verify_with:
         metrics = success_rates(systems, top_k)
         parts += ["", adsorbml_report(systems, metrics, spec.method, check_with)]
-        failing = sorted(metrics["failures"][0])   # at k = 1: where the potential's own ranking misses
+        failing = sorted(metrics["failures"][0])  # at k = 1: where the potential's own ranking misses
         if failing:
             frames = screening.labelled_frames(failing, check_with)
             write(f"{stem}_failures.extxyz", frames)
-            parts.append(f"the failing systems' structures labelled by {check_with}, for the active-learning loop's "
-                         f"data: {stem}_failures.extxyz ({len(frames)} frames)")
+            parts.append(
+                f"the failing systems' structures labelled by {check_with}, for the active-learning loop's "
+                f"data: {stem}_failures.extxyz ({len(frames)} frames)"
+            )
     return "\n".join(parts)

@@ -21,10 +21,10 @@ from ase.geometry import get_distances
 from ase.neighborlist import neighbor_list
 from scipy.spatial import Delaunay
 
-FINGERPRINT_RADIUS = 4.5      # Angstrom
-FINGERPRINT_HEIGHT = 1.5      # Angstrom above the highest site atom
-SAME_SITE_TOLERANCE = 0.05    # Angstrom, largest fingerprint difference of equivalent sites
-SHADOW_RADIUS = 0.8           # nearest-neighbour distances
+FINGERPRINT_RADIUS = 4.5  # Angstrom
+FINGERPRINT_HEIGHT = 1.5  # Angstrom above the highest site atom
+SAME_SITE_TOLERANCE = 0.05  # Angstrom, largest fingerprint difference of equivalent sites
+SHADOW_RADIUS = 0.8  # nearest-neighbour distances
 KIND_ORDER = ("top", "bridge", "fcc", "hcp", "hollow")
 
 
@@ -51,7 +51,9 @@ def nearest_neighbour_distance(slab: Atoms) -> float:
 def surface_atoms(slab: Atoms) -> np.ndarray:
     """Indices of the exposed atoms of the upper half of ``slab`` (see the module docstring)."""
     if not (slab.pbc[0] and slab.pbc[1]) or slab.pbc[2]:
-        raise ValueError(f"sites need a slab periodic in x and y only (pbc [T, T, F]), got pbc={slab.pbc.tolist()}")
+        raise ValueError(
+            f"sites need a slab periodic in x and y only (pbc [T, T, F]), got pbc={slab.pbc.tolist()}"
+        )
     shadow = SHADOW_RADIUS * nearest_neighbour_distance(slab)
     z = slab.positions[:, 2]
     upper = np.flatnonzero(z > 0.5 * (z.min() + z.max()))
@@ -100,15 +102,18 @@ def _candidates(slab: Atoms, surface: np.ndarray, nn: float) -> list[tuple[str, 
     found: list[tuple[str, np.ndarray]] = [("top", slab.positions[k, :2]) for k in surface]
     hollows: list[np.ndarray] = []
     for simplex in triangulation.simplices:
-        lengths = [np.linalg.norm(points3d[a] - points3d[b]) for a, b in ((0, 1), (1, 2), (0, 2))
-                   for a, b in [(simplex[a], simplex[b])]]
+        lengths = [
+            np.linalg.norm(points3d[a] - points3d[b])
+            for a, b in ((0, 1), (1, 2), (0, 2))
+            for a, b in [(simplex[a], simplex[b])]
+        ]
         for (a, b), length in zip(((0, 1), (1, 2), (0, 2)), lengths):
-            if length < 1.2 * nn:   # bonded pair: a bridge
+            if length < 1.2 * nn:  # bonded pair: a bridge
                 found.append(("bridge", 0.5 * (xy[simplex[a]] + xy[simplex[b]])))
         if max(lengths) < 1.5 * nn:  # compact triangle (also the half-squares of (100)): a hollow
             hollows.append(_circumcentre(xy[simplex]))
     bridges = np.array([p for kind, p in found if kind == "bridge"]).reshape(-1, 2)
-    for centre in hollows:   # a bridge midpoint on a hollow centre is the diagonal of a square, not a bridge
+    for centre in hollows:  # a bridge midpoint on a hollow centre is the diagonal of a square, not a bridge
         if not np.any(np.linalg.norm(bridges - centre, axis=1) < 0.1):
             found.append(("hollow", centre))
     return [(kind, p) for kind, p in found if _inside_cell(slab, p)]
@@ -128,7 +133,7 @@ def _hollow_kind(slab: Atoms, site_atoms: np.ndarray, xy: np.ndarray) -> str:
     images, owner = periodic_images(slab, below)
     under = np.linalg.norm(images[:, :2] - xy, axis=1) < 0.3
     top = slab.positions[site_atoms, 2].min()
-    depth = top - slab.positions[owner[under], 2]      # an atom in the layer right below makes it hcp
+    depth = top - slab.positions[owner[under], 2]  # an atom in the layer right below makes it hcp
     return "hcp" if np.any((depth > 0.5) & (depth < 1.2 * nearest_neighbour_distance(slab))) else "fcc"
 
 
@@ -146,15 +151,17 @@ def find_sites(slab: Atoms) -> list[Site]:
     """
     surface = surface_atoms(slab)
     nn = nearest_neighbour_distance(slab)
-    distinct: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []   # kind, xy, atoms, fingerprint
+    distinct: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # kind, xy, atoms, fingerprint
     for kind, xy in _candidates(slab, surface, nn):
         atoms = _site_atoms(slab, surface, xy) if kind != "top" else _site_atoms(slab, surface, xy)[:1]
         if kind == "hollow":
             kind = _hollow_kind(slab, atoms, xy)
         point = np.array([*xy, slab.positions[atoms, 2].max() + FINGERPRINT_HEIGHT])
         fingerprint = _fingerprint(slab, point)
-        if not any(kind == k and len(f) == len(fingerprint) and np.abs(f - fingerprint).max() < SAME_SITE_TOLERANCE
-                   for k, _, _, f in distinct):
+        if not any(
+            kind == k and len(f) == len(fingerprint) and np.abs(f - fingerprint).max() < SAME_SITE_TOLERANCE
+            for k, _, _, f in distinct
+        ):
             distinct.append((kind, xy, atoms, fingerprint))
     distinct.sort(key=lambda s: (KIND_ORDER.index(s[0]), round(s[1][0], 3), round(s[1][1], 3)))
     sites, counts = [], {}

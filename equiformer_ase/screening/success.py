@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-THRESHOLD = 0.1   # eV
+THRESHOLD = 0.1  # eV
 
 
 def reference_minimum(reference: list[dict]) -> dict | None:
@@ -92,5 +92,10 @@ def success_rates(systems: dict, k_max: int) -> dict:
                 failures[k - 1][key] = reason
         ml_only += ml_only_succeeds(candidates, minimum["adsorption_energy"])
     rate = (lambda n: n / counted) if counted else (lambda n: math.nan)
-    return {"systems": counted, "left_out": left_out, "success": [rate(n) for n in success],
-            "ml_only": rate(ml_only), "failures": failures}
+    return {
+        "systems": counted,
+        "left_out": left_out,
+        "success": [rate(n) for n in success],
+        "ml_only": rate(ml_only),
+        "failures": failures,
+    }

@@ -13,12 +13,22 @@ FACET_BUILDERS = {"111": fcc111, "100": fcc100, "110": fcc110, "211": fcc211}
 def fcc_metals() -> tuple[str, ...]:
     """Every metal whose reference state in ase.data is fcc (Al, Ni, Cu, Pd, Ag, Pt, Au, ...)."""
     noble_gases = {"He", "Ne", "Ar", "Kr", "Xe", "Rn"}
-    return tuple(symbol for symbol, z in atomic_numbers.items() if symbol not in noble_gases
-                 and reference_states[z] is not None and reference_states[z].get("symmetry") == "fcc")
+    return tuple(
+        symbol
+        for symbol, z in atomic_numbers.items()
+        if symbol not in noble_gases
+        and reference_states[z] is not None
+        and reference_states[z].get("symmetry") == "fcc"
+    )
 
 
-def build_surface(metal: str, facet: str, size: tuple[int, int, int] = (3, 3, 4), vacuum: float = 6.0,
-                  fixed_fraction: float = 0.5) -> Atoms:
+def build_surface(
+    metal: str,
+    facet: str,
+    size: tuple[int, int, int] = (3, 3, 4),
+    vacuum: float = 6.0,
+    fixed_fraction: float = 0.5,
+) -> Atoms:
     """An fcc ``metal`` slab with Miller index ``facet`` ("111", "100", "110" or "211").
 
     ``size``: atoms along a and b, and layers (for "211", a must be a multiple of 3 and the layers
@@ -28,7 +38,9 @@ def build_surface(metal: str, facet: str, size: tuple[int, int, int] = (3, 3, 4)
     vacuum and fixed atoms as in the training data.
     """
     if metal not in fcc_metals():
-        raise ValueError(f"unknown metal {metal!r}: screening builds fcc metals only ({', '.join(fcc_metals())})")
+        raise ValueError(
+            f"unknown metal {metal!r}: screening builds fcc metals only ({', '.join(fcc_metals())})"
+        )
     if facet not in FACET_BUILDERS:
         raise ValueError(f"unknown facet {facet!r}; choose from {', '.join(FACET_BUILDERS)}")
     if facet == "211" and size[0] % 3:

@@ -90,38 +90,60 @@ class ScreeningSpec:
 
     def __post_init__(self) -> None:
         if self.potential == REFERENCE_METHOD:
-            covered = list(emt_parameters)   # the elements ASE's EMT has parameters for
+            covered = list(emt_parameters)  # the elements ASE's EMT has parameters for
         else:
             covered = model_headers(self.potential)[0]["elements"]  # a missing potential fails here, first
         metals = [m for m in fcc_metals() if m in covered]
         unknown = [m for m in self.metals if m not in metals]
         if unknown or not self.metals:
-            raise ValueError(f"{', '.join(unknown) or 'no metals'}: not an fcc metal covered by {self.potential}, "
-                             f"which covers {', '.join(metals) or 'no fcc metal'}")
+            raise ValueError(
+                f"{', '.join(unknown) or 'no metals'}: not an fcc metal covered by {self.potential}, "
+                f"which covers {', '.join(metals) or 'no fcc metal'}"
+            )
         unknown = [f for f in self.facets if f not in FACET_BUILDERS]
         if unknown or not self.facets:
-            raise ValueError(f"unknown or no facets {unknown or list(self.facets)}; choose from {', '.join(FACET_BUILDERS)}")
+            raise ValueError(
+                f"unknown or no facets {unknown or list(self.facets)}; choose from {', '.join(FACET_BUILDERS)}"
+            )
         if not self.adsorbates:
             raise ValueError("no adsorbates to screen")
-        object.__setattr__(self, "adsorbates", tuple(a if isinstance(a, Adsorbate) else adsorbate(a)
-                                                     for a in self.adsorbates))
+        object.__setattr__(
+            self,
+            "adsorbates",
+            tuple(a if isinstance(a, Adsorbate) else adsorbate(a) for a in self.adsorbates),
+        )
         needed = {symbol for a in self.adsorbates for symbol in a.atoms.get_chemical_symbols()}
         needed |= {symbol for name in GAS_REFERENCES for symbol in gas_molecule(name).get_chemical_symbols()}
         if needed - set(covered):
             raise UnsupportedElementError(sorted(needed - set(covered)), covered)
         if self.fmax <= 0 or self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"need fmax > 0, steps >= 1 and batch_size >= 1, got {self.fmax}, {self.steps}, "
-                             f"{self.batch_size}")
+            raise ValueError(
+                f"need fmax > 0, steps >= 1 and batch_size >= 1, got {self.fmax}, {self.steps}, "
+                f"{self.batch_size}"
+            )
         object.__setattr__(self, "heights", tuple(float(h) for h in self.heights))
-        if (self.random_placements < 0 or not self.heights or len(set(self.heights)) < len(self.heights)
-                or not all(0 <= h < math.inf for h in self.heights)):
-            raise ValueError(f"need random_placements >= 0 and distinct finite heights >= 0 (Angstrom), got "
-                             f"{self.random_placements} and {list(self.heights)}")
-        object.__setattr__(self, "method", Path(self.potential).stem if self.potential.endswith(".safetensors")
-                           else self.potential)
+        if (
+            self.random_placements < 0
+            or not self.heights
+            or len(set(self.heights)) < len(self.heights)
+            or not all(0 <= h < math.inf for h in self.heights)
+        ):
+            raise ValueError(
+                f"need random_placements >= 0 and distinct finite heights >= 0 (Angstrom), got "
+                f"{self.random_placements} and {list(self.heights)}"
+            )
+        object.__setattr__(
+            self,
+            "method",
+            Path(self.potential).stem if self.potential.endswith(".safetensors") else self.potential,
+        )
         weights = REFERENCE_METHOD if self.potential == REFERENCE_METHOD else potential_hash(self.potential)
-        object.__setattr__(self, "settings", f"{weights} fmax={self.fmax:g} steps={self.steps} "
-                           f"size={'x'.join(map(str, self.size))} vacuum={self.vacuum:g} {self.dtype}")
+        object.__setattr__(
+            self,
+            "settings",
+            f"{weights} fmax={self.fmax:g} steps={self.steps} "
+            f"size={'x'.join(map(str, self.size))} vacuum={self.vacuum:g} {self.dtype}",
+        )
 
 
 def model_headers(potential: str) -> list[dict]:
@@ -138,10 +160,13 @@ def potential_hash(potential: str) -> str:
     """16 hex digits of the sha256 over a potential file's weights hash, config and reference energies (a
     committee: over those of every member, in order): it changes with anything that changes the energies,
     not with the model card."""
-    identity = [{key: header.get(key) for key in ("weights_sha256", "config", "reference_energies")}
-                for header in model_headers(potential)]
-    return hashlib.sha256(json.dumps(identity[0] if len(identity) == 1 else identity,
-                                     sort_keys=True).encode()).hexdigest()[:16]
+    identity = [
+        {key: header.get(key) for key in ("weights_sha256", "config", "reference_energies")}
+        for header in model_headers(potential)
+    ]
+    return hashlib.sha256(
+        json.dumps(identity[0] if len(identity) == 1 else identity, sort_keys=True).encode()
+    ).hexdigest()[:16]
 
 
 @dataclass
@@ -158,10 +183,16 @@ def reference_tasks(spec: ScreeningSpec) -> list[Task]:
     tasks = []
     for metal in spec.metals:
         for facet in spec.facets:
-            tasks.append(Task(f"slab:{surface_name(metal, facet)}",
-                              build_surface(metal, facet, spec.size, spec.vacuum),
-                              dict(kind="slab", metal=metal, facet=int(facet))))
-    tasks += [Task(f"gas:{name}", gas_molecule(name), dict(kind="gas", molecule=name)) for name in GAS_REFERENCES]
+            tasks.append(
+                Task(
+                    f"slab:{surface_name(metal, facet)}",
+                    build_surface(metal, facet, spec.size, spec.vacuum),
+                    dict(kind="slab", metal=metal, facet=int(facet)),
+                )
+            )
+    tasks += [
+        Task(f"gas:{name}", gas_molecule(name), dict(kind="gas", molecule=name)) for name in GAS_REFERENCES
+    ]
     return tasks
 
 
@@ -175,10 +206,19 @@ def adsorbate_tasks(spec: ScreeningSpec, slabs: dict[str, Atoms]) -> list[Task]:
             for molecule in spec.adsorbates:
                 system = f"{surface_name(metal, facet)}:{molecule.name}"
                 for start in placements(slab, system, spec.random_placements, spec.heights, spec.seed):
-                    tasks.append(Task(f"adsorbate:{system}:{start.name}",
-                                      place_adsorbate(slab, molecule, start.site, start.height, start.rotation),
-                                      dict(kind="adsorbate", metal=metal, facet=int(facet), adsorbate=molecule.name,
-                                           site=start.name)))
+                    tasks.append(
+                        Task(
+                            f"adsorbate:{system}:{start.name}",
+                            place_adsorbate(slab, molecule, start.site, start.height, start.rotation),
+                            dict(
+                                kind="adsorbate",
+                                metal=metal,
+                                facet=int(facet),
+                                adsorbate=molecule.name,
+                                site=start.name,
+                            ),
+                        )
+                    )
     return tasks
 
 
@@ -193,16 +233,19 @@ class Screening:
 
     def __init__(self, spec: ScreeningSpec, database: str | Path, client=None, progress: bool = True):
         import ase.db
+
         self.spec, self.client, self.progress = spec, client, progress
         self.database = str(database)
         if "://" not in self.database:
             if Path(self.database).suffix != ".db":
-                raise ValueError(f"the screening database must be an SQLite .db file or a postgresql:// URL, "
-                                 f"got {self.database}")
+                raise ValueError(
+                    f"the screening database must be an SQLite .db file or a postgresql:// URL, "
+                    f"got {self.database}"
+                )
             _create_sqlite(Path(self.database))
         # no lock file: a killed client would leave it behind; the transactions of _exclusive() do its work
         self.db = ase.db.connect(self.database, use_lock_file=False)
-        self.db.count()   # the schema exists before any work starts
+        self.db.count()  # the schema exists before any work starts
         self.relaxed_count, self.single_point_count, self.relax_seconds = 0, 0, 0.0
         self._placements: list[Task] | None = None
 
@@ -222,14 +265,19 @@ class Screening:
 
     def other_results(self) -> str:
         """One line on the rows of other potentials or settings in the database (kept, not used here), or ""."""
-        others = Counter(row.get("settings", "no settings (an older screen)")
-                         for row in self.db.select(include_data=False) if row.get("settings") != self.spec.settings)
+        others = Counter(
+            row.get("settings", "no settings (an older screen)")
+            for row in self.db.select(include_data=False)
+            if row.get("settings") != self.spec.settings
+        )
         if not others:
             return ""
         listed = "; ".join(f"{count} x {settings}" for settings, count in others.most_common(3))
         more = f"; and {len(others) - 3} more" if len(others) > 3 else ""
-        return (f"{self.database} also holds {sum(others.values())} results of other potentials or settings, kept and "
-                f"not used here: {listed}{more} (this screen: {self.spec.settings})")
+        return (
+            f"{self.database} also holds {sum(others.values())} results of other potentials or settings, kept and "
+            f"not used here: {listed}{more} (this screen: {self.spec.settings})"
+        )
 
     def run(self, check_with: str | None = None, verify_with: str | None = None, top_k: int = 5) -> None:
         """Compute what is not in the database yet: slabs, gas references and placements relaxed with the
@@ -238,12 +286,16 @@ class Screening:
         and its single points at the ``top_k`` lowest anomaly-free ML structures of each system."""
         references = [name for name in dict.fromkeys((check_with, verify_with)) if name]
         if len(references) > 1:
-            raise ValueError(f"check_with {check_with!r} and verify_with {verify_with!r} differ: the success rate "
-                             "compares one reference's single points with its own minimum")
+            raise ValueError(
+                f"check_with {check_with!r} and verify_with {verify_with!r} differ: the success rate "
+                "compares one reference's single points with its own minimum"
+            )
         for name in references:
-            reference_calculator(name)   # an unknown or broken reference fails now, before any work
+            reference_calculator(name)  # an unknown or broken reference fails now, before any work
             if name == self.spec.method != self.spec.potential:
-                raise ValueError(f"the potential's name {name!r} is also the reference calculator's: rename the file")
+                raise ValueError(
+                    f"the potential's name {name!r} is also the reference calculator's: rename the file"
+                )
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         for method in [self.spec.method] + references:
@@ -257,8 +309,10 @@ class Screening:
     def placements(self) -> list[Task]:
         """The adsorbate tasks of this screen, placed on the potential's relaxed slabs (which must be done)."""
         if self._placements is None:
-            slabs = {surface_name(r.metal, str(r.facet)): r.toatoms() for r in
-                     self.db.select(kind="slab", method=self.spec.method, settings=self.spec.settings)}
+            slabs = {
+                surface_name(r.metal, str(r.facet)): r.toatoms()
+                for r in self.db.select(kind="slab", method=self.spec.method, settings=self.spec.settings)
+            }
             self._placements = adsorbate_tasks(self.spec, slabs)
         return self._placements
 
@@ -267,10 +321,21 @@ class Screening:
         systems: dict[tuple, list] = {}
         for row in self.rows("adsorbate", self.spec.method):
             systems.setdefault((row.metal, row.facet, row.adsorbate), []).append(row)
-        return [Task(f"sp:{row.task.split(':', 1)[1]}", row.toatoms(),
-                     dict(kind="single_point", metal=row.metal, facet=row.facet, adsorbate=row.adsorbate,
-                          site=row.site))
-                for rows in systems.values() for row in ranked(rows)[:top_k]]
+        return [
+            Task(
+                f"sp:{row.task.split(':', 1)[1]}",
+                row.toatoms(),
+                dict(
+                    kind="single_point",
+                    metal=row.metal,
+                    facet=row.facet,
+                    adsorbate=row.adsorbate,
+                    site=row.site,
+                ),
+            )
+            for rows in systems.values()
+            for row in ranked(rows)[:top_k]
+        ]
 
     def rows(self, prefix: str, method: str) -> list:
         """This screen's rows of ``method`` for its placements in the role ``prefix`` ("adsorbate", "reference"
@@ -289,23 +354,31 @@ class Screening:
         if single_point:
             function, arguments, what = single_points, (method,), "single points"
         elif method == spec.method and spec.potential != REFERENCE_METHOD:
-            function, arguments, what = relax_with_potential, (spec.potential, spec.fmax, spec.steps, spec.device,
-                                                                spec.dtype), "relax"
+            function, arguments, what = (
+                relax_with_potential,
+                (spec.potential, spec.fmax, spec.steps, spec.device, spec.dtype),
+                "relax",
+            )
         else:
             function, arguments, what = relax_with_reference, (method, spec.fmax, spec.steps), "relax"
-        batches = [pending[k:k + spec.batch_size] for k in range(0, len(pending), spec.batch_size)]
+        batches = [pending[k : k + spec.batch_size] for k in range(0, len(pending), spec.batch_size)]
         started = time.monotonic()
-        with tqdm(total=len(pending), desc=f"{what} ({method})", unit="structure", disable=not self.progress) as bar:
+        with tqdm(
+            total=len(pending), desc=f"{what} ({method})", unit="structure", disable=not self.progress
+        ) as bar:
             if self.client is None:
                 for batch in batches:
-                    todo = [t for t in batch if not self.done(t, method)]   # another client may have done some
+                    todo = [t for t in batch if not self.done(t, method)]  # another client may have done some
                     if todo:
                         self._write(todo, function([t.atoms for t in todo], *arguments), method)
                     bar.update(len(batch))
             else:
                 from distributed import as_completed
-                futures = {self.client.submit(function, [t.atoms for t in batch], *arguments, pure=False): batch
-                           for batch in batches}
+
+                futures = {
+                    self.client.submit(function, [t.atoms for t in batch], *arguments, pure=False): batch
+                    for batch in batches
+                }
                 for future in as_completed(futures):
                     self._write(futures[future], future.result(), method)
                     bar.update(len(futures[future]))
@@ -316,17 +389,27 @@ class Screening:
         """Write each result unless its row exists; counts the rows written."""
         for task, (atoms, converged, extra) in zip(batch, results):
             kind = task.labels["kind"]
-            pairs = dict(task.labels, task=task.key, method=method, settings=self.spec.settings,
-                         converged=bool(converged), **extra)
+            pairs = dict(
+                task.labels,
+                task=task.key,
+                method=method,
+                settings=self.spec.settings,
+                converged=bool(converged),
+                **extra,
+            )
             with self._exclusive():
-                if self.done(task, method):   # written by another client, or a re-submitted batch
+                if self.done(task, method):  # written by another client, or a re-submitted batch
                     continue
                 if kind == "adsorbate":
                     slab_atoms, energy = self._adsorption_energy(atoms, task.labels, method)
-                    pairs.update(adsorption_energy=energy, anomaly=detect_anomaly(task.atoms, atoms, slab_atoms))
+                    pairs.update(
+                        adsorption_energy=energy, anomaly=detect_anomaly(task.atoms, atoms, slab_atoms)
+                    )
                 elif kind == "single_point":
-                    pairs.update(sp_energy=float(atoms.get_potential_energy()),
-                                 sp_adsorption_energy=self._adsorption_energy(atoms, task.labels, method)[1])
+                    pairs.update(
+                        sp_energy=float(atoms.get_potential_energy()),
+                        sp_adsorption_energy=self._adsorption_energy(atoms, task.labels, method)[1],
+                    )
                 self.db.write(atoms, key_value_pairs=pairs)
             if kind == "single_point":
                 self.single_point_count += 1
@@ -336,12 +419,19 @@ class Screening:
     def _adsorption_energy(self, atoms: Atoms, labels: dict, method: str) -> tuple[int, float]:
         """(slab atom count, adsorption energy in eV) of slab + adsorbate ``atoms`` with ``method``'s references."""
         settings = self.spec.settings
-        slab_row = self.db.get(kind="slab", method=method, settings=settings, metal=labels["metal"],
-                               facet=labels["facet"])
-        gas = {row.molecule: row.energy for row in self.db.select(kind="gas", method=method, settings=settings)}
+        slab_row = self.db.get(
+            kind="slab", method=method, settings=settings, metal=labels["metal"], facet=labels["facet"]
+        )
+        gas = {
+            row.molecule: row.energy for row in self.db.select(kind="gas", method=method, settings=settings)
+        }
         slab_atoms = slab_row.natoms
-        energy = adsorption_energy(atoms.get_potential_energy(), slab_row.energy,
-                                   atoms.get_chemical_symbols()[slab_atoms:], chemical_potentials(gas))
+        energy = adsorption_energy(
+            atoms.get_potential_energy(),
+            slab_row.energy,
+            atoms.get_chemical_symbols()[slab_atoms:],
+            chemical_potentials(gas),
+        )
         return slab_atoms, float(energy)
 
     def best(self, method: str | None = None) -> dict[tuple[str, str, str], dict]:
@@ -356,18 +446,38 @@ class Screening:
         ``check_with``'s relaxations of the same placements (empty without ``check_with``); ``final_site`` is
         found when first read (:class:`_Record`)."""
         molecules = {molecule.name: molecule for molecule in self.spec.adsorbates}
-        slabs = {(metal, facet): build_surface(metal, facet, self.spec.size, self.spec.vacuum)
-                 for metal in self.spec.metals for facet in self.spec.facets}
+        slabs = {
+            (metal, facet): build_surface(metal, facet, self.spec.size, self.spec.vacuum)
+            for metal in self.spec.metals
+            for facet in self.spec.facets
+        }
 
         def record(row) -> _Record:
-            return _Record(row, molecules[row.adsorbate], slabs[row.metal, str(row.facet)], **{
-                key: row.get(key) for key in ("site", "adsorption_energy", "anomaly", "converged", "max_forces_dev",
-                                              "force_calls")})
+            return _Record(
+                row,
+                molecules[row.adsorbate],
+                slabs[row.metal, str(row.facet)],
+                **{
+                    key: row.get(key)
+                    for key in (
+                        "site",
+                        "adsorption_energy",
+                        "anomaly",
+                        "converged",
+                        "max_forces_dev",
+                        "force_calls",
+                    )
+                },
+            )
 
         def placement(row) -> str:
             return row.task.split(":", 1)[1]
 
-        verified = {placement(r): r.sp_adsorption_energy for r in self.rows("sp", verify_with)} if verify_with else {}
+        verified = (
+            {placement(r): r.sp_adsorption_energy for r in self.rows("sp", verify_with)}
+            if verify_with
+            else {}
+        )
         systems: dict[tuple, tuple[list, list]] = {}
         for row in self.rows("adsorbate", self.spec.method):
             candidate = record(row)
@@ -384,17 +494,29 @@ class Screening:
         source "screening", for the active-learning loop's data."""
         wanted = {(metal, int(facet), name) for metal, facet, name in systems}
         rows = self.rows("sp", reference) + [r for r in self.rows("reference", reference) if r.anomaly == ""]
-        return [snapshot(row.toatoms(), subset="adsorbate", system=f"{surface_name(row.metal, str(row.facet))}+"
-                         f"{row.adsorbate}", metal=row.metal, facet=f"fcc{row.facet}", adsorbate=row.adsorbate,
-                         site=row.site, source="screening")
-                for row in rows if (row.metal, row.facet, row.adsorbate) in wanted]
+        return [
+            snapshot(
+                row.toatoms(),
+                subset="adsorbate",
+                system=f"{surface_name(row.metal, str(row.facet))}+{row.adsorbate}",
+                metal=row.metal,
+                facet=f"fcc{row.facet}",
+                adsorbate=row.adsorbate,
+                site=row.site,
+                source="screening",
+            )
+            for row in rows
+            if (row.metal, row.facet, row.adsorbate) in wanted
+        ]
 
     def throughput(self) -> str:
         """What this run computed, for the user: count and rate, or that everything was already done."""
         if not self.relaxed_count and not self.single_point_count:
             return "nothing left to relax: every result was already in the database"
-        text = (f"{self.relaxed_count} structures relaxed this run "
-                f"({60.0 * self.relaxed_count / max(self.relax_seconds, 1e-9):.1f} per minute)")
+        text = (
+            f"{self.relaxed_count} structures relaxed this run "
+            f"({60.0 * self.relaxed_count / max(self.relax_seconds, 1e-9):.1f} per minute)"
+        )
         return text + (f", {self.single_point_count} single points" if self.single_point_count else "")
 
 
@@ -426,7 +548,7 @@ def _create_sqlite(path: Path) -> None:
     ase.db.connect(str(temporary), type="db", use_lock_file=False).count()
     try:
         os.link(temporary, path)
-    except FileExistsError:   # another client made it first
+    except FileExistsError:  # another client made it first
         pass
     finally:
         temporary.unlink()
@@ -453,17 +575,26 @@ def compare_methods(best: dict, reference: dict, adsorbates: list[str]) -> dict[
     stds), all in eV, and the Spearman rank correlation (NaN with fewer than 3 surfaces). A constant
     offset does not change ranks: ranking needs the error's spread well below the reference's."""
     from scipy.stats import spearmanr
+
     out = {}
     for name in adsorbates:
-        keys = [k for k in best if k[2] == name and k in reference
-                and np.isfinite(best[k]["adsorption_energy"]) and np.isfinite(reference[k]["adsorption_energy"])]
+        keys = [
+            k
+            for k in best
+            if k[2] == name
+            and k in reference
+            and np.isfinite(best[k]["adsorption_energy"])
+            and np.isfinite(reference[k]["adsorption_energy"])
+        ]
         ours = np.array([best[k]["adsorption_energy"] for k in keys])
         theirs = np.array([reference[k]["adsorption_energy"] for k in keys])
         error, nan = ours - theirs, float("nan")
-        out[name] = {"surfaces": len(keys),
-                     "mae": float(np.abs(error).mean()) if keys else nan,
-                     "mean_signed": float(error.mean()) if keys else nan,
-                     "error_std": float(error.std()) if keys else nan,
-                     "reference_std": float(theirs.std()) if keys else nan,
-                     "spearman": float(spearmanr(ours, theirs)[0]) if len(keys) >= 3 else nan}
+        out[name] = {
+            "surfaces": len(keys),
+            "mae": float(np.abs(error).mean()) if keys else nan,
+            "mean_signed": float(error.mean()) if keys else nan,
+            "error_std": float(error.std()) if keys else nan,
+            "reference_std": float(theirs.std()) if keys else nan,
+            "spearman": float(spearmanr(ours, theirs)[0]) if len(keys) >= 3 else nan,
+        }
     return out

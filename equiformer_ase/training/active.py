@@ -57,10 +57,22 @@ from .selection import select_frames
 from .tasks import run_tasks, task_rng
 from .trainer import TrainingConfig, file_sha256, train
 
-CSV_FIELDS = ("iteration", "explored", "selected", "labelled", "below_low_fraction", "in_window_fraction",
-              "training_frames", "probe_forces_mae_mev_per_a", "probe_energy_mae_mev_per_atom",
-              "labelled_forces_mae_mev_per_a", "labelled_frame_spearman", "labelled_atom_spearman", "wall_s",
-              "cumulative_wall_s")
+CSV_FIELDS = (
+    "iteration",
+    "explored",
+    "selected",
+    "labelled",
+    "below_low_fraction",
+    "in_window_fraction",
+    "training_frames",
+    "probe_forces_mae_mev_per_a",
+    "probe_energy_mae_mev_per_atom",
+    "labelled_forces_mae_mev_per_a",
+    "labelled_frame_spearman",
+    "labelled_atom_spearman",
+    "wall_s",
+    "cumulative_wall_s",
+)
 
 
 @dataclass(frozen=True)
@@ -85,21 +97,21 @@ class LearnSettings:
     iterations: int = 4
     trust_low: float = 0.05
     trust_high: float = 1.0
-    max_selected: int = 40             # labels per iteration
-    per_group: int = 4                 # labels per (system, exploration source) and iteration
-    systems: int = 8                   # start structures drawn from the training data per iteration
+    max_selected: int = 40  # labels per iteration
+    per_group: int = 4  # labels per (system, exploration source) and iteration
+    systems: int = 8  # start structures drawn from the training data per iteration
     md_temperatures: tuple[float, ...] = (300.0, 600.0, 1000.0)
     md_steps: int = 200
-    md_interval: int = 10              # steps between explored frames
-    md_timestep: float = 1.0           # fs
-    md_friction: float = 0.02          # 1/fs
-    rattle_frames: int = 4             # per start structure
-    rattle_stdev: float = 0.05         # Angstrom, also on strained cells
-    strain_frames: int = 4             # per periodic start structure
-    max_strain: float = 0.04           # largest strain component, periodic axes only
-    placements: int = 8                # adsorbate placements relaxed per iteration (data with slabs)
-    placement_heights: tuple[float, float] = (1.0, 2.5)   # Angstrom above the top layer
-    placement_rattle: float = 0.08     # Angstrom
+    md_interval: int = 10  # steps between explored frames
+    md_timestep: float = 1.0  # fs
+    md_friction: float = 0.02  # 1/fs
+    rattle_frames: int = 4  # per start structure
+    rattle_stdev: float = 0.05  # Angstrom, also on strained cells
+    strain_frames: int = 4  # per periodic start structure
+    max_strain: float = 0.04  # largest strain component, periodic axes only
+    placements: int = 8  # adsorbate placements relaxed per iteration (data with slabs)
+    placement_heights: tuple[float, float] = (1.0, 2.5)  # Angstrom above the top layer
+    placement_rattle: float = 0.08  # Angstrom
     placement_sizes: tuple[tuple[int, int, int], ...] = ((2, 2, 4), (3, 3, 4))
     relax_fmax: float = 0.05
     relax_steps: int = 40
@@ -117,19 +129,34 @@ class LearnSettings:
 
     def __post_init__(self) -> None:
         if not 0 <= self.trust_low < self.trust_high:
-            raise ValueError(f"the trust window needs 0 <= low < high, got [{self.trust_low}, {self.trust_high})")
+            raise ValueError(
+                f"the trust window needs 0 <= low < high, got [{self.trust_low}, {self.trust_high})"
+            )
         if self.iterations < 0 or self.max_selected < 0 or self.per_group < 1 or self.systems < 0:
-            raise ValueError("iterations, max_selected and systems must not be negative and per_group at least 1")
+            raise ValueError(
+                "iterations, max_selected and systems must not be negative and per_group at least 1"
+            )
         if not 1 <= self.md_interval <= self.md_steps or not self.md_temperatures:
-            raise ValueError(f"MD needs 1 <= md_interval <= md_steps (got {self.md_interval} and {self.md_steps}) "
-                             "and at least one temperature")
-        self.training_config(0)   # fail now on bad training settings
+            raise ValueError(
+                f"MD needs 1 <= md_interval <= md_steps (got {self.md_interval} and {self.md_steps}) "
+                "and at least one temperature"
+            )
+        self.training_config(0)  # fail now on bad training settings
 
     def training_config(self, member: int) -> TrainingConfig:
         """The fine-tuning run of ``member`` (its own split and shuffling seed)."""
-        return TrainingConfig(epochs=self.epochs, max_time=self.max_time, batch_size=self.batch_size, lr=self.lr,
-                              energy_weight=self.energy_weight, force_weight=self.force_weight,
-                              validation=self.validation, test=self.test, seed=self.seed + member, dtype=self.dtype)
+        return TrainingConfig(
+            epochs=self.epochs,
+            max_time=self.max_time,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            energy_weight=self.energy_weight,
+            force_weight=self.force_weight,
+            validation=self.validation,
+            test=self.test,
+            seed=self.seed + member,
+            dtype=self.dtype,
+        )
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -166,7 +193,9 @@ def load_members(committee) -> list[Potential]:
     if isinstance(committee, (str, Path)) and is_committee_file(committee):
         return load_committee(committee).members
     if isinstance(committee, (str, Path)):
-        raise ValueError(f"{committee} is not a committee file: give a committee file or 2+ member potentials")
+        raise ValueError(
+            f"{committee} is not a committee file: give a committee file or 2+ member potentials"
+        )
     members = [m if isinstance(m, Potential) else load_potential(m) for m in committee]
     return Committee(members).members
 
@@ -174,26 +203,40 @@ def load_members(committee) -> list[Potential]:
 class ActiveLearning:
     """One run in ``out``; see the module docstring. Use :func:`learn`."""
 
-    def __init__(self, data: str | Path, committee, probe: str | Path, out: str | Path,
-                 settings: LearnSettings, device: str = "cpu"):
+    def __init__(
+        self,
+        data: str | Path,
+        committee,
+        probe: str | Path,
+        out: str | Path,
+        settings: LearnSettings,
+        device: str = "cpu",
+    ):
         self.settings, self.device, self.out = settings, device, Path(out)
         self.reference = reference_calculator(settings.reference)
         self.members = load_members(committee)
         self.elements = self.members[0].config.elements
         self.data = Path(data)
-        training = to_samples(read_structures(self.data), self.elements)   # refuse bad data before any work
+        training = to_samples(read_structures(self.data), self.elements)  # refuse bad data before any work
         try:
             self.probe = to_samples(read_structures(probe), self.elements)
         except ValueError as err:
             raise ValueError(f"probe set {probe}: {err}") from None
         shared = {_fingerprint(s.atoms) for s in training} & {_fingerprint(s.atoms) for s in self.probe}
         if shared:
-            raise ValueError(f"probe set {probe} shares {len(shared)} structures with {data}: "
-                             "judge on frames the potentials were never trained on")
+            raise ValueError(
+                f"probe set {probe} shares {len(shared)} structures with {data}: "
+                "judge on frames the potentials were never trained on"
+            )
         self.out.mkdir(parents=True, exist_ok=True)
-        self._claim({"settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "iterations"},
-                     "committee": [m.weights_hash() for m in self.members],
-                     "data_sha256": file_sha256(self.data), "probe_sha256": file_sha256(probe)})
+        self._claim(
+            {
+                "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "iterations"},
+                "committee": [m.weights_hash() for m in self.members],
+                "data_sha256": file_sha256(self.data),
+                "probe_sha256": file_sha256(probe),
+            }
+        )
 
     def _claim(self, description: dict) -> None:
         path = self.out / "settings.json"
@@ -205,8 +248,10 @@ class ActiveLearning:
         if stored != wanted:
             differ = [k for k in wanted["settings"] if stored["settings"].get(k) != wanted["settings"][k]]
             differ += [k for k in ("committee", "data_sha256", "probe_sha256") if stored.get(k) != wanted[k]]
-            raise ValueError(f"{self.out} was made with other settings (differs in {', '.join(differ)}): "
-                             "rerun with the same ones or choose another output folder")
+            raise ValueError(
+                f"{self.out} was made with other settings (differs in {', '.join(differ)}): "
+                "rerun with the same ones or choose another output folder"
+            )
 
     def folder(self, iteration: int) -> Path:
         path = self.out / f"iter_{iteration:03d}"
@@ -240,12 +285,21 @@ class ActiveLearning:
         members = list(committee)
         if labelled["labelled"]:
             for k, parent in enumerate(committee):
-                stages.append(_stage(folder, f"train_{k}", lambda: self.fine_tune(parent, folder / f"member_{k}", k)))
+                stages.append(
+                    _stage(folder, f"train_{k}", lambda: self.fine_tune(parent, folder / f"member_{k}", k))
+                )
                 members[k] = stages[-1]["path"]
         evaluated = _stage(folder, "evaluate", lambda: self.evaluate(members, folder))
         stages.append(evaluated)
-        return {"iteration": i, **explored, **selected, **labelled, **data, **evaluated,
-                "wall_s": sum(stage["wall_s"] for stage in stages)}
+        return {
+            "iteration": i,
+            **explored,
+            **selected,
+            **labelled,
+            **data,
+            **evaluated,
+            "wall_s": sum(stage["wall_s"] for stage in stages),
+        }
 
     def explore(self, i: int, committee: list[str], folder: Path) -> dict:
         s = self.settings
@@ -262,17 +316,28 @@ class ActiveLearning:
         store = ExtxyzFrameStore(folder / "explored.extxyz")
         run_tasks(tasks, store, s.seed, desc=f"iteration {i}: explore")
         deviations = np.array([f.info["max_forces_dev"] for f in self._read(store.path)])
-        return {"explored": len(deviations),
-                "below_low_fraction": float(np.mean(deviations < s.trust_low)) if len(deviations) else float("nan"),
-                "in_window_fraction": float(np.mean((deviations >= s.trust_low) & (deviations < s.trust_high)))
-                if len(deviations) else float("nan")}
+        return {
+            "explored": len(deviations),
+            "below_low_fraction": float(np.mean(deviations < s.trust_low))
+            if len(deviations)
+            else float("nan"),
+            "in_window_fraction": float(np.mean((deviations >= s.trust_low) & (deviations < s.trust_high)))
+            if len(deviations)
+            else float("nan"),
+        }
 
     def select(self, i: int, folder: Path) -> dict:
         s = self.settings
         explored = self._read(folder / "explored.extxyz")
-        chosen = select_frames(np.array([f.info["max_forces_dev"] for f in explored]),
-                               [(system_of(f), f.info["explored_by"]) for f in explored],
-                               s.trust_low, s.trust_high, s.max_selected, s.per_group, seed=(s.seed, i))
+        chosen = select_frames(
+            np.array([f.info["max_forces_dev"] for f in explored]),
+            [(system_of(f), f.info["explored_by"]) for f in explored],
+            s.trust_low,
+            s.trust_high,
+            s.max_selected,
+            s.per_group,
+            seed=(s.seed, i),
+        )
         _write_frames_atomic(folder / "selected.extxyz", [explored[k] for k in chosen])
         return {"selected": len(chosen)}
 
@@ -286,19 +351,28 @@ class ActiveLearning:
                 continue
             atoms = start_structure(frame)
             atoms.calc = self.reference()
-            extra = {key: frame.info[key] for key in ("explored_by", "temperature", "max_forces_dev")
-                     if key in frame.info}
-            labelled = snapshot(atoms, **atoms.info, **extra, source="active", iteration=i, task=task, task_frames=1)
+            extra = {
+                key: frame.info[key]
+                for key in ("explored_by", "temperature", "max_forces_dev")
+                if key in frame.info
+            }
+            labelled = snapshot(
+                atoms, **atoms.info, **extra, source="active", iteration=i, task=task, task_frames=1
+            )
             store.append([labelled])
         labels = self._read(store.path)
         result = {"labelled": len(labels)}
         if labels:
-            stats = calibration_statistics([f.arrays["forces_dev"] for f in selected],
-                                           [f.arrays["committee_forces"] for f in selected],
-                                           [f.get_forces() for f in labels])
-            result.update(labelled_frame_spearman=stats["frame_spearman"],
-                          labelled_atom_spearman=stats["atom_spearman"],
-                          labelled_forces_mae_mev_per_a=stats["forces_mae_mev_per_a"])
+            stats = calibration_statistics(
+                [f.arrays["forces_dev"] for f in selected],
+                [f.arrays["committee_forces"] for f in selected],
+                [f.get_forces() for f in labels],
+            )
+            result.update(
+                labelled_frame_spearman=stats["frame_spearman"],
+                labelled_atom_spearman=stats["atom_spearman"],
+                labelled_forces_mae_mev_per_a=stats["forces_mae_mev_per_a"],
+            )
         return result
 
     def write_data(self, i: int) -> dict:
@@ -309,8 +383,14 @@ class ActiveLearning:
         return {"training_frames": len(frames)}
 
     def fine_tune(self, parent: str, out: Path, member: int) -> dict:
-        train(self.out / "data.extxyz", out, self.settings.training_config(member), init_from=parent, resume=True,
-              device=self.device)
+        train(
+            self.out / "data.extxyz",
+            out,
+            self.settings.training_config(member),
+            init_from=parent,
+            resume=True,
+            device=self.device,
+        )
         return {"path": str(out / "best.safetensors")}
 
     def evaluate(self, members: list[str], folder: Path) -> dict:
@@ -321,8 +401,10 @@ class ActiveLearning:
         """Force (meV/A, components) and energy (meV/atom) MAE of the committee mean on the probe set."""
         calc = EquiformerCalculator(members, device=self.device, dtype=self.settings.dtype)
         summary = error_summary(self.probe, calculator_predictions(calc, self.probe))
-        return {"probe_forces_mae_mev_per_a": summary["forces_mae_mev_per_a"],
-                "probe_energy_mae_mev_per_atom": summary["energy_mae_mev_per_atom"]}
+        return {
+            "probe_forces_mae_mev_per_a": summary["forces_mae_mev_per_a"],
+            "probe_energy_mae_mev_per_atom": summary["energy_mae_mev_per_atom"],
+        }
 
     @staticmethod
     def _read(path: Path) -> list[Atoms]:
@@ -334,7 +416,9 @@ class ActiveLearning:
         table, total = [], 0.0
         for row in rows:
             total += row["wall_s"]
-            table.append({key: row.get(key, "") for key in CSV_FIELDS} | {"cumulative_wall_s": round(total, 2)})
+            table.append(
+                {key: row.get(key, "") for key in CSV_FIELDS} | {"cumulative_wall_s": round(total, 2)}
+            )
         with open(self.out / "learn.csv.tmp", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
             writer.writeheader()
@@ -361,8 +445,10 @@ def _plot(table: list[dict], png: Path, trust_low: float) -> None:
     left.set_xlabel("cumulative wall time (h)")
     left.set_ylabel("probe force MAE of the committee mean (meV/A)")
     explored = [row for row in table if row["explored"] != ""]
-    for key, label in (("below_low_fraction", f"max_forces_dev < {trust_low:g} eV/A"),
-                       ("in_window_fraction", "inside the trust window")):
+    for key, label in (
+        ("below_low_fraction", f"max_forces_dev < {trust_low:g} eV/A"),
+        ("in_window_fraction", "inside the trust window"),
+    ):
         right.plot([row["iteration"] for row in explored], [row[key] for row in explored], "o-", label=label)
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("iteration")
@@ -374,8 +460,14 @@ def _plot(table: list[dict], png: Path, trust_low: float) -> None:
     plt.close(fig)
 
 
-def learn(data: str | Path, committee, probe: str | Path, out: str | Path, settings: LearnSettings | None = None,
-          device: str = "cpu") -> list[dict]:
+def learn(
+    data: str | Path,
+    committee,
+    probe: str | Path,
+    out: str | Path,
+    settings: LearnSettings | None = None,
+    device: str = "cpu",
+) -> list[dict]:
     """Active learning from ``committee`` (a committee file or shipped name, or a list of 2+ potentials /
     paths / names) on the labelled ``data``, judged on the labelled ``probe`` set, into folder ``out``.
 

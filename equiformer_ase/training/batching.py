@@ -29,8 +29,13 @@ class Batch:
     has_stress: torch.Tensor
 
 
-def collate(samples: list[Sample], elements: list[str], cutoff: float, device: torch.device | str = "cpu",
-            dtype: torch.dtype = torch.float64) -> Batch:
+def collate(
+    samples: list[Sample],
+    elements: list[str],
+    cutoff: float,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> Batch:
     """All ``samples`` (at least one) as one batch."""
 
     def as_tensor(values, kind=dtype):
@@ -49,16 +54,23 @@ def collate(samples: list[Sample], elements: list[str], cutoff: float, device: t
 
 def evaluate_batch(potential: Potential, batch: Batch, create_graph: bool = False) -> dict[str, torch.Tensor]:
     """``Potential.evaluate`` on the batch: energy, forces and, when any frame has a stress label, stress."""
-    return potential.evaluate(batch.graph, forces=True, stress=bool(batch.has_stress.any()), create_graph=create_graph)
+    return potential.evaluate(
+        batch.graph, forces=True, stress=bool(batch.has_stress.any()), create_graph=create_graph
+    )
 
 
-def predict(potential: Potential, samples: list[Sample], batch_size: int, device: torch.device | str = "cpu",
-            dtype: torch.dtype = torch.float64) -> list[dict[str, np.ndarray]]:
+def predict(
+    potential: Potential,
+    samples: list[Sample],
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> list[dict[str, np.ndarray]]:
     """Per sample (same order): ``energy`` float eV, ``forces`` (n, 3) eV/A, ``stress`` (3, 3) where labelled."""
     elements, cutoff = potential.config.elements, potential.config.cutoff
     predictions: list[dict] = [{} for _ in samples]
     for start in range(0, len(samples), batch_size):
-        chunk = samples[start:start + batch_size]
+        chunk = samples[start : start + batch_size]
         batch = collate(chunk, elements, cutoff, device, dtype)
         result = {k: v.cpu().numpy() for k, v in evaluate_batch(potential, batch).items()}
         for k, (sample, atoms) in enumerate(zip(chunk, structure_slices([len(s.atoms) for s in chunk]))):
@@ -68,7 +80,9 @@ def predict(potential: Potential, samples: list[Sample], batch_size: int, device
     return predictions
 
 
-def calculator_predictions(calc, samples: list[Sample], batch_size: int = 16, desc: str | None = None) -> list[dict]:
+def calculator_predictions(
+    calc, samples: list[Sample], batch_size: int = 16, desc: str | None = None
+) -> list[dict]:
     """Per sample (same order): ``calc.calculate_batch``'s result (an
     :class:`~equiformer_ase.calculator.EquiformerCalculator`, a committee's spread included) with
     ``stress`` as (3, 3) like the labels; a progress bar named ``desc`` if given."""
@@ -77,7 +91,7 @@ def calculator_predictions(calc, samples: list[Sample], batch_size: int = 16, de
 
     predictions = []
     for start in tqdm(range(0, len(samples), batch_size), desc=desc, unit="batch", disable=desc is None):
-        for result in calc.calculate_batch([s.atoms for s in samples[start:start + batch_size]]):
+        for result in calc.calculate_batch([s.atoms for s in samples[start : start + batch_size]]):
             if "stress" in result:
                 result["stress"] = voigt_6_to_full_3x3_stress(result["stress"])
             predictions.append(result)

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 
-def calibration_statistics(deviations: list[np.ndarray], mean_forces: list[np.ndarray],
-                           reference_forces: list[np.ndarray]) -> dict:
+def calibration_statistics(
+    deviations: list[np.ndarray], mean_forces: list[np.ndarray], reference_forces: list[np.ndarray]
+) -> dict:
     """Per frame f: ``deviations[f]`` (n,) eV/A, ``mean_forces[f]`` and ``reference_forces[f]`` (n, 3) eV/A.
 
     Returns ``frame_spearman``, ``atom_spearman``, ``frames``, ``atoms``, ``forces_mae_mev_per_a``
@@ -25,22 +26,30 @@ def calibration_statistics(deviations: list[np.ndarray], mean_forces: list[np.nd
 
     if not deviations:
         raise ValueError("calibration needs at least one labelled frame")
-    errors = [np.linalg.norm(np.asarray(m) - np.asarray(r), axis=1) for m, r in zip(mean_forces, reference_forces)]
+    errors = [
+        np.linalg.norm(np.asarray(m) - np.asarray(r), axis=1) for m, r in zip(mean_forces, reference_forces)
+    ]
     atom_deviation, atom_error = np.concatenate(deviations), np.concatenate(errors)
     frame_deviation = np.array([np.max(d) for d in deviations])
     frame_error = np.array([np.max(e) for e in errors])
-    components = np.concatenate([(np.asarray(m) - np.asarray(r)).ravel()
-                                 for m, r in zip(mean_forces, reference_forces)])
+    components = np.concatenate(
+        [(np.asarray(m) - np.asarray(r)).ravel() for m, r in zip(mean_forces, reference_forces)]
+    )
 
     def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
         return float(spearmanr(x, y)[0]) if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
 
-    return {"frame_spearman": rank_correlation(frame_deviation, frame_error),
-            "atom_spearman": rank_correlation(atom_deviation, atom_error),
-            "frames": len(deviations), "atoms": len(atom_deviation),
-            "forces_mae_mev_per_a": float(np.mean(np.abs(components)) * 1000),
-            "frame_deviation": frame_deviation, "frame_error": frame_error,
-            "atom_deviation": atom_deviation, "atom_error": atom_error}
+    return {
+        "frame_spearman": rank_correlation(frame_deviation, frame_error),
+        "atom_spearman": rank_correlation(atom_deviation, atom_error),
+        "frames": len(deviations),
+        "atoms": len(atom_deviation),
+        "forces_mae_mev_per_a": float(np.mean(np.abs(components)) * 1000),
+        "frame_deviation": frame_deviation,
+        "frame_error": frame_error,
+        "atom_deviation": atom_deviation,
+        "atom_error": atom_error,
+    }
 
 
 def plot_calibration(statistics: dict, png: str | Path, title: str = "") -> None:
@@ -61,8 +70,11 @@ def plot_calibration(statistics: dict, png: str | Path, title: str = "") -> None
             ax.legend(loc="upper left")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        what = ("per atom: |F_mean - F_ref| vs forces_dev" if level == "atom"
-                else "per frame: max error vs max_forces_dev")
+        what = (
+            "per atom: |F_mean - F_ref| vs forces_dev"
+            if level == "atom"
+            else "per frame: max error vs max_forces_dev"
+        )
         ax.set_title(f"{what}\nSpearman {statistics[f'{level}_spearman']:.3f}", fontsize=9)
         ax.set_xlabel("committee deviation (eV/A)")
         ax.set_ylabel("force error of the mean (eV/A)")
@@ -72,8 +84,14 @@ def plot_calibration(statistics: dict, png: str | Path, title: str = "") -> None
     plt.close(fig)
 
 
-def calibrate(committee, data: str | Path, png: str | Path | None = None, device: str = "cpu",
-              dtype: str = "float64", batch_size: int = 16) -> dict:
+def calibrate(
+    committee,
+    data: str | Path,
+    png: str | Path | None = None,
+    device: str = "cpu",
+    dtype: str = "float64",
+    batch_size: int = 16,
+) -> dict:
     """:func:`calibration_statistics` of ``committee`` (a committee file or shipped name, or a list of
     potentials / paths) on the labelled frames of ``data`` (extxyz/xyz or ase.db); writes the
     scatter plot to ``png`` if given."""
@@ -84,12 +102,20 @@ def calibrate(committee, data: str | Path, png: str | Path | None = None, device
 
     calc = EquiformerCalculator(committee, device=device, dtype=dtype)
     if not isinstance(calc.potential, Committee):
-        raise ValueError(f"{committee} is a single potential, not a committee: give a committee file or 2+ members")
+        raise ValueError(
+            f"{committee} is a single potential, not a committee: give a committee file or 2+ members"
+        )
     samples = to_samples(read_structures(data), calc.potential.config.elements)
     predictions = calculator_predictions(calc, samples, batch_size, desc="calibrate")
-    statistics = calibration_statistics([p["forces_dev"] for p in predictions], [p["forces"] for p in predictions],
-                                        [s.forces for s in samples])
+    statistics = calibration_statistics(
+        [p["forces_dev"] for p in predictions],
+        [p["forces"] for p in predictions],
+        [s.forces for s in samples],
+    )
     if png is not None:
-        plot_calibration(statistics, png, f"{Path(str(data)).name}: {statistics['frames']} frames, "
-                                          f"{statistics['atoms']} atoms")
+        plot_calibration(
+            statistics,
+            png,
+            f"{Path(str(data)).name}: {statistics['frames']} frames, {statistics['atoms']} atoms",
+        )
     return statistics

@@ -29,10 +29,14 @@ def held_out(potential: Potential, data: str | Path, subset: str = "test") -> li
     (same sizes and seed); refuses data whose sha256 differs from the training data's."""
     info = potential.training_info
     if "split" not in info:
-        raise ValueError("this potential has no training record (split sizes and seed); evaluate the whole file")
+        raise ValueError(
+            "this potential has no training record (split sizes and seed); evaluate the whole file"
+        )
     if file_sha256(data) != info["data_sha256"]:
-        raise ValueError(f"{data} is not the data this potential was trained on (sha256 differs); regenerate it "
-                         "from the recipe in the model card")
+        raise ValueError(
+            f"{data} is not the data this potential was trained on (sha256 differs); regenerate it "
+            "from the recipe in the model card"
+        )
     samples = to_samples(read_structures(data), potential.config.elements)
     hyper = info["hyperparameters"]
     index = split_indices(len(samples), hyper["validation"], hyper["test"], info["seed"])[subset]
@@ -42,14 +46,27 @@ def held_out(potential: Potential, data: str | Path, subset: str = "test") -> li
 def learning_curve(run_dir: str | Path) -> list[dict]:
     """Validation rows of a run's metrics.csv: epoch, train_time_s, val energy / force MAE."""
     with open(Path(run_dir) / "metrics.csv") as handle:
-        return [{"epoch": round(float(r["epoch"]), 3), "train_time_s": float(r["train_time_s"]),
-                 "val_energy_mae_mev_per_atom": round(float(r["val_energy_mae_mev_per_atom"]), 3),
-                 "val_forces_mae_mev_per_a": round(float(r["val_forces_mae_mev_per_a"]), 2)}
-                for r in csv.DictReader(handle)]
+        return [
+            {
+                "epoch": round(float(r["epoch"]), 3),
+                "train_time_s": float(r["train_time_s"]),
+                "val_energy_mae_mev_per_atom": round(float(r["val_energy_mae_mev_per_atom"]), 3),
+                "val_forces_mae_mev_per_a": round(float(r["val_forces_mae_mev_per_a"]), 2),
+            }
+            for r in csv.DictReader(handle)
+        ]
 
 
-def ship(run_dir: str | Path, data: str | Path, name: str, out_dir: str | Path, limits: str,
-         device: str = "cpu", nve_duration: float | None = None, allow_drift: bool = False) -> Path:
+def ship(
+    run_dir: str | Path,
+    data: str | Path,
+    name: str,
+    out_dir: str | Path,
+    limits: str,
+    device: str = "cpu",
+    nve_duration: float | None = None,
+    allow_drift: bool = False,
+) -> Path:
     """Write ``out_dir/NAME.safetensors`` and ``out_dir/NAME.md`` from ``run_dir/best.safetensors``.
 
     First runs :func:`~equiformer_ase.training.nve_check.nve_check` (``nve_duration`` fs, default its own):
@@ -59,16 +76,25 @@ def ship(run_dir: str | Path, data: str | Path, name: str, out_dir: str | Path, 
     potential = load_potential(Path(run_dir) / "best.safetensors").to(dtype=torch.float64)
     nve = nve_check(potential, duration=nve_duration or CHECK_DURATION, device=device)
     if not nve["passed"] and not allow_drift:
-        raise ValueError(f"{failure_message(nve)}; not shipped (--allow-drift ships it with a warning in its card)")
+        raise ValueError(
+            f"{failure_message(nve)}; not shipped (--allow-drift ships it with a warning in its card)"
+        )
     recipe_file = recipe_path(data)
     potential.training_info = {
-        **potential.training_info, "name": name, "recipe": json.loads(recipe_file.read_text()),
-        "frames": frame_counts(data), "learning_curve": learning_curve(run_dir), "limits": limits.strip(),
+        **potential.training_info,
+        "name": name,
+        "recipe": json.loads(recipe_file.read_text()),
+        "frames": frame_counts(data),
+        "learning_curve": learning_curve(run_dir),
+        "limits": limits.strip(),
         "parameters": sum(p.numel() for p in potential.model.parameters()),
     }
     test = held_out(potential, data)
-    potential.metrics = {**potential.metrics, "test": group_errors(test, predict(potential, test, 16, device)),
-                         "nve": nve}
+    potential.metrics = {
+        **potential.metrics,
+        "test": group_errors(test, predict(potential, test, 16, device)),
+        "nve": nve,
+    }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
@@ -78,8 +104,9 @@ def ship(run_dir: str | Path, data: str | Path, name: str, out_dir: str | Path, 
 
 
 def markdown_table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
-           ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(str(x) for x in row) + " |" for row in rows
+    ]
 
 
 def _parameters(values: dict) -> list[str]:
@@ -92,9 +119,11 @@ def _lineage(parent: dict | None) -> list[str]:
         return []
     lines = ["## Lineage", "", "Fine-tuned from (newest first):", ""]
     while parent:
-        lines.append(f"- `{parent['name']}`, weights sha256 `{parent['weights_sha256']}`, trained on "
-                     f"`{parent.get('data')}` (sha256 `{parent.get('data_sha256')}`)"
-                     + (f"; then {parent['changed']}" if parent.get("changed") else ""))
+        lines.append(
+            f"- `{parent['name']}`, weights sha256 `{parent['weights_sha256']}`, trained on "
+            f"`{parent.get('data')}` (sha256 `{parent.get('data_sha256')}`)"
+            + (f"; then {parent['changed']}" if parent.get("changed") else "")
+        )
         parent = parent.get("parent")
     return lines + [""]
 
@@ -104,31 +133,69 @@ def render_card(metadata: dict) -> str:
     info, test = metadata["training"], metadata["metrics"]["test"]
     recipe = info["recipe"]
     config = metadata["config"]
-    lines = [f"# {info['name']}", "",
-             f"Equiformer potential, preset `{config['preset_name']}` ({info['parameters']} parameters), "
-             f"elements {', '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A. "
-             f"Trained on {recipe['recipe']['reference']} reference data.", "",
-             "## Data", "",
-             f"Recipe `{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']} "
-             f"(regenerate: `{regenerate_command(recipe)}`). Frames: " + ", ".join(f"{k} {v}" for k, v in info["frames"].items()) + ".",
-             f"Split (seed {info['seed']}): train {info['split']['train']}, validation {info['split']['validation']}, "
-             f"test {info['split']['test']}. Data sha256 `{info['data_sha256']}`.", "",
-             "Recipe parameters:", "", *_parameters(recipe["recipe"]), "",
-             *_lineage(info.get("parent")),
-             "## Training", "",
-             f"{info['epochs']} full epochs ({info['steps']} optimizer steps, best at epoch {info['best_epoch']:.2f}) in "
-             f"{info['train_time_s'] / 3600:.2f} h on {info['hardware']}. Hyper-parameters:", "",
-             *_parameters(info["hyperparameters"]), "",
-             "Learning curve (validation, EMA weights):", ""]
-    lines += markdown_table(["epoch", "hours", "E MAE (meV/atom)", "F MAE (meV/A)"],
-                    [[r["epoch"], f"{r['train_time_s'] / 3600:.2f}", r["val_energy_mae_mev_per_atom"],
-                      r["val_forces_mae_mev_per_a"]] for r in info["learning_curve"]])
-    lines += ["", "## Held-out test errors", "",
-              f"Float64, reproduced by `equiformer-ase evaluate {info['name']} DATA.extxyz --split test`:", ""]
-    lines += markdown_table(["group", "structures", "E MAE (meV/atom)", "E RMSE (meV/atom)", "F MAE (meV/A)",
-                     "F RMSE (meV/A)"],
-                    [[group, e["structures"], f"{e['energy_mae_mev_per_atom']:.3f}",
-                      f"{e['energy_rmse_mev_per_atom']:.3f}", f"{e['forces_mae_mev_per_a']:.2f}",
-                      f"{e['forces_rmse_mev_per_a']:.2f}"] for group, e in test.items()])
+    lines = [
+        f"# {info['name']}",
+        "",
+        f"Equiformer potential, preset `{config['preset_name']}` ({info['parameters']} parameters), "
+        f"elements {', '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A. "
+        f"Trained on {recipe['recipe']['reference']} reference data.",
+        "",
+        "## Data",
+        "",
+        f"Recipe `{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']} "
+        f"(regenerate: `{regenerate_command(recipe)}`). Frames: "
+        + ", ".join(f"{k} {v}" for k, v in info["frames"].items())
+        + ".",
+        f"Split (seed {info['seed']}): train {info['split']['train']}, validation {info['split']['validation']}, "
+        f"test {info['split']['test']}. Data sha256 `{info['data_sha256']}`.",
+        "",
+        "Recipe parameters:",
+        "",
+        *_parameters(recipe["recipe"]),
+        "",
+        *_lineage(info.get("parent")),
+        "## Training",
+        "",
+        f"{info['epochs']} full epochs ({info['steps']} optimizer steps, best at epoch {info['best_epoch']:.2f}) in "
+        f"{info['train_time_s'] / 3600:.2f} h on {info['hardware']}. Hyper-parameters:",
+        "",
+        *_parameters(info["hyperparameters"]),
+        "",
+        "Learning curve (validation, EMA weights):",
+        "",
+    ]
+    lines += markdown_table(
+        ["epoch", "hours", "E MAE (meV/atom)", "F MAE (meV/A)"],
+        [
+            [
+                r["epoch"],
+                f"{r['train_time_s'] / 3600:.2f}",
+                r["val_energy_mae_mev_per_atom"],
+                r["val_forces_mae_mev_per_a"],
+            ]
+            for r in info["learning_curve"]
+        ],
+    )
+    lines += [
+        "",
+        "## Held-out test errors",
+        "",
+        f"Float64, reproduced by `equiformer-ase evaluate {info['name']} DATA.extxyz --split test`:",
+        "",
+    ]
+    lines += markdown_table(
+        ["group", "structures", "E MAE (meV/atom)", "E RMSE (meV/atom)", "F MAE (meV/A)", "F RMSE (meV/A)"],
+        [
+            [
+                group,
+                e["structures"],
+                f"{e['energy_mae_mev_per_atom']:.3f}",
+                f"{e['energy_rmse_mev_per_atom']:.3f}",
+                f"{e['forces_mae_mev_per_a']:.2f}",
+                f"{e['forces_rmse_mev_per_a']:.2f}",
+            ]
+            for group, e in test.items()
+        ],
+    )
     lines += ["", *card_section(metadata["metrics"].get("nve")), "## Known limits", "", info["limits"], ""]
     return "\n".join(lines)

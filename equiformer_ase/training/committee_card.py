@@ -26,8 +26,15 @@ from .trainer import file_sha256
 PROBE_GROUP_KEYS = GROUP_KEYS + ("source", "cell")
 
 
-def ship_committee(members: list[str | Path], name: str, out_dir: str | Path, probe: str | Path, limits: str,
-                   device: str = "cpu", batch_size: int = 16) -> Path:
+def ship_committee(
+    members: list[str | Path],
+    name: str,
+    out_dir: str | Path,
+    probe: str | Path,
+    limits: str,
+    device: str = "cpu",
+    batch_size: int = 16,
+) -> Path:
     """Write ``out_dir/NAME.safetensors`` (committee), ``NAME.md`` (card) and ``NAME.png`` (calibration)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -36,22 +43,35 @@ def ship_committee(members: list[str | Path], name: str, out_dir: str | Path, pr
     calc = EquiformerCalculator(committee, device=device, dtype="float64")
     samples = to_samples(read_structures(probe), committee.config.elements, PROBE_GROUP_KEYS)
     predictions = calculator_predictions(calc, samples, batch_size)
-    statistics = calibration_statistics([p["forces_dev"] for p in predictions], [p["forces"] for p in predictions],
-                                        [s.forces for s in samples])
+    statistics = calibration_statistics(
+        [p["forces_dev"] for p in predictions],
+        [p["forces"] for p in predictions],
+        [s.forces for s in samples],
+    )
     plot_calibration(statistics, out_dir / f"{name}.png", f"{name} on {Path(probe).name}")
     recipe = recipe_path(probe)
     committee.info = {
-        "name": name, "limits": limits.strip(),
-        "members": [{"name": Path(member).stem if Path(member).exists() else str(member),
-                     "weights_sha256": potential.weights_hash(),
-                     "test": potential.metrics.get("test", {}).get("overall"),
-                     "parent": potential.training_info.get("parent", {}).get("name")}
-                    for member, potential in zip(members, potentials)],
-        "probe": {"data": Path(probe).name, "data_sha256": file_sha256(probe),
-                  "recipe": json.loads(recipe.read_text()) if recipe.exists() else None,
-                  "errors": group_errors(samples, predictions),
-                  "calibration": {key: statistics[key] for key in ("frames", "atoms", "frame_spearman",
-                                                                    "atom_spearman", "forces_mae_mev_per_a")}},
+        "name": name,
+        "limits": limits.strip(),
+        "members": [
+            {
+                "name": Path(member).stem if Path(member).exists() else str(member),
+                "weights_sha256": potential.weights_hash(),
+                "test": potential.metrics.get("test", {}).get("overall"),
+                "parent": potential.training_info.get("parent", {}).get("name"),
+            }
+            for member, potential in zip(members, potentials)
+        ],
+        "probe": {
+            "data": Path(probe).name,
+            "data_sha256": file_sha256(probe),
+            "recipe": json.loads(recipe.read_text()) if recipe.exists() else None,
+            "errors": group_errors(samples, predictions),
+            "calibration": {
+                key: statistics[key]
+                for key in ("frames", "atoms", "frame_spearman", "atom_spearman", "forces_mae_mev_per_a")
+            },
+        },
     }
     path = out_dir / f"{name}.safetensors"
     committee.save(path)
@@ -63,26 +83,68 @@ def render_committee_card(committee: Committee) -> str:
     """The model card (markdown) of a shipped committee, from its members' and its own header data."""
     info, config = committee.info, committee.config
     probe, calibration = info["probe"], info["probe"]["calibration"]
-    lines = [f"# {info['name']}", "",
-             f"Committee of {len(committee)} Equiformer potentials, elements {', '.join(config.elements)}, cutoff "
-             f"{config.cutoff} A. Energy, forces and stress are the members' mean; `forces_dev`, "
-             "`max_forces_dev`, `energy_var`, `forces_var` give their spread (see the README's Committees "
-             "section).", "", "## Members", ""]
-    lines += markdown_table(["member", "weights sha256", "fine-tuned from", "own test F MAE (meV/A)"],
-                    [[f"`{m['name']}`", f"`{m['weights_sha256'][:16]}`", m["parent"] or "-",
-                      f"{m['test']['forces_mae_mev_per_a']:.2f}" if m["test"] else "-"] for m in info["members"]])
-    lines += ["", "## Held-out probe set", "",
-              f"`{probe['data']}` (sha256 `{probe['data_sha256']}`), never trained on"
-              + (f" (regenerate: `{regenerate_command(probe['recipe'], 'probe.extxyz')}`)."
-                 if probe["recipe"] else "."), "",
-              "Errors of the members' mean, float64:", ""]
-    lines += markdown_table(["group", "structures", "E MAE (meV/atom)", "F MAE (meV/A)", "F RMSE (meV/A)"],
-                    [[group, e["structures"], f"{e['energy_mae_mev_per_atom']:.3f}", f"{e['forces_mae_mev_per_a']:.2f}",
-                      f"{e['forces_rmse_mev_per_a']:.2f}"] for group, e in probe["errors"].items()])
-    lines += ["", "## Calibration", "",
-              f"Does the deviation rank the true error? On the {calibration['frames']} probe frames "
-              f"({calibration['atoms']} atoms): Spearman {calibration['frame_spearman']:.3f} per frame "
-              f"(`max_forces_dev` vs the largest atom error) and {calibration['atom_spearman']:.3f} per atom "
-              f"(`forces_dev` vs |F_mean - F_ref|). Scatter plot: `{info['name']}.png`.", "",
-              "## Known limits", "", info["limits"], ""]
+    lines = [
+        f"# {info['name']}",
+        "",
+        f"Committee of {len(committee)} Equiformer potentials, elements {', '.join(config.elements)}, cutoff "
+        f"{config.cutoff} A. Energy, forces and stress are the members' mean; `forces_dev`, "
+        "`max_forces_dev`, `energy_var`, `forces_var` give their spread (see the README's Committees "
+        "section).",
+        "",
+        "## Members",
+        "",
+    ]
+    lines += markdown_table(
+        ["member", "weights sha256", "fine-tuned from", "own test F MAE (meV/A)"],
+        [
+            [
+                f"`{m['name']}`",
+                f"`{m['weights_sha256'][:16]}`",
+                m["parent"] or "-",
+                f"{m['test']['forces_mae_mev_per_a']:.2f}" if m["test"] else "-",
+            ]
+            for m in info["members"]
+        ],
+    )
+    lines += [
+        "",
+        "## Held-out probe set",
+        "",
+        f"`{probe['data']}` (sha256 `{probe['data_sha256']}`), never trained on"
+        + (
+            f" (regenerate: `{regenerate_command(probe['recipe'], 'probe.extxyz')}`)."
+            if probe["recipe"]
+            else "."
+        ),
+        "",
+        "Errors of the members' mean, float64:",
+        "",
+    ]
+    lines += markdown_table(
+        ["group", "structures", "E MAE (meV/atom)", "F MAE (meV/A)", "F RMSE (meV/A)"],
+        [
+            [
+                group,
+                e["structures"],
+                f"{e['energy_mae_mev_per_atom']:.3f}",
+                f"{e['forces_mae_mev_per_a']:.2f}",
+                f"{e['forces_rmse_mev_per_a']:.2f}",
+            ]
+            for group, e in probe["errors"].items()
+        ],
+    )
+    lines += [
+        "",
+        "## Calibration",
+        "",
+        f"Does the deviation rank the true error? On the {calibration['frames']} probe frames "
+        f"({calibration['atoms']} atoms): Spearman {calibration['frame_spearman']:.3f} per frame "
+        f"(`max_forces_dev` vs the largest atom error) and {calibration['atom_spearman']:.3f} per atom "
+        f"(`forces_dev` vs |F_mean - F_ref|). Scatter plot: `{info['name']}.png`.",
+        "",
+        "## Known limits",
+        "",
+        info["limits"],
+        "",
+    ]
     return "\n".join(lines)

@@ -58,7 +58,9 @@ def _labels(atoms: Atoms) -> dict:
     return {key: results.get(key) for key in ("energy", "forces", "stress")}
 
 
-def to_sample(atoms: Atoms, index: int, elements: list[str], group_keys: tuple[str, ...] = GROUP_KEYS) -> Sample:
+def to_sample(
+    atoms: Atoms, index: int, elements: list[str], group_keys: tuple[str, ...] = GROUP_KEYS
+) -> Sample:
     """Validate frame ``index`` against ``elements`` and return its :class:`Sample`."""
     try:
         validate_atoms(atoms, elements)
@@ -70,7 +72,9 @@ def to_sample(atoms: Atoms, index: int, elements: list[str], group_keys: tuple[s
     labels = _labels(atoms)
     for key in ("energy", "forces"):
         if labels[key] is None:
-            raise ValueError(f"frame {index}: no reference {key} (every training frame needs energy and forces)")
+            raise ValueError(
+                f"frame {index}: no reference {key} (every training frame needs energy and forces)"
+            )
     energy = float(labels["energy"])
     forces = np.asarray(labels["forces"], dtype=np.float64)
     if forces.shape != (len(atoms), 3):
@@ -78,7 +82,9 @@ def to_sample(atoms: Atoms, index: int, elements: list[str], group_keys: tuple[s
     stress = labels["stress"]
     if stress is not None:
         if not atoms.pbc.all():
-            raise ValueError(f"frame {index}: has a stress label but pbc={atoms.pbc.tolist()} (stress needs pbc all True)")
+            raise ValueError(
+                f"frame {index}: has a stress label but pbc={atoms.pbc.tolist()} (stress needs pbc all True)"
+            )
         stress = np.asarray(stress, dtype=np.float64)
         stress = voigt_6_to_full_3x3_stress(stress) if stress.shape == (6,) else stress.reshape(3, 3)
     for key, value in (("energy", energy), ("forces", forces), ("stress", stress)):
@@ -88,7 +94,9 @@ def to_sample(atoms: Atoms, index: int, elements: list[str], group_keys: tuple[s
     return Sample(atoms=atoms, energy=energy, forces=forces, stress=stress, groups=groups)
 
 
-def to_samples(frames: list[Atoms], elements: list[str], group_keys: tuple[str, ...] = GROUP_KEYS) -> list[Sample]:
+def to_samples(
+    frames: list[Atoms], elements: list[str], group_keys: tuple[str, ...] = GROUP_KEYS
+) -> list[Sample]:
     """Validate every frame (see :func:`to_sample`); ``group_keys``: the ``info`` keys errors are grouped by."""
     if not frames:
         raise ValueError("no structures given")
@@ -115,8 +123,13 @@ def split_indices(total: int, validation: float, test: float, seed: int) -> dict
     n_validation, n_test = _count(validation, total, "validation"), _count(test, total, "test")
     n_train = total - n_validation - n_test
     if n_train < 1:
-        raise ValueError(f"{total} structures leave none for training after {n_validation} validation "
-                         f"and {n_test} test structures")
+        raise ValueError(
+            f"{total} structures leave none for training after {n_validation} validation "
+            f"and {n_test} test structures"
+        )
     order = np.random.default_rng(seed).permutation(total)
-    return {"train": np.sort(order[:n_train]), "validation": np.sort(order[n_train:n_train + n_validation]),
-            "test": np.sort(order[n_train + n_validation:])}
+    return {
+        "train": np.sort(order[:n_train]),
+        "validation": np.sort(order[n_train : n_train + n_validation]),
+        "test": np.sort(order[n_train + n_validation :]),
+    }

@@ -30,7 +30,7 @@ class Distributed:
 
     def shard(self, items: list) -> list:
         """This process's share of ``items``: every ``world_size``-th item from ``rank``."""
-        return items[self.rank::self.world_size]
+        return items[self.rank :: self.world_size]
 
     def all_reduce_gradients(self, model: nn.Module) -> None:
         """Sum every parameter's gradient over processes (a missing gradient counts as zero)."""

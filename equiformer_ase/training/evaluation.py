@@ -15,9 +15,14 @@ from .dataset import GROUP_KEYS, read_structures, to_samples
 from .metrics import group_errors
 
 
-def evaluate_potential(potential: Potential | str | Path, data: str | Path, split: str = "all",
-                       group_by: Sequence[str] = (), batch_size: int = 16,
-                       device: str = "cpu") -> dict[str, dict[str, float]]:
+def evaluate_potential(
+    potential: Potential | str | Path,
+    data: str | Path,
+    split: str = "all",
+    group_by: Sequence[str] = (),
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> dict[str, dict[str, float]]:
     """:func:`~equiformer_ase.training.metrics.group_errors` of ``potential`` (a Potential, file or shipped
     name), evaluated in float64, on ``data``: the whole file (``split="all"``, grouped also by the frame
     ``info`` keys ``group_by``) or the potential's own "train", "validation" or "test" part of it

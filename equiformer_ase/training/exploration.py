@@ -55,16 +55,31 @@ def explored_frame(atoms: Atoms, **info) -> Atoms:
     return frame
 
 
-def _md(start: Atoms, calc: BaseCalculator, temperature: float, steps: int, interval: int, timestep: float,
-        friction: float, stop_above: float, rng: np.random.Generator) -> list[Atoms]:
+def _md(
+    start: Atoms,
+    calc: BaseCalculator,
+    temperature: float,
+    steps: int,
+    interval: int,
+    timestep: float,
+    friction: float,
+    stop_above: float,
+    rng: np.random.Generator,
+) -> list[Atoms]:
     """Langevin MD at ``temperature`` (K), ``timestep`` (fs), ``friction`` (1/fs); a frame every
     ``interval`` steps; stops after the first frame whose ``max_forces_dev`` reaches ``stop_above``
     (what follows would come from a potential already off its data)."""
     atoms = start.copy()
     atoms.calc = calc
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    dynamics = Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
-                        fixcm=False, rng=rng)
+    dynamics = Langevin(
+        atoms,
+        timestep * units.fs,
+        temperature_K=temperature,
+        friction=friction / units.fs,
+        fixcm=False,
+        rng=rng,
+    )
     frames = []
     for _ in range(steps // interval):
         dynamics.run(interval)
@@ -80,8 +95,9 @@ def _rattle(atoms: Atoms, stdev: float, rng: np.random.Generator) -> None:
     atoms.positions[free] += rng.normal(scale=stdev, size=(int(free.sum()), 3))
 
 
-def _perturbed(start: Atoms, calc: BaseCalculator, count: int, stdev: float, max_strain: float,
-               rng: np.random.Generator) -> list[Atoms]:
+def _perturbed(
+    start: Atoms, calc: BaseCalculator, count: int, stdev: float, max_strain: float, rng: np.random.Generator
+) -> list[Atoms]:
     """``count`` rattled copies; with ``max_strain`` > 0, each cell first strained along its periodic
     axes by a random symmetric strain with components in [-max_strain, max_strain]."""
     frames = []
@@ -98,8 +114,15 @@ def _perturbed(start: Atoms, calc: BaseCalculator, count: int, stdev: float, max
     return frames
 
 
-def _placement_relaxation(options: list[tuple], recipe: SurfaceRecipe, sizes: tuple, calc: BaseCalculator,
-                          fmax: float, steps: int, rng: np.random.Generator) -> list[Atoms]:
+def _placement_relaxation(
+    options: list[tuple],
+    recipe: SurfaceRecipe,
+    sizes: tuple,
+    calc: BaseCalculator,
+    fmax: float,
+    steps: int,
+    rng: np.random.Generator,
+) -> list[Atoms]:
     """A random (metal, facet, adsorbate) of ``options`` placed by :func:`random_placement` on a random
     slab of ``sizes``, relaxed with the committee (BFGS); every step is a frame."""
     metal, facet, adsorbate = options[rng.integers(len(options))]
@@ -115,14 +138,24 @@ def _placement_relaxation(options: list[tuple], recipe: SurfaceRecipe, sizes: tu
 def placement_options(frames: list[Atoms]) -> list[tuple[str, str, str]]:
     """(metal, facet, adsorbate) combinations to place: every metal and (111)/(100) facet and every
     adsorbate that the labelled ``frames`` carry in ``info`` (none for data without slabs)."""
-    surfaces = sorted({(f.info["metal"], f.info["facet"]) for f in frames
-                       if f.info.get("facet") in ADSORBATE_FACETS and "metal" in f.info})
+    surfaces = sorted(
+        {
+            (f.info["metal"], f.info["facet"])
+            for f in frames
+            if f.info.get("facet") in ADSORBATE_FACETS and "metal" in f.info
+        }
+    )
     adsorbates = sorted({f.info["adsorbate"] for f in frames if f.info.get("adsorbate") in ADSORBATES})
     return [(metal, facet, adsorbate) for metal, facet in surfaces for adsorbate in adsorbates]
 
 
-def exploration_tasks(starts: list[Atoms], placements: list[tuple[str, str, str]], calc: BaseCalculator,
-                      settings, iteration: int) -> list[Task]:
+def exploration_tasks(
+    starts: list[Atoms],
+    placements: list[tuple[str, str, str]],
+    calc: BaseCalculator,
+    settings,
+    iteration: int,
+) -> list[Task]:
     """Tasks of one iteration: for each start structure, MD at every ``settings.md_temperatures``,
     ``rattle_frames`` rattled and (periodic cells) ``strain_frames`` strained copies; then
     ``settings.placements`` committee relaxations of random adsorbate placements (when ``placements``
@@ -131,17 +164,41 @@ def exploration_tasks(starts: list[Atoms], placements: list[tuple[str, str, str]
     tasks = []
     for k, start in enumerate(starts):
         name = f"iter{iteration}:{k}:{start.info['system']}"
-        tasks += [Task(f"{name}:md:{t:g}K", partial(_md, start, calc, t, s.md_steps, s.md_interval, s.md_timestep,
-                                                    s.md_friction, s.trust_high))
-                  for t in s.md_temperatures]
+        tasks += [
+            Task(
+                f"{name}:md:{t:g}K",
+                partial(
+                    _md, start, calc, t, s.md_steps, s.md_interval, s.md_timestep, s.md_friction, s.trust_high
+                ),
+            )
+            for t in s.md_temperatures
+        ]
         if s.rattle_frames:
-            tasks.append(Task(f"{name}:rattle", partial(_perturbed, start, calc, s.rattle_frames, s.rattle_stdev, 0.0)))
+            tasks.append(
+                Task(f"{name}:rattle", partial(_perturbed, start, calc, s.rattle_frames, s.rattle_stdev, 0.0))
+            )
         if start.pbc.any() and s.strain_frames:
-            tasks.append(Task(f"{name}:strain", partial(_perturbed, start, calc, s.strain_frames, s.rattle_stdev,
-                                                        s.max_strain)))
+            tasks.append(
+                Task(
+                    f"{name}:strain",
+                    partial(_perturbed, start, calc, s.strain_frames, s.rattle_stdev, s.max_strain),
+                )
+            )
     if placements:
         recipe = replace(SurfaceRecipe(), start_heights=s.placement_heights, start_rattle=s.placement_rattle)
-        tasks += [Task(f"iter{iteration}:placement{j}", partial(_placement_relaxation, placements, recipe,
-                                                                 s.placement_sizes, calc, s.relax_fmax, s.relax_steps))
-                  for j in range(s.placements)]
+        tasks += [
+            Task(
+                f"iter{iteration}:placement{j}",
+                partial(
+                    _placement_relaxation,
+                    placements,
+                    recipe,
+                    s.placement_sizes,
+                    calc,
+                    s.relax_fmax,
+                    s.relax_steps,
+                ),
+            )
+            for j in range(s.placements)
+        ]
     return tasks

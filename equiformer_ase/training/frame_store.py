@@ -55,8 +55,10 @@ class ExtxyzFrameStore:
         """Ids of the finished tasks, in file order; cuts off any unfinished tail first."""
         finished, end = self._scan()
         if self.path.exists() and self.path.stat().st_size > end:
-            warnings.warn(f"{self.path}: dropping {self.path.stat().st_size - end} bytes of an unfinished task",
-                          stacklevel=2)
+            warnings.warn(
+                f"{self.path}: dropping {self.path.stat().st_size - end} bytes of an unfinished task",
+                stacklevel=2,
+            )
             with open(self.path, "r+b") as handle:
                 handle.truncate(end)
         return finished
@@ -109,7 +111,9 @@ def open_frame_store(path: str | Path) -> ExtxyzFrameStore | DbFrameStore:
         return DbFrameStore(path)
     if path.suffix in (".extxyz", ".xyz"):
         return ExtxyzFrameStore(path)
-    raise ValueError(f"unsupported output extension {path.suffix!r} in {path}; use one of {', '.join(FORMATS)}")
+    raise ValueError(
+        f"unsupported output extension {path.suffix!r} in {path}; use one of {', '.join(FORMATS)}"
+    )
 
 
 def read_frames(path: str | Path) -> list[Atoms]:

@@ -53,10 +53,15 @@ def _claim_recipe(out: Path, description: dict) -> None:
         stored.pop("software", None)
         wanted = json.loads(json.dumps(description))
         if stored != wanted:
-            differ = sorted(k for k in set(stored["recipe"]) | set(wanted["recipe"])
-                            if stored["recipe"].get(k) != wanted["recipe"].get(k))
-            raise ValueError(f"{out} was generated with a different recipe ({path}; differs in "
-                             f"{', '.join(differ) or 'preset'}): choose another output path or delete both files")
+            differ = sorted(
+                k
+                for k in set(stored["recipe"]) | set(wanted["recipe"])
+                if stored["recipe"].get(k) != wanted["recipe"].get(k)
+            )
+            raise ValueError(
+                f"{out} was generated with a different recipe ({path}; differs in "
+                f"{', '.join(differ) or 'preset'}): choose another output path or delete both files"
+            )
         return
     if out.exists():
         raise ValueError(f"{out} exists without its recipe {path}; choose another output path or delete it")

@@ -45,5 +45,8 @@ def squared_errors(prediction: dict[str, torch.Tensor], batch: Batch) -> dict[st
 
 def error_counts(samples) -> dict[str, int]:
     """What each sum of squared errors is divided by: structures, force components, stress components."""
-    return {"energy": len(samples), "forces": 3 * sum(len(s.atoms) for s in samples),
-            "stress": 9 * sum(s.stress is not None for s in samples)}
+    return {
+        "energy": len(samples),
+        "forces": 3 * sum(len(s.atoms) for s in samples),
+        "stress": 9 * sum(s.stress is not None for s in samples),
+    }

@@ -16,7 +16,10 @@ def _mae_rmse(errors: list[np.ndarray], name: str, unit: str) -> dict[str, float
     if not errors:
         return {}
     flat = np.concatenate([np.ravel(e) for e in errors]) * 1000.0
-    return {f"{name}_mae_{unit}": float(np.mean(np.abs(flat))), f"{name}_rmse_{unit}": float(np.sqrt(np.mean(flat**2)))}
+    return {
+        f"{name}_mae_{unit}": float(np.mean(np.abs(flat))),
+        f"{name}_rmse_{unit}": float(np.sqrt(np.mean(flat**2))),
+    }
 
 
 def error_summary(samples: list[Sample], predictions: list[dict]) -> dict[str, float]:
@@ -24,8 +27,12 @@ def error_summary(samples: list[Sample], predictions: list[dict]) -> dict[str, f
     energy = [np.array([(p["energy"] - s.energy) / len(s.atoms)]) for s, p in zip(samples, predictions)]
     forces = [p["forces"] - s.forces for s, p in zip(samples, predictions)]
     stress = [p["stress"] - s.stress for s, p in zip(samples, predictions) if s.stress is not None]
-    return {"structures": len(samples), **_mae_rmse(energy, "energy", "mev_per_atom"),
-            **_mae_rmse(forces, "forces", "mev_per_a"), **_mae_rmse(stress, "stress", "mev_per_a3")}
+    return {
+        "structures": len(samples),
+        **_mae_rmse(energy, "energy", "mev_per_atom"),
+        **_mae_rmse(forces, "forces", "mev_per_a"),
+        **_mae_rmse(stress, "stress", "mev_per_a3"),
+    }
 
 
 def group_errors(samples: list[Sample], predictions: list[dict]) -> dict[str, dict[str, float]]:
@@ -43,10 +50,14 @@ def group_errors(samples: list[Sample], predictions: list[dict]) -> dict[str, di
 
 def format_errors(errors: dict[str, dict[str, float]]) -> str:
     """A text table: one row per group, energy in meV/atom and forces in meV/A."""
-    lines = [f"{'group':<24} {'n':>6} {'E MAE':>9} {'E RMSE':>9} {'F MAE':>9} {'F RMSE':>9}",
-             f"{'':<24} {'':>6} {'meV/atom':>9} {'meV/atom':>9} {'meV/A':>9} {'meV/A':>9}"]
+    lines = [
+        f"{'group':<24} {'n':>6} {'E MAE':>9} {'E RMSE':>9} {'F MAE':>9} {'F RMSE':>9}",
+        f"{'':<24} {'':>6} {'meV/atom':>9} {'meV/atom':>9} {'meV/A':>9} {'meV/A':>9}",
+    ]
     for name, e in errors.items():
-        lines.append(f"{name:<24} {e['structures']:>6} {e['energy_mae_mev_per_atom']:>9.3f} "
-                     f"{e['energy_rmse_mev_per_atom']:>9.3f} {e['forces_mae_mev_per_a']:>9.3f} "
-                     f"{e['forces_rmse_mev_per_a']:>9.3f}")
+        lines.append(
+            f"{name:<24} {e['structures']:>6} {e['energy_mae_mev_per_atom']:>9.3f} "
+            f"{e['energy_rmse_mev_per_atom']:>9.3f} {e['forces_mae_mev_per_a']:>9.3f} "
+            f"{e['forces_rmse_mev_per_a']:>9.3f}"
+        )
     return "\n".join(lines)

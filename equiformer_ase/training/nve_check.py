@@ -41,25 +41,40 @@ def adsorbate_on_slab(metal: str, adsorbate: str) -> Atoms:
     return atoms
 
 
-def check_systems(elements: list[str], molecules: tuple[str, ...] = CHECK_MOLECULES,
-                  adsorbates: tuple[str, ...] = CHECK_ADSORBATES) -> dict[str, Atoms]:
+def check_systems(
+    elements: list[str],
+    molecules: tuple[str, ...] = CHECK_MOLECULES,
+    adsorbates: tuple[str, ...] = CHECK_ADSORBATES,
+) -> dict[str, Atoms]:
     """Representative systems for a potential with ``elements``: with an fcc metal of the EMT data (a surface
     potential), that metal (Cu if present, else the first) as a (111) slab with each of ``adsorbates`` the
     elements allow; otherwise each of ``molecules`` (MD17 names) made of the elements. Empty when neither fits."""
     metals = [element for element in EMT_METALS if element in elements]
     if metals:
         metal = "Cu" if "Cu" in metals else metals[0]
-        allowed = [name for name in adsorbates if set(adsorbate_geometry(name).get_chemical_symbols()) <= set(elements)]
+        allowed = [
+            name
+            for name in adsorbates
+            if set(adsorbate_geometry(name).get_chemical_symbols()) <= set(elements)
+        ]
         return {f"{metal}(111)+{name}": adsorbate_on_slab(metal, name) for name in allowed}
     unknown = set(molecules) - set(MD17_MOLECULES)
     if unknown:
         raise ValueError(f"unknown MD17 molecules {sorted(unknown)}")
-    return {name: atoms for name in molecules
-            if set((atoms := md17_molecule(name)).get_chemical_symbols()) <= set(elements)}
+    return {
+        name: atoms
+        for name in molecules
+        if set((atoms := md17_molecule(name)).get_chemical_symbols()) <= set(elements)
+    }
 
 
-def nve_check(potential: Potential, duration: float = CHECK_DURATION, limit: float = DRIFT_LIMIT,
-              seeds: tuple[int, ...] = (0,), device: str = "cpu") -> dict:
+def nve_check(
+    potential: Potential,
+    duration: float = CHECK_DURATION,
+    limit: float = DRIFT_LIMIT,
+    seeds: tuple[int, ...] = (0,),
+    device: str = "cpu",
+) -> dict:
     """Float64 NVE of :func:`check_systems` at 300 K for ``duration`` fs, each system at its
     :func:`~equiformer_ase.conservation.check_timestep` (0.5 fs with hydrogen, else 1 fs or 2 fs).
 
@@ -68,19 +83,41 @@ def nve_check(potential: Potential, duration: float = CHECK_DURATION, limit: flo
     (every run finished with |drift| <= ``limit``; True when no system fits the elements).
     """
     systems = check_systems(potential.config.elements)
-    runs = nve_drift(potential, systems, duration=duration, temperature=CHECK_TEMPERATURE, seeds=seeds,
-                     device=device, dtype="float64") if systems else []
+    runs = (
+        nve_drift(
+            potential,
+            systems,
+            duration=duration,
+            temperature=CHECK_TEMPERATURE,
+            seeds=seeds,
+            device=device,
+            dtype="float64",
+        )
+        if systems
+        else []
+    )
     passed = all("error" not in run and abs(run["drift"]) <= limit for run in runs)
-    return {"duration_fs": duration, "temperature_K": CHECK_TEMPERATURE, "dtype": "float64",
-            "limit_ev_per_atom_ps": limit, "runs": runs, "passed": passed}
+    return {
+        "duration_fs": duration,
+        "temperature_K": CHECK_TEMPERATURE,
+        "dtype": "float64",
+        "limit_ev_per_atom_ps": limit,
+        "runs": runs,
+        "passed": passed,
+    }
 
 
 def failure_message(record: dict) -> str:
     """One line naming the runs of an :func:`nve_check` record that failed."""
-    bad = [f"{run['system']}: {run['error']}" if "error" in run else f"{run['system']} {run['drift']:+.2e}"
-           for run in record["runs"] if "error" in run or abs(run["drift"]) > record["limit_ev_per_atom_ps"]]
-    return (f"NVE energy drift (eV/atom/ps) above the limit {record['limit_ev_per_atom_ps']:g} in "
-            f"{record['duration_fs']:g} fs of float64 MD from {record['temperature_K']:g} K: {'; '.join(bad)}")
+    bad = [
+        f"{run['system']}: {run['error']}" if "error" in run else f"{run['system']} {run['drift']:+.2e}"
+        for run in record["runs"]
+        if "error" in run or abs(run["drift"]) > record["limit_ev_per_atom_ps"]
+    ]
+    return (
+        f"NVE energy drift (eV/atom/ps) above the limit {record['limit_ev_per_atom_ps']:g} in "
+        f"{record['duration_fs']:g} fs of float64 MD from {record['temperature_K']:g} K: {'; '.join(bad)}"
+    )
 
 
 def card_section(record: dict | None) -> list[str]:
@@ -89,24 +126,46 @@ def card_section(record: dict | None) -> list[str]:
         return []
     lines = ["## Energy conservation (NVE)", ""]
     if not record["runs"]:
-        return lines + ["Not checked: no representative system (MD17 molecule or fcc metal slab) fits the "
-                        "elements.", ""]
-    lines += [f"Velocity Verlet, float64, {record['duration_fs']:g} fs from {record['temperature_K']:g} K "
-              f"Maxwell-Boltzmann momenta; drift is the slope of a line fitted to the total energy per atom, limit "
-              f"{record['limit_ev_per_atom_ps']:g} eV/atom/ps.", "",
-              "| system | atoms | step (fs) | steps | drift (eV/atom/ps) | change (eV/atom) | fluctuation (eV/atom) |",
-              "|---|---|---|---|---|---|---|"]
+        return lines + [
+            "Not checked: no representative system (MD17 molecule or fcc metal slab) fits the elements.",
+            "",
+        ]
+    lines += [
+        f"Velocity Verlet, float64, {record['duration_fs']:g} fs from {record['temperature_K']:g} K "
+        f"Maxwell-Boltzmann momenta; drift is the slope of a line fitted to the total energy per atom, limit "
+        f"{record['limit_ev_per_atom_ps']:g} eV/atom/ps.",
+        "",
+        "| system | atoms | step (fs) | steps | drift (eV/atom/ps) | change (eV/atom) | fluctuation (eV/atom) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for run in record["runs"]:
-        numbers = ([f"blew up: {run['error']}", "", ""] if "error" in run else
-                   [f"{run['drift']:+.2e}", f"{run['change']:+.2e}", f"{run['fluctuation']:.1e}"])
-        lines.append("| " + " | ".join([run["system"], str(run["atoms"]), f"{run['timestep_fs']:g}", str(run["steps"]),
-                                        *numbers]) + " |")
+        numbers = (
+            [f"blew up: {run['error']}", "", ""]
+            if "error" in run
+            else [f"{run['drift']:+.2e}", f"{run['change']:+.2e}", f"{run['fluctuation']:.1e}"]
+        )
+        lines.append(
+            "| "
+            + " | ".join(
+                [run["system"], str(run["atoms"]), f"{run['timestep_fs']:g}", str(run["steps"]), *numbers]
+            )
+            + " |"
+        )
     lines.append("")
     if not record["passed"]:
-        lines += [f"**Warning: shipped although it fails the energy-conservation check.** {failure_message(record)}.",
-                  ""]
+        lines += [
+            f"**Warning: shipped although it fails the energy-conservation check.** {failure_message(record)}.",
+            "",
+        ]
     return lines
 
 
-__all__ = ["CHECK_DURATION", "DRIFT_LIMIT", "adsorbate_on_slab", "card_section", "check_systems", "failure_message",
-           "nve_check"]
+__all__ = [
+    "CHECK_DURATION",
+    "DRIFT_LIMIT",
+    "adsorbate_on_slab",
+    "card_section",
+    "check_systems",
+    "failure_message",
+    "nve_check",
+]

@@ -34,8 +34,18 @@ def write_parity_plots(samples: list[Sample], predictions: list[dict], out_dir: 
     out_dir = Path(out_dir)
     paths = [out_dir / "parity_energy.png", out_dir / "parity_forces.png"]
     sizes = np.array([len(s.atoms) for s in samples])
-    _parity_plot(np.array([s.energy for s in samples]) / sizes, np.array([p["energy"] for p in predictions]) / sizes,
-                 "energy", "eV/atom", paths[0])
-    _parity_plot(np.concatenate([s.forces.ravel() for s in samples]),
-                 np.concatenate([p["forces"].ravel() for p in predictions]), "force", "eV/A", paths[1])
+    _parity_plot(
+        np.array([s.energy for s in samples]) / sizes,
+        np.array([p["energy"] for p in predictions]) / sizes,
+        "energy",
+        "eV/atom",
+        paths[0],
+    )
+    _parity_plot(
+        np.concatenate([s.forces.ravel() for s in samples]),
+        np.concatenate([p["forces"].ravel() for p in predictions]),
+        "force",
+        "eV/A",
+        paths[1],
+    )
     return paths

@@ -26,7 +26,9 @@ PRESETS = ("full", "compact", "starts", "probe", "tiny")
 def _check_subset(name: str, values: tuple, allowed: tuple) -> None:
     unknown = [v for v in values if v not in allowed]
     if unknown or not values:
-        raise ValueError(f"{name}: unknown or empty {unknown or list(values)}; choose from {', '.join(allowed)}")
+        raise ValueError(
+            f"{name}: unknown or empty {unknown or list(values)}; choose from {', '.join(allowed)}"
+        )
 
 
 def _check_not_negative(recipe: object) -> None:
@@ -53,57 +55,59 @@ class SurfaceRecipe:
     # bulk: conventional 4-atom cubic cell repeated bulk_repeat times per axis
     bulk_repeat: int = 2
     bulk_rattle_frames: int = 20
-    bulk_rattle_stdev: float = 0.08           # Angstrom
+    bulk_rattle_stdev: float = 0.08  # Angstrom
     bulk_strain_frames: int = 20
-    bulk_max_strain: float = 0.05             # largest |component| of the random symmetric strain
-    bulk_strain_rattle_stdev: float = 0.02    # Angstrom, added to strained cells
-    bulk_md_temperatures: tuple[float, ...] = (300.0, 600.0, 900.0, 1200.0)   # K
-    bulk_md_frames: int = 20                  # per temperature
+    bulk_max_strain: float = 0.05  # largest |component| of the random symmetric strain
+    bulk_strain_rattle_stdev: float = 0.02  # Angstrom, added to strained cells
+    bulk_md_temperatures: tuple[float, ...] = (300.0, 600.0, 900.0, 1200.0)  # K
+    bulk_md_frames: int = 20  # per temperature
     # MD of metal-only systems (bulk and clean slabs); Langevin
-    metal_md_timestep: float = 2.0            # fs
-    md_friction: float = 0.02                 # 1/fs
+    metal_md_timestep: float = 2.0  # fs
+    md_friction: float = 0.02  # 1/fs
     md_equilibration_steps: int = 100
-    md_interval: int = 10                     # steps between recorded frames
+    md_interval: int = 10  # steps between recorded frames
     # clean slabs
     facets: tuple[str, ...] = SLAB_FACETS
-    slab_size: tuple[int, int, int] = (3, 3, 4)   # atoms along a, b; layers
-    vacuum: float = 6.0                       # Angstrom on each side of a slab or molecule
-    fixed_fraction: float = 0.5               # bottom fraction of slab thickness held fixed
-    slab_md_temperatures: tuple[float, ...] = (300.0, 600.0, 900.0)   # K
-    slab_md_frames: int = 15                  # per temperature
+    slab_size: tuple[int, int, int] = (3, 3, 4)  # atoms along a, b; layers
+    vacuum: float = 6.0  # Angstrom on each side of a slab or molecule
+    fixed_fraction: float = 0.5  # bottom fraction of slab thickness held fixed
+    slab_md_temperatures: tuple[float, ...] = (300.0, 600.0, 900.0)  # K
+    slab_md_frames: int = 15  # per temperature
     # relaxations (BFGS) from rattled starts; frames evenly spaced along the path, first and last kept
-    relax_fmax: float = 0.05                  # eV/Angstrom
+    relax_fmax: float = 0.05  # eV/Angstrom
     relax_max_steps: int = 100
     relax_frames: int = 6
-    relax_start_rattle: float = 0.05          # Angstrom, on free atoms
+    relax_start_rattle: float = 0.05  # Angstrom, on free atoms
     # adsorbates on slabs
     adsorbate_facets: tuple[str, ...] = ADSORBATE_FACETS
     adsorbates: tuple[str, ...] = ADSORBATES
     sites: tuple[str, ...] = ADSORPTION_SITES
-    adsorbate_md_temperature: float = 500.0   # K, MD started from the last of `sites`
-    adsorbate_md_timestep: float = 1.0        # fs (light H atoms)
+    adsorbate_md_temperature: float = 500.0  # K, MD started from the last of `sites`
+    adsorbate_md_timestep: float = 1.0  # fs (light H atoms)
     adsorbate_md_frames: int = 8
     # gas-phase molecules (adsorption-energy references): relaxation path, then rattles of the minimum
     gas_molecules: tuple[str, ...] = ("H2", "N2", "O2", "CO", "NO", "H2O", "OH", "NH3", "CH4", "CO2")
     gas_rattle_frames: int = 10
-    gas_rattle_stdev: float = 0.05            # Angstrom
+    gas_rattle_stdev: float = 0.05  # Angstrom
     # which of the above to generate; "starts": adsorbates placed as users place them (random
     # lateral position and height, random azimuth, rattled) on small and large cells, then the
     # reference relaxation from there (the geometries a screen or relaxation script starts from)
     parts: tuple[str, ...] = ("bulk", "slab", "adsorbate", "gas")
     start_adsorbates: tuple[str, ...] = ("H", "C", "N", "O", "OH", "CO")
     start_slab_sizes: tuple[tuple[int, int, int], ...] = ((2, 2, 4), (3, 3, 4))
-    start_heights: tuple[float, float] = (1.0, 2.5)   # Angstrom, binding atom above the top layer
-    start_rattle: float = 0.08                # Angstrom, largest displacement of any free atom
-    start_placements: int = 2                 # per metal, facet, adsorbate and slab size
-    start_relax_frames: int = 4               # frames along each relaxation, the start included
+    start_heights: tuple[float, float] = (1.0, 2.5)  # Angstrom, binding atom above the top layer
+    start_rattle: float = 0.08  # Angstrom, largest displacement of any free atom
+    start_placements: int = 2  # per metal, facet, adsorbate and slab size
+    start_relax_frames: int = 4  # frames along each relaxation, the start included
 
     def __post_init__(self) -> None:
         _check_not_negative(self)
         _check_subset("parts", self.parts, SURFACE_PARTS)
         _check_subset("start_adsorbates", self.start_adsorbates, ADSORBATES)
         if not 0 < self.start_heights[0] <= self.start_heights[1]:
-            raise ValueError(f"start_heights must be (low, high) with 0 < low <= high, got {self.start_heights}")
+            raise ValueError(
+                f"start_heights must be (low, high) with 0 < low <= high, got {self.start_heights}"
+            )
         _check_subset("metals", self.metals, EMT_METALS)
         _check_subset("facets", self.facets, SLAB_FACETS)
         _check_subset("adsorbate_facets", self.adsorbate_facets, ADSORBATE_FACETS)
@@ -114,7 +118,9 @@ class SurfaceRecipe:
         if "fcc211" in self.facets and self.slab_size[0] % 3:
             raise ValueError(f"fcc211 needs slab_size[0] divisible by 3, got slab_size={self.slab_size}")
         if self.relax_frames < 2:
-            raise ValueError(f"relax_frames must be at least 2 (first and last frame), got {self.relax_frames}")
+            raise ValueError(
+                f"relax_frames must be at least 2 (first and last frame), got {self.relax_frames}"
+            )
         if not 0.0 <= self.fixed_fraction < 1.0:
             raise ValueError(f"fixed_fraction must lie in [0, 1), got {self.fixed_fraction}")
 
@@ -135,12 +141,26 @@ class SurfaceRecipe:
             return cls(seed=1000, parts=("starts",), start_heights=(1.2, 2.0), start_placements=1)
         if name == "tiny":
             return cls(
-                metals=("Cu",), bulk_repeat=1, bulk_rattle_frames=2, bulk_strain_frames=2,
-                bulk_md_temperatures=(600.0,), bulk_md_frames=2, md_equilibration_steps=5, md_interval=2,
-                facets=("fcc111", "fcc211"), slab_size=(3, 2, 3), slab_md_temperatures=(600.0,),
-                slab_md_frames=2, relax_max_steps=8, relax_frames=3, adsorbate_facets=("fcc111",),
-                adsorbates=("O", "CO"), sites=("top", "hollow"), adsorbate_md_frames=2,
-                gas_molecules=("CO",), gas_rattle_frames=2,
+                metals=("Cu",),
+                bulk_repeat=1,
+                bulk_rattle_frames=2,
+                bulk_strain_frames=2,
+                bulk_md_temperatures=(600.0,),
+                bulk_md_frames=2,
+                md_equilibration_steps=5,
+                md_interval=2,
+                facets=("fcc111", "fcc211"),
+                slab_size=(3, 2, 3),
+                slab_md_temperatures=(600.0,),
+                slab_md_frames=2,
+                relax_max_steps=8,
+                relax_frames=3,
+                adsorbate_facets=("fcc111",),
+                adsorbates=("O", "CO"),
+                sites=("top", "hollow"),
+                adsorbate_md_frames=2,
+                gas_molecules=("CO",),
+                gas_rattle_frames=2,
             )
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 
@@ -158,14 +178,14 @@ class MoleculeRecipe:
     seed: int = 0
     reference: str = "GFN2-xTB (tblite.ase.TBLite)"
     molecules: tuple[str, ...] = MD17_MOLECULES
-    temperature: float = 500.0          # K
-    timestep: float = 0.5               # fs
-    friction: float = 0.02              # 1/fs (thermostat time 50 fs)
-    equilibration_steps: int = 1000     # 0.5 ps
-    sample_interval: int = 40           # steps: frames 20 fs apart, longer than bond-stretch periods but still
-                                        # correlated in slow bends and torsions; hence independent trajectories
+    temperature: float = 500.0  # K
+    timestep: float = 0.5  # fs
+    friction: float = 0.02  # 1/fs (thermostat time 50 fs)
+    equilibration_steps: int = 1000  # 0.5 ps
+    sample_interval: int = 40  # steps: frames 20 fs apart, longer than bond-stretch periods but still
+    # correlated in slow bends and torsions; hence independent trajectories
     trajectories: int = 5
-    frames_per_trajectory: int = 200    # 1000 frames per molecule
+    frames_per_trajectory: int = 200  # 1000 frames per molecule
 
     def __post_init__(self) -> None:
         _check_not_negative(self)
@@ -183,11 +203,21 @@ class MoleculeRecipe:
         if name == "compact":
             return cls(equilibration_steps=400, sample_interval=20, trajectories=2, frames_per_trajectory=150)
         if name == "probe":
-            return cls(seed=1000, equilibration_steps=400, sample_interval=20, trajectories=1,
-                       frames_per_trajectory=50)
+            return cls(
+                seed=1000,
+                equilibration_steps=400,
+                sample_interval=20,
+                trajectories=1,
+                frames_per_trajectory=50,
+            )
         if name == "tiny":
-            return cls(molecules=("ethanol",), equilibration_steps=10, sample_interval=5, trajectories=2,
-                       frames_per_trajectory=3)
+            return cls(
+                molecules=("ethanol",),
+                equilibration_steps=10,
+                sample_interval=5,
+                trajectories=2,
+                frames_per_trajectory=3,
+            )
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
 
 

@@ -26,11 +26,13 @@ def reference_calculator(spec: str) -> Callable[[], BaseCalculator]:
     """
     if spec in NAMED:
         factory = NAMED[spec]
-        factory()   # fail now, not after exploring, if e.g. tblite is missing
+        factory()  # fail now, not after exploring, if e.g. tblite is missing
         return factory
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
-        raise ValueError(f"unknown reference calculator {spec!r}: use emt, gfn2 or an ASE calculator as module:Class")
+        raise ValueError(
+            f"unknown reference calculator {spec!r}: use emt, gfn2 or an ASE calculator as module:Class"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -39,6 +41,8 @@ def reference_calculator(spec: str) -> Callable[[], BaseCalculator]:
     if factory is None:
         raise ValueError(f"reference calculator {spec!r}: {module_name} has no calculator class {class_name}")
     if not (isinstance(factory, type) and issubclass(factory, BaseCalculator)):
-        raise ValueError(f"reference calculator {spec!r}: {module_name}.{class_name} is not an ASE calculator class "
-                         "(a subclass of ase.calculators.calculator.BaseCalculator)")
+        raise ValueError(
+            f"reference calculator {spec!r}: {module_name}.{class_name} is not an ASE calculator class "
+            "(a subclass of ase.calculators.calculator.BaseCalculator)"
+        )
     return factory

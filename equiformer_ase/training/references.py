@@ -50,11 +50,15 @@ def energy_scale(samples: list[Sample], references: dict[str, float]) -> float:
     return residual_std if residual_std > 0 else 1.0
 
 
-def average_num_neighbors(samples: list[Sample], elements: list[str], cutoff: float, chunk: int = 256) -> float:
+def average_num_neighbors(
+    samples: list[Sample], elements: list[str], cutoff: float, chunk: int = 256
+) -> float:
     """Mean number of neighbours within ``cutoff`` (Angstrom) per atom over ``samples``."""
     edges = atoms = 0
     for start in range(0, len(samples), chunk):
-        graph = build_graph([s.atoms for s in samples[start:start + chunk]], elements, cutoff, backend="matscipy")
+        graph = build_graph(
+            [s.atoms for s in samples[start : start + chunk]], elements, cutoff, backend="matscipy"
+        )
         edges += graph.edge_index.shape[1]
         atoms += graph.num_atoms
     return max(edges / atoms, 1.0)

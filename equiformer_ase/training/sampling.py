@@ -18,7 +18,7 @@ from ase.optimize import BFGS
 from ..structures import fixed_atoms
 
 try:
-    from ase.md.velocitydistribution import thermalize_momenta   # ASE >= 3.29
+    from ase.md.velocitydistribution import thermalize_momenta  # ASE >= 3.29
 except ImportError:
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
 
@@ -36,8 +36,16 @@ def snapshot(atoms: Atoms, **info) -> Atoms:
 
 
 def langevin_frames(
-    atoms: Atoms, rng: np.random.Generator, *, temperature: float, timestep: float, friction: float,
-    equilibration_steps: int, interval: int, n_frames: int, **info,
+    atoms: Atoms,
+    rng: np.random.Generator,
+    *,
+    temperature: float,
+    timestep: float,
+    friction: float,
+    equilibration_steps: int,
+    interval: int,
+    n_frames: int,
+    **info,
 ) -> list[Atoms]:
     """Langevin MD at ``temperature`` (K) with ``timestep`` (fs) and ``friction`` (1/fs).
 
@@ -45,8 +53,14 @@ def langevin_frames(
     ``n_frames`` frames are recorded every ``interval`` steps. Tagged ``source="md"``.
     """
     thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    dynamics = Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs,
-                        fixcm=False, rng=rng)
+    dynamics = Langevin(
+        atoms,
+        timestep * units.fs,
+        temperature_K=temperature,
+        friction=friction / units.fs,
+        fixcm=False,
+        rng=rng,
+    )
     dynamics.run(equilibration_steps)
     frames = []
     for _ in range(n_frames):
@@ -70,6 +84,8 @@ def relaxation_path(atoms: Atoms, *, fmax: float, max_steps: int, n_frames: int,
     """
     path = []
     optimizer = BFGS(atoms, logfile=None)
-    optimizer.attach(lambda: path.append(snapshot(atoms, source="relax", relax_step=optimizer.nsteps, **info)))
+    optimizer.attach(
+        lambda: path.append(snapshot(atoms, source="relax", relax_step=optimizer.nsteps, **info))
+    )
     optimizer.run(fmax=fmax, steps=max_steps)
     return evenly_spaced(path, n_frames)

@@ -16,8 +16,15 @@ import numpy as np
 from .sampling import evenly_spaced
 
 
-def select_frames(deviations: np.ndarray, groups: Sequence[Hashable], low: float, high: float, max_frames: int,
-                  per_group: int, seed: int | Sequence[int]) -> np.ndarray:
+def select_frames(
+    deviations: np.ndarray,
+    groups: Sequence[Hashable],
+    low: float,
+    high: float,
+    max_frames: int,
+    per_group: int,
+    seed: int | Sequence[int],
+) -> np.ndarray:
     """Sorted indices of at most ``max_frames`` frames with ``low <= deviations < high``.
 
     ``deviations`` (F,): ``max_forces_dev`` per frame, eV/A; ``groups`` (F,): a key per frame, e.g.

@@ -28,7 +28,7 @@ SITE_NAMES = {
     "fcc111": {"top": "ontop", "bridge": "bridge", "hollow": "fcc"},
     "fcc100": {"top": "ontop", "bridge": "bridge", "hollow": "hollow"},
 }
-SITE_HEIGHTS = {"top": 1.9, "bridge": 1.6, "hollow": 1.3}   # Angstrom, binding atom above the top layer
+SITE_HEIGHTS = {"top": 1.9, "bridge": 1.6, "hollow": 1.3}  # Angstrom, binding atom above the top layer
 
 
 def with_emt(atoms: Atoms) -> Atoms:
@@ -79,8 +79,14 @@ def _slab_labels(metal: str, facet: str) -> dict:
 
 
 def _adsorbate_labels(metal: str, facet: str, adsorbate: str, site: str) -> dict:
-    return dict(subset="adsorbate", system=f"{slab_name(metal, facet)}+{adsorbate}", metal=metal, facet=facet,
-                adsorbate=adsorbate, site=site)
+    return dict(
+        subset="adsorbate",
+        system=f"{slab_name(metal, facet)}+{adsorbate}",
+        metal=metal,
+        facet=facet,
+        adsorbate=adsorbate,
+        site=site,
+    )
 
 
 def _bulk_rattle(recipe: SurfaceRecipe, metal: str, rng: np.random.Generator) -> list[Atoms]:
@@ -103,52 +109,104 @@ def _bulk_strain(recipe: SurfaceRecipe, metal: str, rng: np.random.Generator) ->
     return frames
 
 
-def _md(recipe: SurfaceRecipe, atoms: Atoms, temperature: float, timestep: float, n_frames: int,
-        labels: dict, rng: np.random.Generator) -> list[Atoms]:
+def _md(
+    recipe: SurfaceRecipe,
+    atoms: Atoms,
+    temperature: float,
+    timestep: float,
+    n_frames: int,
+    labels: dict,
+    rng: np.random.Generator,
+) -> list[Atoms]:
     return langevin_frames(
-        atoms, rng, temperature=temperature, timestep=timestep, friction=recipe.md_friction,
-        equilibration_steps=recipe.md_equilibration_steps, interval=recipe.md_interval, n_frames=n_frames, **labels,
+        atoms,
+        rng,
+        temperature=temperature,
+        timestep=timestep,
+        friction=recipe.md_friction,
+        equilibration_steps=recipe.md_equilibration_steps,
+        interval=recipe.md_interval,
+        n_frames=n_frames,
+        **labels,
     )
 
 
 def _relax(recipe: SurfaceRecipe, atoms: Atoms, labels: dict, rng: np.random.Generator) -> list[Atoms]:
     atoms.rattle(recipe.relax_start_rattle, rng=rng)
-    return relaxation_path(atoms, fmax=recipe.relax_fmax, max_steps=recipe.relax_max_steps,
-                           n_frames=recipe.relax_frames, **labels)
+    return relaxation_path(
+        atoms,
+        fmax=recipe.relax_fmax,
+        max_steps=recipe.relax_max_steps,
+        n_frames=recipe.relax_frames,
+        **labels,
+    )
 
 
 def _bulk_md(recipe: SurfaceRecipe, metal: str, temperature: float, rng: np.random.Generator) -> list[Atoms]:
-    return _md(recipe, bulk_cell(metal, recipe), temperature, recipe.metal_md_timestep, recipe.bulk_md_frames,
-               _bulk_labels(metal), rng)
+    return _md(
+        recipe,
+        bulk_cell(metal, recipe),
+        temperature,
+        recipe.metal_md_timestep,
+        recipe.bulk_md_frames,
+        _bulk_labels(metal),
+        rng,
+    )
 
 
 def _slab_relax(recipe: SurfaceRecipe, metal: str, facet: str, rng: np.random.Generator) -> list[Atoms]:
     return _relax(recipe, slab(metal, facet, recipe), _slab_labels(metal, facet), rng)
 
 
-def _slab_md(recipe: SurfaceRecipe, metal: str, facet: str, temperature: float,
-             rng: np.random.Generator) -> list[Atoms]:
-    return _md(recipe, slab(metal, facet, recipe), temperature, recipe.metal_md_timestep, recipe.slab_md_frames,
-               _slab_labels(metal, facet), rng)
+def _slab_md(
+    recipe: SurfaceRecipe, metal: str, facet: str, temperature: float, rng: np.random.Generator
+) -> list[Atoms]:
+    return _md(
+        recipe,
+        slab(metal, facet, recipe),
+        temperature,
+        recipe.metal_md_timestep,
+        recipe.slab_md_frames,
+        _slab_labels(metal, facet),
+        rng,
+    )
 
 
-def _adsorbate_relax(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, site: str,
-                     rng: np.random.Generator) -> list[Atoms]:
-    return _relax(recipe, adsorbate_slab(metal, facet, adsorbate, site, recipe),
-                  _adsorbate_labels(metal, facet, adsorbate, site), rng)
+def _adsorbate_relax(
+    recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, site: str, rng: np.random.Generator
+) -> list[Atoms]:
+    return _relax(
+        recipe,
+        adsorbate_slab(metal, facet, adsorbate, site, recipe),
+        _adsorbate_labels(metal, facet, adsorbate, site),
+        rng,
+    )
 
 
-def _adsorbate_md(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str,
-                  rng: np.random.Generator) -> list[Atoms]:
+def _adsorbate_md(
+    recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, rng: np.random.Generator
+) -> list[Atoms]:
     """MD at ``adsorbate_md_temperature`` started from the last listed site (hollow in the presets)."""
     site = recipe.sites[-1]
-    return _md(recipe, adsorbate_slab(metal, facet, adsorbate, site, recipe), recipe.adsorbate_md_temperature,
-               recipe.adsorbate_md_timestep, recipe.adsorbate_md_frames,
-               _adsorbate_labels(metal, facet, adsorbate, site), rng)
+    return _md(
+        recipe,
+        adsorbate_slab(metal, facet, adsorbate, site, recipe),
+        recipe.adsorbate_md_temperature,
+        recipe.adsorbate_md_timestep,
+        recipe.adsorbate_md_frames,
+        _adsorbate_labels(metal, facet, adsorbate, site),
+        rng,
+    )
 
 
-def random_placement(metal: str, facet: str, adsorbate: str, size: tuple[int, int, int], recipe: SurfaceRecipe,
-                     rng: np.random.Generator) -> Atoms:
+def random_placement(
+    metal: str,
+    facet: str,
+    adsorbate: str,
+    size: tuple[int, int, int],
+    recipe: SurfaceRecipe,
+    rng: np.random.Generator,
+) -> Atoms:
     """``adsorbate`` placed as a user places it on a ``size`` slab (EMT attached).
 
     Uniform lateral position in the cell, binding-atom height uniform in ``start_heights``
@@ -164,21 +222,39 @@ def random_placement(metal: str, facet: str, adsorbate: str, size: tuple[int, in
     step = rng.uniform(-1, 1, size=(int(free.sum()), 3)) * recipe.start_rattle
     norms = np.linalg.norm(step, axis=1, keepdims=True)
     atoms.positions[free] += step * np.minimum(1.0, recipe.start_rattle / np.maximum(norms, 1e-12))
-    atoms.info = dict(subset="adsorbate", system=f"{slab_name(metal, facet)}+{adsorbate}", metal=metal, facet=facet,
-                      adsorbate=adsorbate, site="random", cell=f"{size[0]}x{size[1]}")
+    atoms.info = dict(
+        subset="adsorbate",
+        system=f"{slab_name(metal, facet)}+{adsorbate}",
+        metal=metal,
+        facet=facet,
+        adsorbate=adsorbate,
+        site="random",
+        cell=f"{size[0]}x{size[1]}",
+    )
     return with_emt(atoms)
 
 
-def _adsorbate_start(recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, size: tuple[int, int, int],
-                     rng: np.random.Generator) -> list[Atoms]:
+def _adsorbate_start(
+    recipe: SurfaceRecipe,
+    metal: str,
+    facet: str,
+    adsorbate: str,
+    size: tuple[int, int, int],
+    rng: np.random.Generator,
+) -> list[Atoms]:
     """``start_placements`` :func:`random_placement` s, each a relaxation path: frames tagged
     ``source="start"`` (the placement itself) and ``source="relax"`` along the reference relaxation."""
     frames = []
     for _ in range(recipe.start_placements):
         atoms = random_placement(metal, facet, adsorbate, size, recipe, rng)
         labels, atoms.info = atoms.info, {}
-        path = relaxation_path(atoms, fmax=recipe.relax_fmax, max_steps=recipe.relax_max_steps,
-                               n_frames=recipe.start_relax_frames, **labels)
+        path = relaxation_path(
+            atoms,
+            fmax=recipe.relax_fmax,
+            max_steps=recipe.relax_max_steps,
+            n_frames=recipe.start_relax_frames,
+            **labels,
+        )
         path[0].info["source"] = "start"
         frames += path
     return frames
@@ -201,25 +277,39 @@ def surface_tasks(recipe: SurfaceRecipe) -> list[Task]:
     """All tasks of a surface recipe, in a fixed order: bulk, clean slabs, adsorbates, gas."""
     tasks = []
     for metal in recipe.metals if "bulk" in recipe.parts else ():
-        tasks += [Task(f"bulk:{metal}:rattle", partial(_bulk_rattle, recipe, metal)),
-                  Task(f"bulk:{metal}:strain", partial(_bulk_strain, recipe, metal))]
-        tasks += [Task(f"bulk:{metal}:md:{t:g}K", partial(_bulk_md, recipe, metal, t))
-                  for t in recipe.bulk_md_temperatures]
+        tasks += [
+            Task(f"bulk:{metal}:rattle", partial(_bulk_rattle, recipe, metal)),
+            Task(f"bulk:{metal}:strain", partial(_bulk_strain, recipe, metal)),
+        ]
+        tasks += [
+            Task(f"bulk:{metal}:md:{t:g}K", partial(_bulk_md, recipe, metal, t))
+            for t in recipe.bulk_md_temperatures
+        ]
     for metal in recipe.metals if "slab" in recipe.parts else ():
         for facet in recipe.facets:
             system = slab_name(metal, facet)
             tasks.append(Task(f"slab:{system}:relax", partial(_slab_relax, recipe, metal, facet)))
-            tasks += [Task(f"slab:{system}:md:{t:g}K", partial(_slab_md, recipe, metal, facet, t))
-                      for t in recipe.slab_md_temperatures]
+            tasks += [
+                Task(f"slab:{system}:md:{t:g}K", partial(_slab_md, recipe, metal, facet, t))
+                for t in recipe.slab_md_temperatures
+            ]
     for metal in recipe.metals if "adsorbate" in recipe.parts else ():
         for facet in recipe.adsorbate_facets:
             for adsorbate in recipe.adsorbates:
                 system = f"{slab_name(metal, facet)}+{adsorbate}"
-                tasks += [Task(f"adsorbate:{system}:relax:{site}",
-                               partial(_adsorbate_relax, recipe, metal, facet, adsorbate, site))
-                          for site in recipe.sites]
-                tasks.append(Task(f"adsorbate:{system}:md:{recipe.adsorbate_md_temperature:g}K",
-                                  partial(_adsorbate_md, recipe, metal, facet, adsorbate)))
+                tasks += [
+                    Task(
+                        f"adsorbate:{system}:relax:{site}",
+                        partial(_adsorbate_relax, recipe, metal, facet, adsorbate, site),
+                    )
+                    for site in recipe.sites
+                ]
+                tasks.append(
+                    Task(
+                        f"adsorbate:{system}:md:{recipe.adsorbate_md_temperature:g}K",
+                        partial(_adsorbate_md, recipe, metal, facet, adsorbate),
+                    )
+                )
     if "gas" in recipe.parts:
         tasks += [Task(f"gas:{name}", partial(_gas, recipe, name)) for name in recipe.gas_molecules]
     for metal in recipe.metals if "starts" in recipe.parts else ():
@@ -227,6 +317,10 @@ def surface_tasks(recipe: SurfaceRecipe) -> list[Task]:
             for adsorbate in recipe.start_adsorbates:
                 for size in recipe.start_slab_sizes:
                     system = f"{slab_name(metal, facet)}+{adsorbate}"
-                    tasks.append(Task(f"start:{system}:{size[0]}x{size[1]}",
-                                      partial(_adsorbate_start, recipe, metal, facet, adsorbate, size)))
+                    tasks.append(
+                        Task(
+                            f"start:{system}:{size[0]}x{size[1]}",
+                            partial(_adsorbate_start, recipe, metal, facet, adsorbate, size),
+                        )
+                    )
     return tasks

@@ -31,7 +31,9 @@ def task_rng(seed: int, task_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
-def run_tasks(tasks: list[Task], store: ExtxyzFrameStore | DbFrameStore, seed: int, desc: str = "tasks") -> int:
+def run_tasks(
+    tasks: list[Task], store: ExtxyzFrameStore | DbFrameStore, seed: int, desc: str = "tasks"
+) -> int:
     """Run the tasks not yet finished in ``store``, in order, appending each one's frames when it ends.
 
     Frames get ``info["task"]`` and ``info["task_frames"]``. Returns the number of tasks run.

@@ -30,8 +30,8 @@ import torch
 from tqdm import tqdm
 
 from ..devices import resolve_device, resolve_dtype
-from ..model import EquiformerConfig
 from ..errors import UnsupportedElementError
+from ..model import EquiformerConfig
 from ..potential import Potential, load_potential, with_smooth_attention
 from ..schedules import warmup_cosine
 from ..training_run import TrainingRun
@@ -90,8 +90,14 @@ def learning_rate(config: TrainingConfig, progress: float) -> float:
     return warmup_cosine(config.lr, progress, config.warmup_fraction, config.min_lr_ratio)
 
 
-def compute_gradients(potential: Potential, batch: list[Sample], weights: LossWeights, dist: Distributed,
-                      device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+def compute_gradients(
+    potential: Potential,
+    batch: list[Sample],
+    weights: LossWeights,
+    dist: Distributed,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> dict[str, float]:
     """Backpropagate the loss of ``batch`` (this process's shard of it) and all-reduce the gradients.
 
     Afterwards every process holds the gradient of the whole batch's loss. Returns the batch's
@@ -113,10 +119,14 @@ def compute_gradients(potential: Potential, batch: list[Sample], weights: LossWe
 
 def validation_loss(summary: dict[str, float], weights: LossWeights) -> float:
     """The training loss recomputed from an :func:`error_summary` (RMSEs in meV units)."""
-    mse = {"energy": (summary["energy_rmse_mev_per_atom"] / 1000) ** 2,
-           "forces": (summary["forces_rmse_mev_per_a"] / 1000) ** 2,
-           "stress": (summary.get("stress_rmse_mev_per_a3", 0.0) / 1000) ** 2}
-    return float(weights.combine(mse, {"energy": 1, "forces": 1, "stress": int("stress_rmse_mev_per_a3" in summary)}))
+    mse = {
+        "energy": (summary["energy_rmse_mev_per_atom"] / 1000) ** 2,
+        "forces": (summary["forces_rmse_mev_per_a"] / 1000) ** 2,
+        "stress": (summary.get("stress_rmse_mev_per_a3", 0.0) / 1000) ** 2,
+    }
+    return float(
+        weights.combine(mse, {"energy": 1, "forces": 1, "stress": int("stress_rmse_mev_per_a3" in summary)})
+    )
 
 
 def file_sha256(path: str | Path) -> str:
@@ -128,12 +138,17 @@ def file_sha256(path: str | Path) -> str:
 
 
 def hardware_string(device: torch.device, world_size: int) -> str:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
     return f"{world_size} x {device.type} ({name}), {os.cpu_count()} CPU cores, torch {torch.__version__}"
 
 
-def build_potential(samples: list[Sample], elements: list[str], preset: str, seed: int,
-                    model_overrides: dict | None = None) -> Potential:
+def build_potential(
+    samples: list[Sample], elements: list[str], preset: str, seed: int, model_overrides: dict | None = None
+) -> Potential:
     """An untrained potential with reference energies, ``energy_scale`` and ``avg_num_neighbors`` from ``samples``."""
     cfg = EquiformerConfig.preset(preset, elements=elements, **(model_overrides or {}))
     references = fit_reference_energies(samples, elements)
@@ -142,8 +157,9 @@ def build_potential(samples: list[Sample], elements: list[str], preset: str, see
     return Potential.from_config(cfg, seed=seed, reference_energies=references)
 
 
-def fine_tuning_start(parent: str | Path, frames: list, elements: list[str] | None,
-                      smooth_attention: bool = False) -> tuple[Potential, dict]:
+def fine_tuning_start(
+    parent: str | Path, frames: list, elements: list[str] | None, smooth_attention: bool = False
+) -> tuple[Potential, dict]:
     """The potential to fine-tune from (a shipped name or a file) and its lineage record.
 
     The parent's config, elements and reference energies are kept (``smooth_attention``: except that its
@@ -155,17 +171,26 @@ def fine_tuning_start(parent: str | Path, frames: list, elements: list[str] | No
     potential = load_potential(parent)
     known = potential.config.elements
     if elements is not None and list(elements) != list(known):
-        raise ValueError(f"--elements {','.join(elements)} differs from the parent's elements {','.join(known)}; "
-                         "a fine-tuned potential keeps its parent's elements")
+        raise ValueError(
+            f"--elements {','.join(elements)} differs from the parent's elements {','.join(known)}; "
+            "a fine-tuned potential keeps its parent's elements"
+        )
     missing = [el for el in elements_in(frames) if el not in known]
     if missing:
         error = UnsupportedElementError(missing, known)
-        error.args = (f"the data contains {', '.join(missing)}, which the parent potential {parent} lacks "
-                      f"(it knows {', '.join(known)})",)
+        error.args = (
+            f"the data contains {', '.join(missing)}, which the parent potential {parent} lacks "
+            f"(it knows {', '.join(known)})",
+        )
         raise error
     info = potential.training_info
-    lineage = {"name": str(parent), "weights_sha256": potential.weights_hash(),
-               "data": info.get("data"), "data_sha256": info.get("data_sha256"), "parent": info.get("parent")}
+    lineage = {
+        "name": str(parent),
+        "weights_sha256": potential.weights_hash(),
+        "data": info.get("data"),
+        "data_sha256": info.get("data_sha256"),
+        "parent": info.get("parent"),
+    }
     if smooth_attention and potential.config.attention_activation != "smooth_leaky_relu":
         potential = with_smooth_attention(potential)
         lineage["changed"] = "attention logits: leaky_relu -> smooth_leaky_relu"
@@ -176,10 +201,22 @@ class Trainer(TrainingRun):
     """One training run writing to ``out_dir``, as process ``dist`` of a data-parallel run (default: the only
     one); see the module docstring. Use :func:`train`."""
 
-    def __init__(self, data: str | Path, out_dir: str | Path, config: TrainingConfig, *,
-                 elements: list[str] | None = None, preset: str = "small", model_overrides: dict | None = None,
-                 device: str | torch.device = "cpu", resume: bool = False, init_from: str | Path | None = None,
-                 refit_references: bool = False, smooth_attention: bool = False, dist: Distributed = Distributed()):
+    def __init__(
+        self,
+        data: str | Path,
+        out_dir: str | Path,
+        config: TrainingConfig,
+        *,
+        elements: list[str] | None = None,
+        preset: str = "small",
+        model_overrides: dict | None = None,
+        device: str | torch.device = "cpu",
+        resume: bool = False,
+        init_from: str | Path | None = None,
+        refit_references: bool = False,
+        smooth_attention: bool = False,
+        dist: Distributed = Distributed(),
+    ):
         super().__init__(out_dir, config.max_time)
         self.config, self.data, self.dist = config, Path(data), dist
         self.data_sha256 = file_sha256(self.data)
@@ -189,7 +226,9 @@ class Trainer(TrainingRun):
         checkpoint = self._read_checkpoint() if resume else None
         self.parent = checkpoint.get("parent") if checkpoint is not None else None
         if init_from is None and (refit_references or smooth_attention):
-            raise ValueError("refit_references and smooth_attention change a parent potential: give init_from")
+            raise ValueError(
+                "refit_references and smooth_attention change a parent potential: give init_from"
+            )
         if init_from is not None and checkpoint is None:
             if model_overrides:
                 raise ValueError("a fine-tuned potential keeps its parent's config: drop the model overrides")
@@ -199,23 +238,28 @@ class Trainer(TrainingRun):
         self.samples = to_samples(frames, elements)
         self.split = split_indices(len(self.samples), config.validation, config.test, config.seed)
         if len(self.split["validation"]) == 0 or len(self.split["test"]) == 0:
-            raise ValueError(f"{len(self.samples)} structures give an empty validation or test set: "
-                             f"raise validation/test sizes (now {config.validation}, {config.test})")
+            raise ValueError(
+                f"{len(self.samples)} structures give an empty validation or test set: "
+                f"raise validation/test sizes (now {config.validation}, {config.test})"
+            )
         self.subsets = {name: [self.samples[k] for k in index] for name, index in self.split.items()}
         if checkpoint is None and self.parent is not None:
             potential = parent
             if refit_references:
                 potential.set_reference_energies(fit_reference_energies(self.subsets["train"], elements))
         elif checkpoint is None:
-            potential = build_potential(self.subsets["train"], elements, preset,
-                                        config.seed, model_overrides)
+            potential = build_potential(self.subsets["train"], elements, preset, config.seed, model_overrides)
         else:
             cfg = EquiformerConfig.from_dict(checkpoint["model_config"])
-            potential = Potential.from_config(cfg, seed=config.seed, reference_energies=checkpoint["reference_energies"])
+            potential = Potential.from_config(
+                cfg, seed=config.seed, reference_energies=checkpoint["reference_energies"]
+            )
         self.potential = potential.to(self.device, self.dtype)
         self.preset = preset
         self.ema = ExponentialMovingAverage(self.potential, config.ema_decay)
-        self.optimizer = torch.optim.AdamW(self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.potential.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
         self.epoch = self.batch_in_epoch = self.step = 0
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -226,17 +270,25 @@ class Trainer(TrainingRun):
         if checkpoint is None:
             return None
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{self.checkpoint_path}: unknown checkpoint format {checkpoint.get('format')!r}")
+            raise ValueError(
+                f"{self.checkpoint_path}: unknown checkpoint format {checkpoint.get('format')!r}"
+            )
         if checkpoint["data_sha256"] != self.data_sha256:
-            raise ValueError(f"cannot resume: {self.data} differs from the data {self.checkpoint_path} was trained on "
-                             "(sha256 mismatch)")
+            raise ValueError(
+                f"cannot resume: {self.data} differs from the data {self.checkpoint_path} was trained on "
+                "(sha256 mismatch)"
+            )
         return checkpoint
 
     def _restore(self, checkpoint: dict) -> None:
         self.potential.load_state_dict(checkpoint["model"])
         self.ema.load_state_dict(checkpoint["ema"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.epoch, self.batch_in_epoch, self.step = checkpoint["epoch"], checkpoint["batch_in_epoch"], checkpoint["step"]
+        self.epoch, self.batch_in_epoch, self.step = (
+            checkpoint["epoch"],
+            checkpoint["batch_in_epoch"],
+            checkpoint["step"],
+        )
         self.elapsed = checkpoint["elapsed_s"]
         self.best_metric, self.best_epoch = checkpoint["best_metric"], checkpoint["best_epoch"]
         self.history = list(checkpoint["history"])
@@ -249,12 +301,21 @@ class Trainer(TrainingRun):
         if not self.dist.is_main:
             return
         state = {
-            "format": CHECKPOINT_FORMAT, "data_sha256": self.data_sha256,
-            "model_config": self.potential.config.to_dict(), "reference_energies": self.potential.reference_energies,
-            "model": self.potential.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-            "step": self.step, "elapsed_s": self.elapsed, "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch, "history": self.history, "training_config": dataclasses.asdict(self.config),
+            "format": CHECKPOINT_FORMAT,
+            "data_sha256": self.data_sha256,
+            "model_config": self.potential.config.to_dict(),
+            "reference_energies": self.potential.reference_energies,
+            "model": self.potential.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "step": self.step,
+            "elapsed_s": self.elapsed,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "training_config": dataclasses.asdict(self.config),
             "parent": self.parent,
         }
         self.write_checkpoint(state)
@@ -264,14 +325,18 @@ class Trainer(TrainingRun):
         return math.ceil(len(self.subsets["train"]) / self.config.batch_size)
 
     def _progress(self) -> float:
-        return self.budget_used(self.step / (self.config.epochs * self.steps_per_epoch()) if self.config.epochs else 0.0)
+        return self.budget_used(
+            self.step / (self.config.epochs * self.steps_per_epoch()) if self.config.epochs else 0.0
+        )
 
     def epoch_order(self) -> np.ndarray:
         """The order of the training set in this epoch: the loop's only randomness, drawn from (seed, epoch) alone."""
         return np.random.default_rng([self.config.seed, self.epoch]).permutation(len(self.subsets["train"]))
 
     def _finished(self) -> bool:
-        return (self.config.epochs is not None and self.epoch >= self.config.epochs) or self._progress() >= 1.0
+        return (
+            self.config.epochs is not None and self.epoch >= self.config.epochs
+        ) or self._progress() >= 1.0
 
     def train_step(self, batch: list[Sample]) -> dict[str, float]:
         """One optimizer step on ``batch``; updates the EMA."""
@@ -280,7 +345,9 @@ class Trainer(TrainingRun):
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         self.potential.train()
-        losses = compute_gradients(self.potential, batch, self.config.loss_weights, self.dist, self.device, self.dtype)
+        losses = compute_gradients(
+            self.potential, batch, self.config.loss_weights, self.dist, self.device, self.dtype
+        )
         torch.nn.utils.clip_grad_norm_(self.potential.parameters(), self.config.clip_norm)
         self.optimizer.step()
         self.ema.update(self.potential)
@@ -294,20 +361,29 @@ class Trainer(TrainingRun):
         while not self._finished():
             train = self.subsets["train"]
             order = self.epoch_order()
-            batches = [order[k:k + config.batch_size] for k in range(0, len(order), config.batch_size)]
+            batches = [order[k : k + config.batch_size] for k in range(0, len(order), config.batch_size)]
             losses = []
-            bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}",
-                       unit="batch", disable=not self.dist.is_main, leave=False)
+            bar = tqdm(
+                total=len(batches),
+                initial=self.batch_in_epoch,
+                desc=f"epoch {self.epoch + 1}",
+                unit="batch",
+                disable=not self.dist.is_main,
+                leave=False,
+            )
             while self.batch_in_epoch < len(batches) and not self._finished():
                 started = time.monotonic()
                 result = self.train_step([train[k] for k in batches[self.batch_in_epoch]])
                 self.batch_in_epoch += 1
-                self.elapsed = float(self.dist.sum(torch.tensor(time.monotonic() - started + self.elapsed))
-                                     / self.dist.world_size)
+                self.elapsed = float(
+                    self.dist.sum(torch.tensor(time.monotonic() - started + self.elapsed))
+                    / self.dist.world_size
+                )
                 losses.append(result["loss"])
                 bar.update()
-                bar.set_postfix(loss=f"{result['loss']:.4g}", lr=f"{result['lr']:.2e}",
-                                best_val=f"{self.best_metric:.4g}")
+                bar.set_postfix(
+                    loss=f"{result['loss']:.4g}", lr=f"{result['lr']:.2e}", best_val=f"{self.best_metric:.4g}"
+                )
                 if time.monotonic() - last_checkpoint > 60 * config.checkpoint_minutes:
                     self.save_checkpoint()
                     last_checkpoint = time.monotonic()
@@ -329,15 +405,23 @@ class Trainer(TrainingRun):
             return
         summary = error_summary(self.subsets["validation"], self.predict(self.subsets["validation"]))
         val_loss = validation_loss(summary, self.config.loss_weights)
-        epoch = self.epoch + self.batch_in_epoch / self.steps_per_epoch()   # fractional after a mid-epoch stop
-        row = {"epoch": epoch, "step": self.step, "train_time_s": round(self.elapsed, 2),
-               "lr": learning_rate(self.config, self._progress()), "train_loss": train_loss, "val_loss": val_loss,
-               **{f"val_{k}": v for k, v in summary.items() if k != "structures"}}
+        epoch = self.epoch + self.batch_in_epoch / self.steps_per_epoch()  # fractional after a mid-epoch stop
+        row = {
+            "epoch": epoch,
+            "step": self.step,
+            "train_time_s": round(self.elapsed, 2),
+            "lr": learning_rate(self.config, self._progress()),
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            **{f"val_{k}": v for k, v in summary.items() if k != "structures"},
+        }
         if self.record(row, val_loss):
             self.save_best({"validation": summary})
-        tqdm.write(f"epoch {row['epoch']:.3g}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
-                   f"val E MAE {summary['energy_mae_mev_per_atom']:.2f} meV/atom, "
-                   f"val F MAE {summary['forces_mae_mev_per_a']:.1f} meV/A")
+        tqdm.write(
+            f"epoch {row['epoch']:.3g}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
+            f"val E MAE {summary['energy_mae_mev_per_atom']:.2f} meV/atom, "
+            f"val F MAE {summary['forces_mae_mev_per_a']:.1f} meV/A"
+        )
 
     def predict(self, samples: list[Sample]) -> list[dict]:
         self.ema.module.eval()
@@ -345,10 +429,16 @@ class Trainer(TrainingRun):
 
     def training_info(self) -> dict:
         return {
-            "data": str(self.data), "data_sha256": self.data_sha256,
-            "split": {name: len(index) for name, index in self.split.items()}, "seed": self.config.seed,
-            "preset": self.preset, "hyperparameters": dataclasses.asdict(self.config), "epochs": self.epoch,
-            "steps": self.step, "best_epoch": self.best_epoch, "train_time_s": round(self.elapsed, 1),
+            "data": str(self.data),
+            "data_sha256": self.data_sha256,
+            "split": {name: len(index) for name, index in self.split.items()},
+            "seed": self.config.seed,
+            "preset": self.preset,
+            "hyperparameters": dataclasses.asdict(self.config),
+            "epochs": self.epoch,
+            "steps": self.step,
+            "best_epoch": self.best_epoch,
+            "train_time_s": round(self.elapsed, 1),
             "hardware": hardware_string(self.device, self.dist.world_size),
             **({"parent": self.parent} if self.parent else {}),
         }
@@ -369,8 +459,12 @@ class Trainer(TrainingRun):
         test = self.subsets["test"]
         predictions = predict(best, test, self.config.batch_size, self.device, self.dtype)
         errors = group_errors(test, predictions)
-        best.training_info = {**best.training_info, "epochs": self.epoch, "steps": self.step,
-                              "train_time_s": round(self.elapsed, 1)}
+        best.training_info = {
+            **best.training_info,
+            "epochs": self.epoch,
+            "steps": self.step,
+            "train_time_s": round(self.elapsed, 1),
+        }
         best.metrics = {**best.metrics, "test": errors}
         best.save(best_path)
         write_parity_plots(test, predictions, self.out_dir)
@@ -387,8 +481,14 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def train(data: str | Path, out_dir: str | Path, config: TrainingConfig | None = None, *, device: str = "cpu",
-          **options) -> dict:
+def train(
+    data: str | Path,
+    out_dir: str | Path,
+    config: TrainingConfig | None = None,
+    *,
+    device: str = "cpu",
+    **options,
+) -> dict:
     """Train on ``data`` (extxyz/xyz or ase.db) into ``out_dir``; returns what metrics.json holds.
 
     Under torchrun this process joins the process group for the run and leaves it at the end.
