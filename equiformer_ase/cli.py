@@ -341,24 +341,18 @@ def _springs_ship(args: argparse.Namespace) -> int:
 
 
 def _screen(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .io import check_output
-    from .screening import Screening, ScreeningSpec
-    from .screening.report import screening_report
+    from .screening import ScreeningSpec
+    from .screening.report import report_paths
+    from .screening.run import screen
 
     def names(text: str) -> tuple[str, ...]:
         return tuple(item.strip() for item in text.split(",") if item.strip())
 
-    stem = Path(args.db).with_suffix("") if "://" not in args.db else Path("screening")
-    for path, what in (
-        (args.db, "--db"),
-        (f"{stem}_summary.csv", "summary"),
-        (f"{stem}_heatmap.png", "heatmap"),
-        (f"{stem}_failures.extxyz", "failures"),
-    ):
-        if "://" not in str(path):
-            check_output(path, what)
+    if "://" not in args.db:
+        check_output(args.db, "--db")
+    for what, path in report_paths(args.db).items():
+        check_output(path, what)
     spec = ScreeningSpec(
         potential=args.potential,
         metals=names(args.metals),
@@ -373,32 +367,17 @@ def _screen(args: argparse.Namespace) -> int:
         heights=args.heights,
         seed=args.seed,
     )
-    client = cluster = None
-    if args.scheduler or args.workers > 0:
-        from distributed import Client, LocalCluster
-
-        if args.scheduler:
-            client = Client(args.scheduler)
-        else:
-            cluster = LocalCluster(
-                n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-            )
-            client = Client(cluster)
-    screening = Screening(spec, args.db, client)
-    try:
-        screening.run(check_with=args.check_with, verify_with=args.verify_with, top_k=args.top_k)
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; finished structures are in {args.db}: re-run the same command to resume",
-            file=sys.stderr,
+    print(
+        screen(
+            spec,
+            args.db,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            check_with=args.check_with,
+            verify_with=args.verify_with,
+            top_k=args.top_k,
         )
-        return 130
-    finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-    print(screening_report(screening, stem, args.check_with, args.verify_with, args.top_k))
+    )
     return 0
 
 
@@ -800,6 +779,7 @@ def _screen_parser(command) -> None:
         "Relaxes clean slabs, gas references (H2, H2O, CO, N2) and every adsorbate at every distinct "
         "site (and random sites, heights); rows go to --db as they finish, and re-running skips them. "
         "With --check-with and --verify-with the same reference: AdsorbML's ML+SP success rate.",
+        interrupted="finished structures are in {db}: re-run the same command to resume",
     )
     sc.add_argument("--potential", required=True, help="shipped name or .safetensors path, or a committee")
     sc.add_argument(

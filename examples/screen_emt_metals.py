@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import ExitStack
 from dataclasses import replace
 
 from equiformer_ase.screening import Screening, ScreeningSpec
 from equiformer_ase.screening.report import screening_report
+from equiformer_ase.screening.run import dask_client
 
 EMT_METALS = "Al,Ni,Cu,Pd,Ag,Pt,Au"
 
@@ -60,15 +60,7 @@ def main():
         heights=tuple(float(h) for h in args.heights.split(",")),
     )
     started = time.monotonic()
-    with ExitStack() as stack:
-        client = None
-        if args.workers > 0:
-            from distributed import Client, LocalCluster
-
-            cluster = stack.enter_context(
-                LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
-            )
-            client = stack.enter_context(Client(cluster))
+    with dask_client(args.workers) as client:
         computed = 0
         for metal in spec.metals:  # metal by metal: an interrupted run leaves whole systems to judge
             screening = Screening(replace(spec, metals=(metal,)), args.db, client)
@@ -76,7 +68,7 @@ def main():
             computed += screening.relaxed_count + screening.single_point_count
         screening = Screening(spec, args.db, client)  # the same rows, read for all metals at once
         screening.run(check_with="emt", verify_with="emt", top_k=args.top_k)
-    print(screening_report(screening, args.db.rsplit(".", 1)[0], "emt", "emt", args.top_k))
+    print(screening_report(screening, args.db, "emt", "emt", args.top_k))
     print(
         f"\n{computed} structures relaxed or single points this run, {args.workers or 'no'} Dask workers; "
         f"{time.monotonic() - started:.0f} s in all"

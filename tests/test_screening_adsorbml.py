@@ -305,7 +305,7 @@ def test_report_prints_the_adsorbml_metrics_and_exports_the_failing_systems(tmp_
     spec = ScreeningSpec(str(path), ("Cu",), ("111",), ("O", "CO"), steps=2, device="cpu")
     screening = Screening(spec, tmp_path / "report.db", progress=False)
     screening.run(check_with="emt", verify_with="emt", top_k=2)
-    text = screening_report(screening, tmp_path / "report", "emt", "emt", top_k=2)
+    text = screening_report(screening, tmp_path / "report.db", "emt", "emt", top_k=2)
     systems = screening.systems("emt", "emt")
     metrics = success_rates(systems, 2)
     assert metrics["systems"] == 2 and metrics["failures"][0], "an untrained potential should miss somewhere"

@@ -177,26 +177,43 @@ def write_heatmap(best: dict, path: str | Path, title: str) -> None:
     plt.close(fig)
 
 
+def report_paths(database: str | Path) -> dict[str, Path]:
+    """The report files of a screen into ``database``: ``summary`` (CSV), ``heatmap`` (PNG) and ``failures``
+    (extxyz), named after the database file without its suffix (``results.db`` -> ``results_summary.csv``),
+    or ``screening_*`` in the working folder for a database URL."""
+    stem = Path("screening") if "://" in str(database) else Path(database).with_suffix("")
+    return {
+        "summary": Path(f"{stem}_summary.csv"),
+        "heatmap": Path(f"{stem}_heatmap.png"),
+        "failures": Path(f"{stem}_failures.extxyz"),
+    }
+
+
 def screening_report(
-    screening, stem: str | Path, check_with: str | None = None, verify_with: str | None = None, top_k: int = 5
+    screening,
+    database: str | Path,
+    check_with: str | None = None,
+    verify_with: str | None = None,
+    top_k: int = 5,
 ) -> str:
-    """After ``screening.run(check_with, verify_with, top_k)`` (a :class:`Screening`): writes ``STEM_summary.csv``
-    and ``STEM_heatmap.png`` (the potential's best sites) and returns the text to print: the summary table,
-    the files, the run's throughput, other results in the database; with ``check_with`` the comparison of
-    best sites (MAE, Spearman), and with both references AdsorbML's metrics and, where systems fail,
-    ``STEM_failures.extxyz`` (:meth:`Screening.labelled_frames` of the failing systems)."""
+    """After ``screening.run(check_with, verify_with, top_k)`` (a :class:`Screening` into ``database``): writes
+    the ``summary`` CSV and ``heatmap`` (the potential's best sites) of :func:`report_paths` and returns the
+    text to print: the summary table, the files, the run's throughput, other results in the database; with
+    ``check_with`` the comparison of best sites (MAE, Spearman), and with both references AdsorbML's metrics
+    and, where systems fail, the ``failures`` file (:meth:`Screening.labelled_frames` of the failing systems)."""
     from .workflow import compare_methods
 
+    paths = report_paths(database)
     spec = screening.spec
     best = screening.best()
     reference = screening.best(check_with) if check_with else None
     systems = screening.systems(check_with, verify_with)
     rows = summary_rows(best, reference, verified_sites(systems, top_k) if verify_with else None)
-    write_csv(rows, f"{stem}_summary.csv")
-    write_heatmap(best, f"{stem}_heatmap.png", f"adsorption energies, {spec.method} (eV)")
+    write_csv(rows, paths["summary"])
+    write_heatmap(best, paths["heatmap"], f"adsorption energies, {spec.method} (eV)")
     parts = [
         format_table(rows),
-        f"summary: {stem}_summary.csv, heatmap: {stem}_heatmap.png; {screening.throughput()}",
+        f"summary: {paths['summary']}, heatmap: {paths['heatmap']}; {screening.throughput()}",
     ]
     if other := screening.other_results():
         parts.append(other)
@@ -212,9 +229,9 @@ def screening_report(
         failing = sorted(metrics["failures"][0])  # at k = 1: where the potential's own ranking misses
         if failing:
             frames = screening.labelled_frames(failing, check_with)
-            write(f"{stem}_failures.extxyz", frames)
+            write(paths["failures"], frames)
             parts.append(
                 f"the failing systems' structures labelled by {check_with}, for the active-learning loop's "
-                f"data: {stem}_failures.extxyz ({len(frames)} frames)"
+                f"data: {paths['failures']} ({len(frames)} frames)"
             )
     return "\n".join(parts)
