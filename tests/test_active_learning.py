@@ -4,6 +4,8 @@ trust-window selector, and clear errors for bad input."""
 from __future__ import annotations
 
 import csv
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,10 @@ import equiformer_ase as ea
 from equiformer_ase.cli import main
 from equiformer_ase.training import active, generate
 from equiformer_ase.training.active import LearnSettings, learn
+from equiformer_ase.training.generation import recipe_path
+from equiformer_ase.training.learned_data import rebuild_data
 from equiformer_ase.training.selection import select_frames
+from equiformer_ase.training.trainer import file_sha256
 
 REFERENCE = "test_active_learning:CountingEMT"
 SETTINGS = LearnSettings(
@@ -60,6 +65,8 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
     generate("surfaces", root / "full.extxyz", preset="tiny", seed=0)
     write(root / "data.extxyz", read(root / "full.extxyz", index="::2"))
+    # the full file's recipe, so that learn writes one for its data and a member can be shipped from it
+    recipe_path(root / "data.extxyz").write_text(recipe_path(root / "full.extxyz").read_text())
     generate("surfaces", root / "probe-full.extxyz", preset="tiny", seed=7)
     write(root / "probe.extxyz", read(root / "probe-full.extxyz", index="::6"))
     members = []
@@ -267,3 +274,46 @@ def test_selection_respects_the_trust_window_and_spreads():
     assert len(select_frames(deviations, groups, 0.31, 0.4, 20, 3, seed=1)) == 0
     with pytest.raises(ValueError, match="low < high"):
         select_frames(deviations, groups, 0.2, 0.1, 20, 3, seed=1)
+
+
+def test_a_learned_member_ships_with_its_active_frames_and_its_data_rebuilds(inputs, uninterrupted, tmp_path):
+    """The learn data's recipe names the active frames; ship keeps them beside the file, and the recipe frames
+    plus them rebuild the exact training data, so the card's test errors reproduce."""
+    out, rows, _ = uninterrupted
+    active_count = rows[1]["labelled"] + rows[2]["labelled"]
+    recipe = json.loads(recipe_path(out / "data.extxyz").read_text())
+    assert recipe["active"] == {"iterations": 2, "frames": active_count, "reference": SETTINGS.reference}
+    (tmp_path / "limits.md").write_text("Tiny.")
+    member = Path(rows[2]["committee"][0]).parent
+    assert (
+        main(
+            [
+                "ship",
+                str(member),
+                "--data",
+                str(out / "data.extxyz"),
+                "--name",
+                "tiny-al",
+                "--limits",
+                str(tmp_path / "limits.md"),
+                "--out",
+                str(tmp_path / "shipped"),
+                "--nve-duration",
+                "20",
+                "--allow-drift",
+            ]
+        )
+        == 0
+    )
+    card = (tmp_path / "shipped" / "tiny-al.md").read_text()
+    assert (
+        "## Active-learning frames" in card
+        and f"{active_count} frames labelled by `{SETTINGS.reference}`" in card
+    )
+    kept = tmp_path / "shipped" / "tiny-al.active.extxyz.gz"
+    rebuilt = rebuild_data(inputs["data"], kept, tmp_path / "rebuilt.extxyz")
+    assert file_sha256(rebuilt) == file_sha256(out / "data.extxyz")
+    assert (
+        main(["evaluate", str(tmp_path / "shipped" / "tiny-al.safetensors"), str(rebuilt), "--split", "test"])
+        == 0
+    )

@@ -13,7 +13,8 @@ written atomically, holding the stage's numbers and wall time) so a rerun skips 
    ``labels.extxyz`` (a kill loses at most the frame in progress, a rerun never relabels);
    ``info["source"] = "active"``, ``info["iteration"] = i``, ``explored_by``, ``max_forces_dev``.
 4. ``data``: ``OUT/data.extxyz`` = DATA's frames, then the labels of iterations 1..i, in order
-   (so the data of iteration i is a prefix of every later one).
+   (so the data of iteration i is a prefix of every later one), and its recipe when DATA has one
+   (:mod:`.learned_data`: what ``ship`` needs to keep the labelled frames beside the potential).
 5. ``train_k``: member k fine-tuned from its current weights (``init_from``, resumable) in
    ``member_k/``; the new committee is the members' ``best.safetensors``. Skipped when nothing
    was labelled.
@@ -34,12 +35,10 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.io import write
 from tqdm import tqdm
 
 from ..calculator import EquiformerCalculator
@@ -50,6 +49,7 @@ from .calibration import calibration_statistics
 from .dataset import read_structures, to_samples
 from .exploration import exploration_tasks, placement_options, start_structure, system_of
 from .frame_store import ExtxyzFrameStore, read_frames
+from .learned_data import frames_text, write_learned_recipe
 from .metrics import error_summary
 from .reference_calculators import reference_calculator
 from .sampling import snapshot
@@ -166,9 +166,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _write_frames_atomic(path: Path, frames: list[Atoms]) -> None:
-    buffer = StringIO()
-    write(buffer, frames, format="extxyz")
-    _write_atomic(path, buffer.getvalue())
+    _write_atomic(path, frames_text(frames))
 
 
 def _fingerprint(atoms: Atoms) -> bytes:
@@ -377,9 +375,13 @@ class ActiveLearning:
 
     def write_data(self, i: int) -> dict:
         frames = read_structures(self.data)
+        base = len(frames)
         for j in range(1, i + 1):
             frames += self._read(self.folder(j) / "labels.extxyz")
         _write_frames_atomic(self.out / "data.extxyz", frames)
+        write_learned_recipe(
+            self.out / "data.extxyz", self.data, i, len(frames) - base, self.settings.reference
+        )
         return {"training_frames": len(frames)}
 
     def fine_tune(self, parent: str, out: Path, member: int) -> dict:

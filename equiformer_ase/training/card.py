@@ -19,6 +19,7 @@ import torch
 from ..potential import Potential, load_potential
 from .dataset import read_structures, split_indices, to_samples
 from .generation import frame_counts, recipe_path, regenerate_command
+from .learned_data import ACTIVE_SUFFIX, keep_active_frames
 from .metrics import group_errors
 from .nve_check import CHECK_DURATION, card_section, failure_message, nve_check
 from .trainer import file_sha256, predict
@@ -80,6 +81,8 @@ def ship(
             f"{failure_message(nve)}; not shipped (--allow-drift ships it with a warning in its card)"
         )
     recipe_file = recipe_path(data)
+    if not recipe_file.exists():
+        raise ValueError(f"{data} has no recipe ({recipe_file}): ship from data made by generate or learn")
     potential.training_info = {
         **potential.training_info,
         "name": name,
@@ -98,6 +101,9 @@ def ship(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
+    active = potential.training_info["recipe"].get("active")
+    if active:
+        keep_active_frames(data, active["frames"], out_dir / f"{name}{ACTIVE_SUFFIX}")
     potential.save(path)
     (out_dir / f"{name}.md").write_text(render_card(load_potential(path).metadata))
     return path
@@ -111,6 +117,27 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
 
 def _parameters(values: dict) -> list[str]:
     return markdown_table(["parameter", "value"], [[k, f"`{json.dumps(v)}`"] for k, v in values.items()])
+
+
+def _active_data(active: dict | None, name: str) -> list[str]:
+    """Card lines on the frames active learning added to the recipe's (none: the recipe's frames only)."""
+    if not active:
+        return []
+    kept = f"{name}{ACTIVE_SUFFIX}"
+    return [
+        "## Active-learning frames",
+        "",
+        f"After the recipe's frames: {active['frames']} frames labelled by `{active['reference']}` in "
+        f"{active['iterations']} iterations of `equiformer-ase learn` (structures where the committee's "
+        f"`max_forces_dev` lay in the trust window), in order. They are kept beside this card as `{kept}`. "
+        "Rebuild the training data from the regenerated recipe frames (BASE.extxyz) and them:",
+        "",
+        "```bash",
+        'python -c "from equiformer_ase.training.learned_data import rebuild_data; '
+        f"rebuild_data('BASE.extxyz', '{kept}', 'DATA.extxyz')\"",
+        "```",
+        "",
+    ]
 
 
 def _lineage(parent: dict | None) -> list[str]:
@@ -133,6 +160,9 @@ def render_card(metadata: dict) -> str:
     info, test = metadata["training"], metadata["metrics"]["test"]
     recipe = info["recipe"]
     config = metadata["config"]
+    generated = (
+        "BASE.extxyz" if recipe.get("active") else "DATA.extxyz"
+    )  # with active frames, part of the data
     lines = [
         f"# {info['name']}",
         "",
@@ -143,7 +173,7 @@ def render_card(metadata: dict) -> str:
         "## Data",
         "",
         f"Recipe `{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']} "
-        f"(regenerate: `{regenerate_command(recipe)}`). Frames: "
+        f"(regenerate: `{regenerate_command(recipe, generated)}`). Frames: "
         + ", ".join(f"{k} {v}" for k, v in info["frames"].items())
         + ".",
         f"Split (seed {info['seed']}): train {info['split']['train']}, validation {info['split']['validation']}, "
@@ -153,6 +183,7 @@ def render_card(metadata: dict) -> str:
         "",
         *_parameters(recipe["recipe"]),
         "",
+        *_active_data(recipe.get("active"), info["name"]),
         *_lineage(info.get("parent")),
         "## Training",
         "",
