@@ -388,7 +388,15 @@ def _learn(args: argparse.Namespace) -> int:
 
     given = vars(args)
     settings = LearnSettings(**{f.name: given[f.name] for f in fields(LearnSettings) if f.name in given})
-    rows = learn(args.data, _potential_argument(args.committee), args.probe, args.out, settings, args.device)
+    rows = learn(
+        args.data,
+        _potential_argument(args.committee),
+        args.probe,
+        args.out,
+        settings,
+        args.device,
+        getattr(args, "add_labelled", None),
+    )
     print(f"{'iteration':>9} {'explored':>8} {'selected':>8} {'labelled':>8} {'<low':>6} {'probe F MAE':>12}")
     for row in rows:
         below = row.get("below_low_fraction")
@@ -917,6 +925,11 @@ def _learn_parser(command) -> None:
         "--committee", required=True, nargs="+", help="committee file / shipped name, or member files"
     )
     le.add_argument("--probe", required=True, help="labelled frames to judge on, never trained on")
+    le.add_argument(
+        "--add-labelled",
+        metavar="FILE",
+        help="labelled frames to train on from the first iteration, e.g. a screen's *_failures.extxyz",
+    )
     le.add_argument("--out", required=True, help="output folder")
     le.add_argument("--reference", help="emt (default), gfn2 (tblite) or an ASE calculator as module:Class")
     le.add_argument("--iterations", type=int, help="iterations in all (raise it to continue a finished run)")

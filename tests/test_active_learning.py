@@ -282,7 +282,12 @@ def test_a_learned_member_ships_with_its_active_frames_and_its_data_rebuilds(inp
     out, rows, _ = uninterrupted
     active_count = rows[1]["labelled"] + rows[2]["labelled"]
     recipe = json.loads(recipe_path(out / "data.extxyz").read_text())
-    assert recipe["active"] == {"iterations": 2, "frames": active_count, "reference": SETTINGS.reference}
+    assert recipe["active"] == {
+        "iterations": 2,
+        "frames": active_count,
+        "added": 0,
+        "reference": SETTINGS.reference,
+    }
     (tmp_path / "limits.md").write_text("Tiny.")
     member = Path(rows[2]["committee"][0]).parent
     assert (
@@ -308,7 +313,7 @@ def test_a_learned_member_ships_with_its_active_frames_and_its_data_rebuilds(inp
     card = (tmp_path / "shipped" / "tiny-al.md").read_text()
     assert (
         "## Active-learning frames" in card
-        and f"{active_count} frames labelled by `{SETTINGS.reference}`" in card
+        and f"{active_count} labelled frames, in order: those labelled by `{SETTINGS.reference}`" in card
     )
     kept = tmp_path / "shipped" / "tiny-al.active.extxyz.gz"
     rebuilt = rebuild_data(inputs["data"], kept, tmp_path / "rebuilt.extxyz")
@@ -317,3 +322,22 @@ def test_a_learned_member_ships_with_its_active_frames_and_its_data_rebuilds(inp
         main(["evaluate", str(tmp_path / "shipped" / "tiny-al.safetensors"), str(rebuilt), "--split", "test"])
         == 0
     )
+
+
+def test_added_labelled_frames_are_trained_on_and_recorded(inputs, uninterrupted, tmp_path):
+    """--add-labelled (a screen's failures): after DATA, before the loop's labels, in the data's recipe; the
+    same folder with other added frames, or none, is refused."""
+    generate("surfaces", tmp_path / "other.extxyz", preset="tiny", seed=3)
+    added = tmp_path / "failures.extxyz"
+    write(added, read(tmp_path / "other.extxyz", index="::8"))
+    out = tmp_path / "learn"
+    settings = LearnSettings(**{**SETTINGS.__dict__, "iterations": 1})
+    rows = learn(inputs["data"], inputs["members"], inputs["probe"], out, settings, added=added)
+    data, base, extra = (read(path, index=":") for path in (out / "data.extxyz", inputs["data"], added))
+    assert len(data) == len(base) + len(extra) + rows[1]["labelled"]
+    for ours, theirs in zip(data[len(base) : len(base) + len(extra)], extra, strict=True):
+        np.testing.assert_allclose(ours.get_forces(), theirs.get_forces())
+    recipe = json.loads(recipe_path(out / "data.extxyz").read_text())
+    assert recipe["active"]["added"] == len(extra) and recipe["active"]["frames"] == len(data) - len(base)
+    with pytest.raises(ValueError, match="differs in added_sha256"):
+        learn(inputs["data"], inputs["members"], inputs["probe"], out, settings)

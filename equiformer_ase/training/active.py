@@ -12,7 +12,8 @@ written atomically, holding the stage's numbers and wall time) so a rerun skips 
 3. ``label``: the reference calculator on each selected frame, appended one frame at a time to
    ``labels.extxyz`` (a kill loses at most the frame in progress, a rerun never relabels);
    ``info["source"] = "active"``, ``info["iteration"] = i``, ``explored_by``, ``max_forces_dev``.
-4. ``data``: ``OUT/data.extxyz`` = DATA's frames, then the labels of iterations 1..i, in order
+4. ``data``: ``OUT/data.extxyz`` = DATA's frames, the added frames (if any), then the labels of
+   iterations 1..i, in order
    (so the data of iteration i is a prefix of every later one), and its recipe when DATA has one
    (:mod:`.learned_data`: what ``ship`` needs to keep the labelled frames beside the potential).
 5. ``train_k``: member k fine-tuned from its current weights (``init_from``, resumable) in
@@ -209,13 +210,19 @@ class ActiveLearning:
         out: str | Path,
         settings: LearnSettings,
         device: str = "cpu",
+        added: str | Path | None = None,
     ):
         self.settings, self.device, self.out = settings, device, Path(out)
         self.reference = reference_calculator(settings.reference)
         self.members = load_members(committee)
         self.elements = self.members[0].config.elements
-        self.data = Path(data)
+        self.data, self.added = Path(data), None if added is None else Path(added)
         training = to_samples(read_structures(self.data), self.elements)  # refuse bad data before any work
+        if self.added is not None:
+            try:
+                training += to_samples(read_structures(self.added), self.elements)
+            except ValueError as err:
+                raise ValueError(f"added frames {added}: {err}") from None
         try:
             self.probe = to_samples(read_structures(probe), self.elements)
         except ValueError as err:
@@ -223,7 +230,7 @@ class ActiveLearning:
         shared = {_fingerprint(s.atoms) for s in training} & {_fingerprint(s.atoms) for s in self.probe}
         if shared:
             raise ValueError(
-                f"probe set {probe} shares {len(shared)} structures with {data}: "
+                f"probe set {probe} shares {len(shared)} structures with the training data: "
                 "judge on frames the potentials were never trained on"
             )
         self.out.mkdir(parents=True, exist_ok=True)
@@ -233,6 +240,7 @@ class ActiveLearning:
                 "committee": [m.weights_hash() for m in self.members],
                 "data_sha256": file_sha256(self.data),
                 "probe_sha256": file_sha256(probe),
+                **({"added_sha256": file_sha256(self.added)} if self.added is not None else {}),
             }
         )
 
@@ -245,7 +253,11 @@ class ActiveLearning:
         stored = json.loads(path.read_text())
         if stored != wanted:
             differ = [k for k in wanted["settings"] if stored["settings"].get(k) != wanted["settings"][k]]
-            differ += [k for k in ("committee", "data_sha256", "probe_sha256") if stored.get(k) != wanted[k]]
+            differ += [
+                k
+                for k in ("committee", "data_sha256", "probe_sha256", "added_sha256")
+                if stored.get(k) != wanted.get(k)
+            ]
             raise ValueError(
                 f"{self.out} was made with other settings (differs in {', '.join(differ)}): "
                 "rerun with the same ones or choose another output folder"
@@ -267,7 +279,7 @@ class ActiveLearning:
                 (folder / f"member_{k}").mkdir(exist_ok=True)
                 paths.append(str(folder / f"member_{k}" / "best.safetensors"))
                 member.save(paths[-1])
-            _write_frames_atomic(self.out / "data.extxyz", read_structures(self.data))
+            _write_frames_atomic(self.out / "data.extxyz", self.input_frames())
             return {"committee": paths, **self.probe_errors(paths)}
 
         return {"iteration": 0, **_stage(folder, "start", run)}
@@ -373,14 +385,23 @@ class ActiveLearning:
             )
         return result
 
+    def input_frames(self) -> list[Atoms]:
+        """DATA's frames, then the added labelled frames (if any)."""
+        return read_structures(self.data) + (read_structures(self.added) if self.added is not None else [])
+
     def write_data(self, i: int) -> dict:
-        frames = read_structures(self.data)
-        base = len(frames)
+        frames = self.input_frames()
+        base = len(read_structures(self.data))
         for j in range(1, i + 1):
             frames += self._read(self.folder(j) / "labels.extxyz")
         _write_frames_atomic(self.out / "data.extxyz", frames)
         write_learned_recipe(
-            self.out / "data.extxyz", self.data, i, len(frames) - base, self.settings.reference
+            self.out / "data.extxyz",
+            self.data,
+            i,
+            len(frames) - base,
+            self.settings.reference,
+            added=len(self.input_frames()) - base,
         )
         return {"training_frames": len(frames)}
 
@@ -469,14 +490,17 @@ def learn(
     out: str | Path,
     settings: LearnSettings | None = None,
     device: str = "cpu",
+    added: str | Path | None = None,
 ) -> list[dict]:
     """Active learning from ``committee`` (a committee file or shipped name, or a list of 2+ potentials /
     paths / names) on the labelled ``data``, judged on the labelled ``probe`` set, into folder ``out``.
+    ``added``: labelled frames to train on from the first fine-tuning on (appended after ``data``, before the
+    loop's labels), such as the failing systems a screen exported (``screen ... --check-with``).
 
     Resumes whatever an earlier run with the same settings finished. Returns one dict per
     iteration (0: the starting committee) with the CSV's columns and ``committee`` (member files).
     """
-    run = ActiveLearning(data, committee, probe, out, settings or LearnSettings(), device)
+    run = ActiveLearning(data, committee, probe, out, settings or LearnSettings(), device, added)
     rows = [run.start()]
     run.report(rows)
     for i in tqdm(range(1, run.settings.iterations + 1), desc="active learning", unit="iteration"):

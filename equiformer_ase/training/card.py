@@ -127,9 +127,11 @@ def _active_data(active: dict | None, name: str) -> list[str]:
     return [
         "## Active-learning frames",
         "",
-        f"After the recipe's frames: {active['frames']} frames labelled by `{active['reference']}` in "
-        f"{active['iterations']} iterations of `equiformer-ase learn` (structures where the committee's "
-        f"`max_forces_dev` lay in the trust window), in order. They are kept beside this card as `{kept}`. "
+        f"After the recipe's frames: {active['frames']} labelled frames, in order"
+        + (f": {active['added']} given to `learn` (`--add-labelled`), then " if active.get("added") else ": ")
+        + f"those labelled by `{active['reference']}` in {active['iterations']} iterations of `equiformer-ase "
+        "learn` (structures where the committee's `max_forces_dev` lay in the trust window). They are kept "
+        f"beside this card as `{kept}`. "
         "Rebuild the training data from the regenerated recipe frames (BASE.extxyz) and them:",
         "",
         "```bash",

@@ -32,14 +32,22 @@ def frames_text(frames: list[Atoms]) -> str:
     return buffer.getvalue()
 
 
-def write_learned_recipe(data: Path, base: Path, iterations: int, active_frames: int, reference: str) -> None:
-    """Write the recipe of ``data`` (``base``'s frames, then ``active_frames`` labelled ones from
-    ``iterations`` iterations with ``reference``); nothing when ``base`` has no recipe of its own."""
+def write_learned_recipe(
+    data: Path, base: Path, iterations: int, active_frames: int, reference: str, added: int = 0
+) -> None:
+    """Write the recipe of ``data``: ``base``'s frames, then ``active_frames`` labelled frames (the first
+    ``added`` of them given to ``learn``, the others labelled in ``iterations`` iterations with
+    ``reference``); nothing when ``base`` has no recipe of its own."""
     source = recipe_path(base)
     if not source.exists():
         return
     description = json.loads(source.read_text())
-    description["active"] = {"iterations": iterations, "frames": active_frames, "reference": reference}
+    description["active"] = {
+        "iterations": iterations,
+        "frames": active_frames,
+        "added": added,
+        "reference": reference,
+    }
     target = recipe_path(data)
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(json.dumps(description, indent=2) + "\n")
