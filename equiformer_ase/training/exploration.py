@@ -14,15 +14,14 @@ from dataclasses import replace
 from functools import partial
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 from ase.constraints import FixAtoms
-from ase.md.langevin import Langevin
 from ase.optimize import BFGS
 
 from ..structures import fixed_atoms
 from .recipes import ADSORBATE_FACETS, ADSORBATES, SurfaceRecipe
-from .sampling import thermalize_momenta
+from .sampling import thermalised_langevin
 from .surfaces_data import random_placement
 from .tasks import Task
 
@@ -71,15 +70,7 @@ def _md(
     (what follows would come from a potential already off its data)."""
     atoms = start.copy()
     atoms.calc = calc
-    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    dynamics = Langevin(
-        atoms,
-        timestep * units.fs,
-        temperature_K=temperature,
-        friction=friction / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
+    dynamics = thermalised_langevin(atoms, temperature, timestep, friction, rng)
     frames = []
     for _ in range(steps // interval):
         dynamics.run(interval)

@@ -35,6 +35,22 @@ def snapshot(atoms: Atoms, **info) -> Atoms:
     return frame
 
 
+def thermalised_langevin(
+    atoms: Atoms, temperature: float, timestep: float, friction: float, rng: np.random.Generator
+) -> Langevin:
+    """ASE Langevin dynamics of ``atoms`` (its calculator attached) at ``temperature`` (K), ``timestep`` (fs),
+    ``friction`` (1/fs), momenta first drawn from Maxwell-Boltzmann at that temperature; ``rng`` drives both."""
+    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
+    return Langevin(
+        atoms,
+        timestep * units.fs,
+        temperature_K=temperature,
+        friction=friction / units.fs,
+        fixcm=False,
+        rng=rng,
+    )
+
+
 def langevin_frames(
     atoms: Atoms,
     rng: np.random.Generator,
@@ -52,15 +68,7 @@ def langevin_frames(
     Velocities start from a Maxwell-Boltzmann distribution; after ``equilibration_steps`` steps
     ``n_frames`` frames are recorded every ``interval`` steps. Tagged ``source="md"``.
     """
-    thermalize_momenta(atoms, temperature_K=temperature, rng=rng)
-    dynamics = Langevin(
-        atoms,
-        timestep * units.fs,
-        temperature_K=temperature,
-        friction=friction / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
+    dynamics = thermalised_langevin(atoms, temperature, timestep, friction, rng)
     dynamics.run(equilibration_steps)
     frames = []
     for _ in range(n_frames):
