@@ -248,7 +248,14 @@ def _ship_committee(args: argparse.Namespace) -> int:
     from .training.committee_card import ship_committee
 
     path = ship_committee(
-        args.members, args.name, args.out, args.probe, Path(args.limits).read_text(), args.device
+        args.members,
+        args.name,
+        args.out,
+        args.probe,
+        Path(args.limits).read_text(),
+        args.device,
+        nve_duration=args.nve_duration,
+        allow_drift=args.allow_drift,
     )
     print(f"wrote {path}, {path.with_suffix('.md')} and {path.with_suffix('.png')}")
     return 0
@@ -747,14 +754,19 @@ def _ship_parser(command) -> None:
     sh.add_argument("--limits", required=True, help="markdown file: what the potential has not seen")
     sh.add_argument("--out", default="potentials", help="folder")
     sh.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    sh.add_argument(
+    _nve_arguments(sh)
+
+
+def _nve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The NVE check's options of ``ship`` and ``ship-committee``."""
+    parser.add_argument(
         "--nve-duration",
         type=POSITIVE,
         default=None,
         metavar="FS",
         help="length of the NVE energy-conservation check, fs (default: training.nve_check.CHECK_DURATION)",
     )
-    sh.add_argument(
+    parser.add_argument(
         "--allow-drift",
         action="store_true",
         help="ship a potential that fails the NVE check, with a warning in its card",
@@ -777,6 +789,7 @@ def _ship_committee_parser(command) -> None:
     shc.add_argument("--limits", required=True, help="markdown file: what the committee has not seen")
     shc.add_argument("--out", default="potentials", help="folder")
     shc.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    _nve_arguments(shc)
 
 
 def _screen_parser(command) -> None:

@@ -118,13 +118,19 @@ def test_ship_committee_writes_the_file_card_and_plot_from_one_header(tmp_path):
                 str(tmp_path / "limits.md"),
                 "--out",
                 str(tmp_path / "shipped"),
+                "--nve-duration",
+                "40",
+                "--allow-drift",
             ]
         )
         == 0
     )
     shipped = ea.load_committee(tmp_path / "shipped" / "tiny-committee.safetensors")
+    assert shipped.info["nve"]["duration_fs"] == 40 and shipped.info["nve"]["runs"]
     card = (tmp_path / "shipped" / "tiny-committee.md").read_text()
-    assert card == render_committee_card(shipped) and "Untrained." in card
+    assert (
+        card == render_committee_card(shipped) and "Untrained." in card and "## Energy conservation" in card
+    )
     assert (tmp_path / "shipped" / "tiny-committee.png").stat().st_size > 0
     probe = shipped.info["probe"]
     assert probe["errors"]["overall"]["structures"] == 4 and "source=start" in probe["errors"]

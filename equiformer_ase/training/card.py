@@ -21,7 +21,7 @@ from .dataset import read_structures, split_indices, to_samples
 from .generation import frame_counts, recipe_path, regenerate_command
 from .learned_data import ACTIVE_SUFFIX, keep_active_frames
 from .metrics import group_errors
-from .nve_check import CHECK_DURATION, card_section, failure_message, nve_check
+from .nve_check import card_section, nve_guard
 from .trainer import file_sha256, predict
 
 
@@ -75,11 +75,7 @@ def ship(
     unless ``allow_drift``, which ships it with a warning in its card.
     """
     potential = load_potential(Path(run_dir) / "best.safetensors").to(dtype=torch.float64)
-    nve = nve_check(potential, duration=nve_duration or CHECK_DURATION, device=device)
-    if not nve["passed"] and not allow_drift:
-        raise ValueError(
-            f"{failure_message(nve)}; not shipped (--allow-drift ships it with a warning in its card)"
-        )
+    nve = nve_guard(potential, nve_duration, allow_drift, device)
     recipe_file = recipe_path(data)
     if not recipe_file.exists():
         raise ValueError(f"{data} has no recipe ({recipe_file}): ship from data made by generate or learn")

@@ -21,6 +21,7 @@ from .card import markdown_table
 from .dataset import GROUP_KEYS, read_structures, to_samples
 from .generation import recipe_path, regenerate_command
 from .metrics import group_errors
+from .nve_check import card_section, nve_guard
 from .trainer import file_sha256
 
 PROBE_GROUP_KEYS = GROUP_KEYS + ("source", "cell")
@@ -34,12 +35,16 @@ def ship_committee(
     limits: str,
     device: str = "cpu",
     batch_size: int = 16,
+    nve_duration: float | None = None,
+    allow_drift: bool = False,
 ) -> Path:
-    """Write ``out_dir/NAME.safetensors`` (committee), ``NAME.md`` (card) and ``NAME.png`` (calibration)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``out_dir/NAME.safetensors`` (committee), ``NAME.md`` (card) and ``NAME.png`` (calibration),
+    after the NVE check that ``ship`` runs too (:func:`~.nve_check.nve_guard`)."""
     potentials = [load_potential(member) for member in members]
     committee = Committee(potentials)
+    nve = nve_guard(committee, nve_duration, allow_drift, device)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     calc = EquiformerCalculator(committee, device=device, dtype="float64")
     samples = to_samples(read_structures(probe), committee.config.elements, PROBE_GROUP_KEYS)
     predictions = calculator_predictions(calc, samples, batch_size)
@@ -52,6 +57,7 @@ def ship_committee(
     recipe = recipe_path(probe)
     committee.info = {
         "name": name,
+        "nve": nve,
         "limits": limits.strip(),
         "members": [
             {
@@ -142,6 +148,7 @@ def render_committee_card(committee: Committee) -> str:
         f"(`max_forces_dev` vs the largest atom error) and {calibration['atom_spearman']:.3f} per atom "
         f"(`forces_dev` vs |F_mean - F_ref|). Scatter plot: `{info['name']}.png`.",
         "",
+        *card_section(info.get("nve")),
         "## Known limits",
         "",
         info["limits"],

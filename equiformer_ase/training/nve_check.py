@@ -13,6 +13,7 @@ from ase import Atoms
 from ase.build import add_adsorbate
 from ase.optimize import BFGS
 
+from ..committee import Committee
 from ..conservation import nve_drift
 from ..data import MD17_MOLECULES, md17_molecule
 from ..data.adsorbates import adsorbate_geometry
@@ -69,7 +70,7 @@ def check_systems(
 
 
 def nve_check(
-    potential: Potential,
+    potential: Potential | Committee,
     duration: float = CHECK_DURATION,
     limit: float = DRIFT_LIMIT,
     seeds: tuple[int, ...] = (0,),
@@ -105,6 +106,19 @@ def nve_check(
         "runs": runs,
         "passed": passed,
     }
+
+
+def nve_guard(
+    potential, duration: float | None = None, allow_drift: bool = False, device: str = "cpu"
+) -> dict:
+    """:func:`nve_check` of a potential or committee about to be shipped (``duration`` fs, default
+    :data:`CHECK_DURATION`): its record, or a ValueError naming the drifting runs unless ``allow_drift``."""
+    record = nve_check(potential, duration=duration or CHECK_DURATION, device=device)
+    if not record["passed"] and not allow_drift:
+        raise ValueError(
+            f"{failure_message(record)}; not shipped (--allow-drift ships it with a warning in its card)"
+        )
+    return record
 
 
 def failure_message(record: dict) -> str:
