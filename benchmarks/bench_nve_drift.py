@@ -1,6 +1,6 @@
 """NVE energy drift of every shipped Equiformer potential (the README's table).
 
-* ``gfn2-md17``: the eight MD17 molecules;
+* ``gfn2-md17`` and ``gfn2-md17-committee``: the eight MD17 molecules;
 * ``emt-surfaces`` and ``emt-surfaces-committee``: a 2x2x3 Cu(111) slab (bottom layer fixed, EMT-relaxed)
   with one adsorbate of each class: atomic H, atomic O, CO (a molecule without H), OH and CH3 (with H).
 
@@ -25,6 +25,7 @@ import json
 import numpy as np
 import torch
 
+from equiformer_ase.committee import inference_model
 from equiformer_ase.conservation import nve_drift
 from equiformer_ase.data import MD17_MOLECULES, md17_molecule
 from equiformer_ase.potential import load_potential, with_smooth_attention
@@ -42,7 +43,9 @@ DURATION = 1000.0  # fs
 
 
 def systems(potential: str) -> dict:
-    if potential == "gfn2-md17":
+    """The eight MD17 molecules for a molecular potential (or committee), else a Cu(111) slab with each
+    adsorbate class."""
+    if "Cu" not in inference_model(potential, torch.device("cpu"), torch.float64).config.elements:
         return {name: md17_molecule(name) for name in MD17_MOLECULES}
     return {f"Cu(111)+{name}": adsorbate_on_slab("Cu", name) for name in ADSORBATE_CLASSES}
 
@@ -51,7 +54,9 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--potentials", default="gfn2-md17,emt-surfaces,emt-surfaces-committee")
+    parser.add_argument(
+        "--potentials", default="gfn2-md17,gfn2-md17-committee,emt-surfaces,emt-surfaces-committee"
+    )
     parser.add_argument("--duration", type=float, default=DURATION, help="fs")
     parser.add_argument(
         "--smooth-attention", action="store_true", help="convert the weights to smooth attention"
