@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +16,6 @@ from equiformer_ase.data import md17_molecule
 from equiformer_ase.dynamics import MolecularDynamics
 from equiformer_ase.nn import PolynomialEnvelope, scatter_sum
 from equiformer_ase.potential import with_smooth_attention
-from equiformer_ase.shipped import shipped_path
 from equiformer_ase.training import TrainingConfig, generate, train
 from equiformer_ase.training.card import render_card
 
@@ -102,11 +99,23 @@ def test_new_configs_are_smooth_and_old_files_keep_leaky_relu():
         k: v for k, v in ea.EquiformerConfig(elements=["H"]).to_dict().items() if k != "attention_activation"
     }
     assert ea.EquiformerConfig.from_dict(old).attention_activation == "leaky_relu"
-    assert ea.load_potential("gfn2-md17").config.attention_activation == "leaky_relu"
+    assert ea.load_potential("emt-surfaces").config.attention_activation == "leaky_relu"
 
 
-def test_with_smooth_attention_keeps_the_weights_and_nearly_the_energies():
+def leaky_gfn2(path):
+    """The shipped gfn2-md17's weights behind LeakyReLU attention logits (its kinks back): a rough model, saved."""
     shipped = ea.load_potential("gfn2-md17")
+    config = ea.EquiformerConfig.from_dict({**shipped.config.to_dict(), "attention_activation": "leaky_relu"})
+    rough = ea.Potential(
+        ea.Equiformer(config), shipped.reference_energies, shipped.training_info, shipped.metrics
+    )
+    rough.load_state_dict(shipped.state_dict())
+    rough.save(path)
+    return path
+
+
+def test_with_smooth_attention_keeps_the_weights_and_nearly_the_energies(tmp_path):
+    shipped = ea.load_potential(leaky_gfn2(tmp_path / "leaky.safetensors"))
     smooth = with_smooth_attention(shipped)
     assert (smooth.config.attention_activation, shipped.config.attention_activation) == (
         "smooth_leaky_relu",
@@ -161,10 +170,10 @@ def ship_argv(run, data, folder, name: str) -> list[str]:
 
 
 def test_ship_refuses_a_potential_whose_energy_drifts(tiny_run, capsys):
-    """The rough model is real: gfn2-md17's LeakyReLU attention makes its forces jump (drift ~1e-3 eV/atom/ps)."""
+    """The rough model is real: gfn2-md17's weights with LeakyReLU attention make the forces jump."""
     run = tiny_run / "rough-run"
     run.mkdir()
-    shutil.copy(shipped_path("gfn2-md17"), run / "best.safetensors")
+    leaky_gfn2(run / "best.safetensors")
     error = cli_error(capsys, ship_argv(run, tiny_run / "data.extxyz", tiny_run, "rough"))
     assert "NVE energy drift" in error and "ethanol" in error and "--allow-drift" in error
     assert not (tiny_run / "shipped" / "rough.safetensors").exists()
@@ -174,12 +183,12 @@ def test_ship_allow_drift_puts_a_warning_in_the_card(tmp_path, monkeypatch):
     pytest.importorskip("tblite")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     generate("molecules", tmp_path / "data.extxyz", preset="tiny", seed=0)
-    # one step at a negligible learning rate: gfn2-md17's weights (and kinks) with a training record for this data
+    # one step at a negligible learning rate: rough weights (kinks) with a training record for this data
     train(
         tmp_path / "data.extxyz",
         tmp_path / "run",
         TrainingConfig(epochs=1, lr=1e-12, validation=1, test=1, dtype="float64"),
-        init_from="gfn2-md17",
+        init_from=leaky_gfn2(tmp_path / "leaky.safetensors"),
     )
     (tmp_path / "limits.md").write_text("Rough.")
     assert (
