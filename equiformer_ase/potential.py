@@ -261,17 +261,22 @@ def list_potentials() -> list[str]:
     return sorted(shipped_names(POTENTIAL) + shipped_names(COMMITTEE))
 
 
-def with_smooth_attention(potential: Potential) -> Potential:
-    """A copy of ``potential`` with ``attention_activation="smooth_leaky_relu"`` and the same weights, reference
-    energies and records: a potential trained with LeakyReLU attention logits without their force jumps (the
-    activation has no weights of its own). Its energies move slightly, so measure its errors again before shipping.
-    """
-    cfg = dataclasses.replace(potential.config, attention_activation="smooth_leaky_relu")
-    smooth = Potential(
+def with_attention_activation(potential: Potential, activation: str) -> Potential:
+    """A copy of ``potential`` with ``attention_activation=activation`` and the same weights, reference energies
+    and records (the activation has no weights of its own). Its energies move slightly, so measure its errors
+    again before shipping."""
+    cfg = dataclasses.replace(potential.config, attention_activation=activation)
+    copy = Potential(
         Equiformer(cfg), potential.reference_energies, potential.training_info, potential.metrics
     )
-    smooth.load_state_dict(potential.state_dict())
-    return smooth.to(potential.dtype)
+    copy.load_state_dict(potential.state_dict())
+    return copy.to(potential.dtype)
+
+
+def with_smooth_attention(potential: Potential) -> Potential:
+    """:func:`with_attention_activation` ``"smooth_leaky_relu"``: a potential trained with LeakyReLU attention
+    logits without their force jumps."""
+    return with_attention_activation(potential, "smooth_leaky_relu")
 
 
 def inference_copy(

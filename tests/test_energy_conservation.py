@@ -15,7 +15,7 @@ from equiformer_ase.conservation import drift_statistics, thermalised
 from equiformer_ase.data import md17_molecule
 from equiformer_ase.dynamics import MolecularDynamics
 from equiformer_ase.nn import PolynomialEnvelope, scatter_sum
-from equiformer_ase.potential import with_smooth_attention
+from equiformer_ase.potential import with_attention_activation, with_smooth_attention
 from equiformer_ase.training import TrainingConfig, generate, train
 from equiformer_ase.training.card import render_card
 
@@ -104,13 +104,7 @@ def test_new_configs_are_smooth_and_old_files_keep_leaky_relu():
 
 def leaky_gfn2(path):
     """The shipped gfn2-md17's weights behind LeakyReLU attention logits (its kinks back): a rough model, saved."""
-    shipped = ea.load_potential("gfn2-md17")
-    config = ea.EquiformerConfig.from_dict({**shipped.config.to_dict(), "attention_activation": "leaky_relu"})
-    rough = ea.Potential(
-        ea.Equiformer(config), shipped.reference_energies, shipped.training_info, shipped.metrics
-    )
-    rough.load_state_dict(shipped.state_dict())
-    rough.save(path)
+    with_attention_activation(ea.load_potential("gfn2-md17"), "leaky_relu").save(path)
     return path
 
 

@@ -10,6 +10,7 @@ from conftest import TINY, cli_error
 
 import equiformer_ase as ea
 from equiformer_ase.cli import main
+from equiformer_ase.potential import with_attention_activation
 from equiformer_ase.training import (
     Distributed,
     LossWeights,
@@ -159,14 +160,7 @@ def test_elements_the_parent_lacks_are_a_clear_error(data, tmp_path, capsys):
 
 def test_smooth_attention_keeps_the_weights_and_records_the_change(data, parent, tmp_path, capsys):
     """An older (LeakyReLU) parent fine-tuned with smooth_attention: same weights, smooth config, lineage says so."""
-    leaky = ea.load_potential(parent)
-    leaky_config = ea.EquiformerConfig.from_dict(
-        {**leaky.config.to_dict(), "attention_activation": "leaky_relu"}
-    )
-    older = ea.Potential(
-        ea.Equiformer(leaky_config), leaky.reference_energies, leaky.training_info, leaky.metrics
-    )
-    older.load_state_dict(leaky.state_dict())
+    older = with_attention_activation(ea.load_potential(parent), "leaky_relu")
     older.save(tmp_path / "leaky.safetensors")
     config = TrainingConfig(epochs=0, validation=4, test=4, dtype="float32")
     train(data, tmp_path / "run", config, init_from=tmp_path / "leaky.safetensors", smooth_attention=True)
