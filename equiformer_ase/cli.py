@@ -176,6 +176,7 @@ def _train(args: argparse.Namespace) -> int:
         energy_weight=args.energy_weight,
         force_weight=args.force_weight,
         stress_weight=args.stress_weight,
+        huber_delta=args.huber_delta,
         validation=args.validation,
         test=args.test,
         seed=args.seed,
@@ -677,14 +678,21 @@ def _train_parser(command) -> None:
     tr.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="structures per optimizer step")
     tr.add_argument("--lr", type=POSITIVE, default=1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
     tr.add_argument(
-        "--energy-weight", type=NON_NEGATIVE, default=1.0, help="weight of the per-atom energy MSE"
+        "--energy-weight", type=NON_NEGATIVE, default=1.0, help="weight of the per-atom energy term"
     )
-    tr.add_argument("--force-weight", type=NON_NEGATIVE, default=1.0, help="weight of the force MSE")
+    tr.add_argument("--force-weight", type=NON_NEGATIVE, default=1.0, help="weight of the force term")
     tr.add_argument(
         "--stress-weight",
         type=NON_NEGATIVE,
         default=1.0,
-        help="weight of the stress MSE (frames with stress)",
+        help="weight of the stress term (frames with stress)",
+    )
+    tr.add_argument(
+        "--huber-delta",
+        type=POSITIVE,
+        default=None,
+        help="Huber loss: errors beyond this (eV/atom, eV/A, eV/A^3) count linearly, not squared, so a few "
+        "extreme frames do not dominate the fit (default: squared errors)",
     )
     tr.add_argument("--validation", type=NON_NEGATIVE, default=0.1, help="validation fraction (< 1) or count")
     tr.add_argument("--test", type=NON_NEGATIVE, default=0.1, help="test fraction (< 1) or count")
@@ -969,8 +977,9 @@ def _learn_parser(command) -> None:
     le.add_argument("--epochs", type=int, help="fine-tuning epochs per member and iteration")
     le.add_argument("--max-time", type=float, help="fine-tuning budget per member and iteration, minutes")
     le.add_argument("--lr", type=float, help="fine-tuning peak learning rate")
-    le.add_argument("--energy-weight", type=float, help="fine-tuning weight of the per-atom energy MSE")
-    le.add_argument("--force-weight", type=float, help="fine-tuning weight of the force MSE")
+    le.add_argument("--energy-weight", type=float, help="fine-tuning weight of the per-atom energy term")
+    le.add_argument("--force-weight", type=float, help="fine-tuning weight of the force term")
+    le.add_argument("--huber-delta", type=float, help="fine-tuning Huber delta (see train --huber-delta)")
     le.add_argument("--validation", type=float, help="fine-tuning validation fraction (< 1) or count")
     le.add_argument("--test", type=float, help="fine-tuning test fraction (< 1) or count")
     le.add_argument("--batch-size", type=int)

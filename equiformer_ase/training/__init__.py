@@ -10,7 +10,7 @@ from .distributed import Distributed, init_distributed
 from .ema import ExponentialMovingAverage
 from .frame_store import read_frames
 from .generation import frame_counts, generate, recipe_path
-from .loss import LossWeights, squared_errors
+from .loss import LossWeights, penalty_sums
 from .metrics import error_summary, format_errors, group_errors
 from .parity import write_parity_plots
 from .recipes import MoleculeRecipe, SurfaceRecipe, make_recipe
@@ -48,7 +48,7 @@ __all__ = [
     "read_structures",
     "recipe_path",
     "split_indices",
-    "squared_errors",
+    "penalty_sums",
     "to_samples",
     "train",
     "write_parity_plots",

@@ -123,6 +123,7 @@ class LearnSettings:
     batch_size: int = 8
     energy_weight: float = 1.0
     force_weight: float = 1.0
+    huber_delta: float | None = None
     validation: float = 0.1
     test: float = 0.1
     dtype: str = "float32"
@@ -153,6 +154,7 @@ class LearnSettings:
             lr=self.lr,
             energy_weight=self.energy_weight,
             force_weight=self.force_weight,
+            huber_delta=self.huber_delta,
             validation=self.validation,
             test=self.test,
             seed=self.seed + member,

@@ -1,17 +1,21 @@
-"""The training loss: weighted mean squared errors of per-atom energy, forces and stress.
+"""The training loss: weighted mean penalties of per-atom energy, force and stress errors.
 
-    L = w_E * mean_b ((E_b - E*_b) / n_b)^2  +  w_F * mean_{i,a} (F_ia - F*_ia)^2
-        + w_S * mean_{b with stress, a, c} (S_bac - S*_bac)^2
+    L = w_E * mean_b rho((E_b - E*_b) / n_b)  +  w_F * mean_{i,a} rho(F_ia - F*_ia)
+        + w_S * mean_{b with stress, a, c} rho(S_bac - S*_bac)
 
-in eV^2/atom^2, eV^2/A^2 and eV^2/A^6. Sums of squared errors and the counts they are divided by
-are kept apart, so a batch split over processes (or over a stress and a no-stress graph) adds up
-to exactly the loss of the whole batch.
+with rho(r) = r^2 (mean squared errors, in eV^2/atom^2, eV^2/A^2 and eV^2/A^6), or with a Huber
+delta d: r^2 for |r| <= d and 2 d |r| - d^2 beyond, so that a few extreme frames (an adsorbate
+started 1 A above a metal atom: forces of 100 eV/A) pull on the fit linearly, not quadratically
+(MACE's Huber loss, scaled to equal the squared error below d). Sums of penalties and the counts
+they are divided by are kept apart, so a batch split over processes (or over a stress and a
+no-stress graph) adds up to exactly the loss of the whole batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .batching import Batch
@@ -21,32 +25,67 @@ TERMS = ("energy", "forces", "stress")
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the per-atom energy, force and stress terms."""
+    """Weights of the per-atom energy, force and stress terms, and the Huber delta (eV/atom, eV/A and
+    eV/A^3 alike; None: squared errors throughout)."""
 
     energy: float = 1.0
     forces: float = 1.0
     stress: float = 1.0
+    huber_delta: float | None = None
 
-    def combine(self, squared_errors: dict, counts: dict):
-        """sum_k w_k * squared_errors[k] / counts[k] over the terms with a non-zero count."""
-        return sum(getattr(self, k) * squared_errors[k] / counts[k] for k in TERMS if counts[k])
+    def __post_init__(self):
+        if self.huber_delta is not None and not self.huber_delta > 0:
+            raise ValueError(f"huber_delta must be positive, got {self.huber_delta}")
+
+    def penalty(self, residual: torch.Tensor) -> torch.Tensor:
+        """rho(residual) elementwise, same shape."""
+        if self.huber_delta is None:
+            return residual.square()
+        zero = torch.zeros_like(residual)
+        return 2 * torch.nn.functional.huber_loss(residual, zero, reduction="none", delta=self.huber_delta)
+
+    def combine(self, penalty_sums: dict, counts: dict):
+        """sum_k w_k * penalty_sums[k] / counts[k] over the terms with a non-zero count."""
+        return sum(getattr(self, k) * penalty_sums[k] / counts[k] for k in TERMS if counts[k])
 
 
-def squared_errors(prediction: dict[str, torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
-    """Sums of squared errors of one batch: per-atom energy, force components, stress components."""
-    energy = ((prediction["energy"] - batch.energy) / batch.num_atoms).square().sum()
-    forces = (prediction["forces"] - batch.forces).square().sum()
+def penalty_sums(
+    prediction: dict[str, torch.Tensor], batch: Batch, weights: LossWeights
+) -> dict[str, torch.Tensor]:
+    """Sums of rho over one batch: per-atom energy, force components, stress components."""
+    energy = weights.penalty((prediction["energy"] - batch.energy) / batch.num_atoms).sum()
+    forces = weights.penalty(prediction["forces"] - batch.forces).sum()
     if "stress" in prediction:  # rows without a label (NaN for non-periodic frames) are left out, not masked
-        stress = (prediction["stress"][batch.has_stress] - batch.stress[batch.has_stress]).square().sum()
+        stress = weights.penalty(
+            prediction["stress"][batch.has_stress] - batch.stress[batch.has_stress]
+        ).sum()
     else:
         stress = energy.new_zeros(())
     return {"energy": energy, "forces": forces, "stress": stress}
 
 
 def error_counts(samples) -> dict[str, int]:
-    """What each sum of squared errors is divided by: structures, force components, stress components."""
+    """What each sum of penalties is divided by: structures, force components, stress components."""
     return {
         "energy": len(samples),
         "forces": 3 * sum(len(s.atoms) for s in samples),
         "stress": 9 * sum(s.stress is not None for s in samples),
     }
+
+
+def dataset_loss(samples, predictions: list[dict], weights: LossWeights) -> float:
+    """The loss of ``predictions`` (dicts of numpy arrays, eV units) on labelled ``samples`` as a whole."""
+
+    def total(residuals: list[np.ndarray]) -> float:
+        return float(weights.penalty(torch.as_tensor(np.concatenate(residuals))).sum()) if residuals else 0.0
+
+    sums = {
+        "energy": total(
+            [np.atleast_1d((p["energy"] - s.energy) / len(s.atoms)) for s, p in zip(samples, predictions)]
+        ),
+        "forces": total([(p["forces"] - s.forces).ravel() for s, p in zip(samples, predictions)]),
+        "stress": total(
+            [(p["stress"] - s.stress).ravel() for s, p in zip(samples, predictions) if s.stress is not None]
+        ),
+    }
+    return float(weights.combine(sums, error_counts(samples)))

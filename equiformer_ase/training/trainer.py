@@ -39,7 +39,7 @@ from .batching import collate, evaluate_batch, predict
 from .dataset import Sample, elements_in, read_structures, split_indices, to_samples
 from .distributed import Distributed, init_distributed
 from .ema import ExponentialMovingAverage
-from .loss import TERMS, LossWeights, error_counts, squared_errors
+from .loss import TERMS, LossWeights, dataset_loss, error_counts, penalty_sums
 from .metrics import error_summary, group_errors
 from .parity import write_parity_plots
 from .references import average_num_neighbors, energy_scale, fit_reference_energies
@@ -64,6 +64,7 @@ class TrainingConfig:
     energy_weight: float = 1.0
     force_weight: float = 1.0
     stress_weight: float = 1.0
+    huber_delta: float | None = None
     validation: float = 0.1
     test: float = 0.1
     seed: int = 0
@@ -76,10 +77,11 @@ class TrainingConfig:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         resolve_dtype(self.dtype)
+        _ = self.loss_weights  # LossWeights checks huber_delta
 
     @property
     def loss_weights(self) -> LossWeights:
-        return LossWeights(self.energy_weight, self.force_weight, self.stress_weight)
+        return LossWeights(self.energy_weight, self.force_weight, self.stress_weight, self.huber_delta)
 
 
 def learning_rate(config: TrainingConfig, progress: float) -> float:
@@ -101,32 +103,21 @@ def compute_gradients(
     """Backpropagate the loss of ``batch`` (this process's shard of it) and all-reduce the gradients.
 
     Afterwards every process holds the gradient of the whole batch's loss. Returns the batch's
-    ``loss`` and mean squared errors ``energy``, ``forces``, ``stress`` (eV^2/atom^2, eV^2/A^2, eV^2/A^6).
+    ``loss`` and mean penalties ``energy``, ``forces``, ``stress`` (:mod:`.loss`; without a Huber delta
+    the mean squared errors, eV^2/atom^2, eV^2/A^2, eV^2/A^6).
     """
     counts = error_counts(batch)
     totals = {k: torch.zeros((), dtype=dtype, device=device) for k in TERMS}
     shard = dist.shard(batch)
     if shard:  # a process may get no structures of a batch smaller than the world
         part = collate(shard, potential.config.elements, potential.config.cutoff, device, dtype)
-        totals = squared_errors(evaluate_batch(potential, part, create_graph=True), part)
+        totals = penalty_sums(evaluate_batch(potential, part, create_graph=True), part, weights)
     if any(t.requires_grad for t in totals.values()):
         weights.combine(totals, counts).backward()
     dist.all_reduce_gradients(potential)
     summed = dist.sum(torch.stack([totals[k].detach() for k in TERMS]))
-    mse = {k: float(summed[j]) / counts[k] if counts[k] else 0.0 for j, k in enumerate(TERMS)}
-    return {"loss": float(weights.combine(mse, {k: 1 for k in TERMS})), **mse}
-
-
-def validation_loss(summary: dict[str, float], weights: LossWeights) -> float:
-    """The training loss recomputed from an :func:`error_summary` (RMSEs in meV units)."""
-    mse = {
-        "energy": (summary["energy_rmse_mev_per_atom"] / 1000) ** 2,
-        "forces": (summary["forces_rmse_mev_per_a"] / 1000) ** 2,
-        "stress": (summary.get("stress_rmse_mev_per_a3", 0.0) / 1000) ** 2,
-    }
-    return float(
-        weights.combine(mse, {"energy": 1, "forces": 1, "stress": int("stress_rmse_mev_per_a3" in summary)})
-    )
+    means = {k: float(summed[j]) / counts[k] if counts[k] else 0.0 for j, k in enumerate(TERMS)}
+    return {"loss": float(weights.combine(means, {k: 1 for k in TERMS})), **means}
 
 
 def file_sha256(path: str | Path) -> str:
@@ -403,8 +394,9 @@ class Trainer(TrainingRun):
         """Validate the EMA weights, log a row, and save them as best.safetensors if they are the best so far."""
         if not self.dist.is_main:
             return
-        summary = error_summary(self.subsets["validation"], self.predict(self.subsets["validation"]))
-        val_loss = validation_loss(summary, self.config.loss_weights)
+        predictions = self.predict(self.subsets["validation"])
+        summary = error_summary(self.subsets["validation"], predictions)
+        val_loss = dataset_loss(self.subsets["validation"], predictions, self.config.loss_weights)
         epoch = self.epoch + self.batch_in_epoch / self.steps_per_epoch()  # fractional after a mid-epoch stop
         row = {
             "epoch": epoch,
