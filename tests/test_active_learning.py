@@ -316,8 +316,13 @@ def test_a_learned_member_ships_with_its_active_frames_and_its_data_rebuilds(inp
         and f"{active_count} labelled frames, in order: those labelled by `{SETTINGS.reference}`" in card
     )
     kept = tmp_path / "shipped" / "tiny-al.active.extxyz.gz"
-    rebuilt = rebuild_data(inputs["data"], kept, tmp_path / "rebuilt.extxyz")
+    assert kept.exists()
+    rebuilt = rebuild_data(
+        tmp_path / "shipped" / "tiny-al.safetensors", inputs["data"], tmp_path / "rebuilt.extxyz"
+    )
     assert file_sha256(rebuilt) == file_sha256(out / "data.extxyz")
+    ours, theirs = (json.loads(recipe_path(p).read_text()) for p in (rebuilt, out / "data.extxyz"))
+    assert ours["active"] == theirs["active"] and ours["recipe"] == theirs["recipe"]
     assert (
         main(["evaluate", str(tmp_path / "shipped" / "tiny-al.safetensors"), str(rebuilt), "--split", "test"])
         == 0

@@ -132,7 +132,7 @@ def _active_data(active: dict | None, name: str) -> list[str]:
         "",
         "```bash",
         'python -c "from equiformer_ase.training.learned_data import rebuild_data; '
-        f"rebuild_data('BASE.extxyz', '{kept}', 'DATA.extxyz')\"",
+        f"rebuild_data('{name}', 'BASE.extxyz', 'DATA.extxyz')\"",
         "```",
         "",
     ]

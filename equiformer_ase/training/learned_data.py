@@ -74,13 +74,26 @@ def keep_active_frames(data: str | Path, count: int, path: str | Path) -> Path:
     return Path(path)
 
 
-def rebuild_data(base: str | Path, active: str | Path, out: str | Path) -> Path:
-    """``out`` = the frames of ``base`` (regenerated from the card's recipe) as ``learn`` wrote them, then the
-    kept active frames ``active`` (a ``NAME.active.extxyz.gz``): the data the potential was trained on."""
+def rebuild_data(potential: str | Path, base: str | Path, out: str | Path) -> Path:
+    """``out`` = the frames of ``base`` (regenerated from the card's recipe of ``potential``, a shipped name or
+    file) as ``learn`` wrote them, then the labelled frames kept beside ``potential`` (``NAME.active.extxyz.gz``):
+    the data the potential was trained on. Also writes ``out``'s recipe JSON (the card's recipe and its
+    ``"active"`` block), so a potential fine-tuned on ``out`` ships the labelled frames on."""
+    from ..potential import read_header
+    from ..shipped import POTENTIAL, resolve
+
+    path = resolve(potential, POTENTIAL)
+    description = read_header(path)["training"].get("recipe") or {}
+    if "active" not in description:
+        raise ValueError(f"{potential} was not trained on active-learning data: nothing to rebuild")
+    active = path.with_name(path.stem + ACTIVE_SUFFIX)
+    if not active.exists():
+        raise FileNotFoundError(f"the labelled frames of {potential} are missing: {active} does not exist")
     out = Path(out)
     if out.exists():
         raise ValueError(f"{out} exists; choose another output path")
     with gzip.open(active, "rt") as handle:
         tail = handle.read()
     out.write_text(frames_text(read_structures(base)) + tail)
+    recipe_path(out).write_text(json.dumps(description, indent=2) + "\n")
     return out
