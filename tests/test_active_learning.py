@@ -346,3 +346,9 @@ def test_added_labelled_frames_are_trained_on_and_recorded(inputs, uninterrupted
     assert recipe["active"]["added"] == len(extra) and recipe["active"]["frames"] == len(data) - len(base)
     with pytest.raises(ValueError, match="differs in added_sha256"):
         learn(inputs["data"], inputs["members"], inputs["probe"], out, settings)
+
+
+def test_rebuild_data_names_a_potential_without_labelled_frames(tmp_path):
+    with pytest.raises(ValueError, match="gfn2-md17 was not trained on active-learning data"):
+        rebuild_data("gfn2-md17", tmp_path / "base.extxyz", tmp_path / "out.extxyz")
+    assert not (tmp_path / "out.extxyz").exists()
