@@ -121,6 +121,16 @@ def calc64() -> ea.EquiformerCalculator:
     return tiny_calculator("float64")
 
 
+@pytest.fixture(scope="session")
+def tiny_surfaces(tmp_path_factory):
+    """The ``tiny`` EMT surfaces recipe (seed 0), generated once per session; read it, do not write beside it."""
+    from equiformer_ase.training import generate
+
+    path = tmp_path_factory.mktemp("tiny_surfaces") / "surfaces.extxyz"
+    generate("surfaces", path, preset="tiny", seed=0)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_torch():
     torch.manual_seed(0)

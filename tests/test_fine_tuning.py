@@ -16,17 +16,14 @@ from equiformer_ase.training import (
     LossWeights,
     TrainingConfig,
     compute_gradients,
-    generate,
     train,
 )
 from equiformer_ase.training.dataset import read_structures, to_samples
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "surfaces.extxyz"
-    generate("surfaces", path, preset="tiny", seed=0)
-    return path
+def data(tiny_surfaces):
+    return tiny_surfaces
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,15 @@ from equiformer_ase.training import (
     Trainer,
     TrainingConfig,
     compute_gradients,
-    generate,
 )
 from equiformer_ase.training.batching import predict
 from equiformer_ase.training.loss import dataset_loss, error_counts
 
 
 @pytest.fixture(scope="module")
-def trainer(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "surfaces.extxyz"
-    generate("surfaces", path, preset="tiny", seed=0)
+def trainer(tiny_surfaces, tmp_path_factory):
     config = TrainingConfig(epochs=1, batch_size=8, validation=4, test=4, dtype="float64")
-    return Trainer(path, tmp_path_factory.mktemp("run"), config, model_overrides=TINY)
+    return Trainer(tiny_surfaces, tmp_path_factory.mktemp("run"), config, model_overrides=TINY)
 
 
 def test_huber_penalty_is_the_squared_error_below_delta_and_linear_beyond():

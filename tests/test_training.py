@@ -23,7 +23,6 @@ from equiformer_ase.training import (
     Trainer,
     TrainingConfig,
     compute_gradients,
-    generate,
     predict,
     read_frames,
     to_samples,
@@ -40,10 +39,8 @@ def fast_config(**overrides) -> TrainingConfig:
 
 
 @pytest.fixture(scope="module")
-def surfaces(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "surfaces.extxyz"
-    generate("surfaces", path, preset="tiny", seed=0)
-    return path
+def surfaces(tiny_surfaces):
+    return tiny_surfaces
 
 
 def labelled(atoms, energy, forces, stress=None):

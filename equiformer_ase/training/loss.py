@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .batching import Batch
+from .metrics import residuals
 
 TERMS = ("energy", "forces", "stress")
 
@@ -75,17 +76,10 @@ def error_counts(samples) -> dict[str, int]:
 
 def dataset_loss(samples, predictions: list[dict], weights: LossWeights) -> float:
     """The loss of ``predictions`` (dicts of numpy arrays, eV units) on labelled ``samples`` as a whole."""
-
-    def total(residuals: list[np.ndarray]) -> float:
-        return float(weights.penalty(torch.as_tensor(np.concatenate(residuals))).sum()) if residuals else 0.0
-
     sums = {
-        "energy": total(
-            [np.atleast_1d((p["energy"] - s.energy) / len(s.atoms)) for s, p in zip(samples, predictions)]
-        ),
-        "forces": total([(p["forces"] - s.forces).ravel() for s, p in zip(samples, predictions)]),
-        "stress": total(
-            [(p["stress"] - s.stress).ravel() for s, p in zip(samples, predictions) if s.stress is not None]
-        ),
+        k: float(weights.penalty(torch.as_tensor(np.concatenate([e.ravel() for e in errors]))).sum())
+        if errors
+        else 0.0
+        for k, errors in residuals(samples, predictions).items()
     }
     return float(weights.combine(sums, error_counts(samples)))

@@ -22,16 +22,25 @@ def _mae_rmse(errors: list[np.ndarray], name: str, unit: str) -> dict[str, float
     }
 
 
+def residuals(samples: list[Sample], predictions: list[dict]) -> dict[str, list[np.ndarray]]:
+    """Prediction minus label, one array per frame: ``energy`` per atom (1,) in eV/atom, ``forces`` (n, 3)
+    in eV/A, ``stress`` (3, 3) in eV/A^3 (frames with a stress label only)."""
+    pairs = list(zip(samples, predictions))
+    return {
+        "energy": [np.array([(p["energy"] - s.energy) / len(s.atoms)]) for s, p in pairs],
+        "forces": [p["forces"] - s.forces for s, p in pairs],
+        "stress": [p["stress"] - s.stress for s, p in pairs if s.stress is not None],
+    }
+
+
 def error_summary(samples: list[Sample], predictions: list[dict]) -> dict[str, float]:
     """MAE and RMSE of energy per atom, force components and (where labelled) stress components."""
-    energy = [np.array([(p["energy"] - s.energy) / len(s.atoms)]) for s, p in zip(samples, predictions)]
-    forces = [p["forces"] - s.forces for s, p in zip(samples, predictions)]
-    stress = [p["stress"] - s.stress for s, p in zip(samples, predictions) if s.stress is not None]
+    errors = residuals(samples, predictions)
     return {
         "structures": len(samples),
-        **_mae_rmse(energy, "energy", "mev_per_atom"),
-        **_mae_rmse(forces, "forces", "mev_per_a"),
-        **_mae_rmse(stress, "stress", "mev_per_a3"),
+        **_mae_rmse(errors["energy"], "energy", "mev_per_atom"),
+        **_mae_rmse(errors["forces"], "forces", "mev_per_a"),
+        **_mae_rmse(errors["stress"], "stress", "mev_per_a3"),
     }
 
 
