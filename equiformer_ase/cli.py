@@ -725,7 +725,10 @@ def _train_parser(command) -> None:
 
 def _evaluate_parser(command) -> None:
     ev = command("evaluate", _evaluate, "MAE/RMSE of a potential on labelled data, overall and per subset")
-    ev.add_argument("potential", help="shipped name or .safetensors path")
+    ev.add_argument(
+        "potential",
+        help="shipped name or .safetensors path of a potential or a committee (its members' mean)",
+    )
     ev.add_argument("data", help=".extxyz/.xyz or .db file with energies and forces")
     ev.add_argument(
         "--split",

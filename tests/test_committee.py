@@ -38,6 +38,25 @@ def test_mean_and_spread_equal_those_of_single_calculators():
             )
 
 
+def test_evaluate_scores_a_committee_by_its_mean(tiny_surfaces, tmp_path):
+    from ase.io import read
+
+    from equiformer_ase.training.evaluation import evaluate_potential
+
+    path = tmp_path / "committee.safetensors"
+    ea.Committee(members()).save(path)
+    frames = read(tiny_surfaces, ":")
+    errors = evaluate_potential(str(path), tiny_surfaces)["overall"]
+    calc = ea.EquiformerCalculator(members(), device="cpu", dtype="float64")
+    mean = calc.calculate_batch(frames)
+    force_mae = np.mean(np.abs(np.concatenate([r["forces"] - f.get_forces() for r, f in zip(mean, frames)])))
+    energy_mae = np.mean([abs(r["energy"] - f.get_potential_energy()) / len(f) for r, f in zip(mean, frames)])
+    assert errors["forces_mae_mev_per_a"] == pytest.approx(1000 * force_mae, rel=1e-10)
+    assert errors["energy_mae_mev_per_atom"] == pytest.approx(1000 * energy_mae, rel=1e-10)
+    with pytest.raises(ValueError, match="a committee has no test split"):
+        evaluate_potential(str(path), tiny_surfaces, split="test")
+
+
 def test_identical_members_have_zero_spread_and_ase_reads_the_properties():
     atoms = ethanol()
     atoms.calc = ea.EquiformerCalculator([tiny_potential(), tiny_potential()], device="cpu", dtype="float64")

@@ -13,13 +13,6 @@ from equiformer_ase.training import SurfaceRecipe, generate, generation, make_re
 from equiformer_ase.training.tasks import Task
 
 
-@pytest.fixture(scope="module")
-def tiny_surfaces(tmp_path_factory):
-    path = tmp_path_factory.mktemp("surfaces") / "surfaces.extxyz"
-    generate("surfaces", path, preset="tiny", seed=0)
-    return path
-
-
 def test_tiny_surfaces_deterministic_for_a_seed(tiny_surfaces, tmp_path):
     again = tmp_path / "again.extxyz"
     other_seed = tmp_path / "other.extxyz"

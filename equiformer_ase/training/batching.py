@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..committee import Committee, evaluate_model
 from ..graph import AtomGraph, build_graph
 from ..potential import Potential
 from ..structures import structure_slices
@@ -60,19 +61,21 @@ def evaluate_batch(potential: Potential, batch: Batch, create_graph: bool = Fals
 
 
 def predict(
-    potential: Potential,
+    model: Potential | Committee,
     samples: list[Sample],
     batch_size: int,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float64,
 ) -> list[dict[str, np.ndarray]]:
-    """Per sample (same order): ``energy`` float eV, ``forces`` (n, 3) eV/A, ``stress`` (3, 3) where labelled."""
-    elements, cutoff = potential.config.elements, potential.config.cutoff
+    """Per sample (same order): ``energy`` float eV, ``forces`` (n, 3) eV/A, ``stress`` (3, 3) where labelled;
+    of a committee, its members' mean (:func:`~equiformer_ase.committee.evaluate_model`)."""
+    elements, cutoff = model.config.elements, model.config.cutoff
     predictions: list[dict] = [{} for _ in samples]
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         batch = collate(chunk, elements, cutoff, device, dtype)
-        result = {k: v.cpu().numpy() for k, v in evaluate_batch(potential, batch).items()}
+        result = evaluate_model(model, batch.graph, stress=bool(batch.has_stress.any()))
+        result = {k: result[k].cpu().numpy() for k in ("energy", "forces", "stress") if k in result}
         for k, (sample, atoms) in enumerate(zip(chunk, structure_slices([len(s.atoms) for s in chunk]))):
             predictions[start + k] = {"energy": float(result["energy"][k]), "forces": result["forces"][atoms]}
             if sample.stress is not None:
