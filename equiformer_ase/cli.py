@@ -472,6 +472,11 @@ POSITIVE = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive num
 NON_NEGATIVE = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 LIMIT = _checked(float, lambda v: v > 0, "a positive number or inf (no limit)")
 LABEL_FILE = _checked(lambda text: tuple(text.split("=", 1)), lambda v: len(v) == 2, "LABEL=FILE")
+TEMPERATURES = _checked(
+    lambda text: tuple(float(item) for item in text.split(",")),
+    lambda v: all(math.isfinite(t) and t > 0 for t in v),
+    "comma-separated temperatures > 0 (K)",
+)
 HEIGHTS = _checked(
     lambda text: tuple(float(item) for item in text.split(",")),
     lambda v: all(math.isfinite(h) and h >= 0 for h in v) and len(set(v)) == len(v),
@@ -958,34 +963,36 @@ def _learn_parser(command) -> None:
     le.add_argument("--reference", help="emt (default), gfn2 (tblite) or an ASE calculator as module:Class")
     le.add_argument("--iterations", type=int, help="iterations in all (raise it to continue a finished run)")
     le.add_argument(
-        "--trust-low", type=float, help="eV/A: frames with a smaller max_forces_dev count as known"
+        "--trust-low", type=NON_NEGATIVE, help="eV/A: frames with a smaller max_forces_dev count as known"
     )
-    le.add_argument("--trust-high", type=float, help="eV/A: frames at or above count as unphysical")
-    le.add_argument("--max-selected", type=int, help="frames labelled per iteration at most")
+    le.add_argument("--trust-high", type=POSITIVE, help="eV/A: frames at or above count as unphysical")
+    le.add_argument("--max-selected", type=COUNT, help="frames labelled per iteration at most")
     le.add_argument(
-        "--per-group", type=int, help="frames per (system, exploration source) and iteration at most"
+        "--per-group", type=POSITIVE_INT, help="frames per (system, exploration source) and iteration at most"
     )
-    le.add_argument("--systems", type=int, help="start structures drawn from the data per iteration")
+    le.add_argument("--systems", type=COUNT, help="start structures drawn from the data per iteration")
     le.add_argument(
         "--temperatures",
         dest="md_temperatures",
         metavar="T1,T2,...",
-        type=lambda text: tuple(map(float, text.split(","))),
+        type=TEMPERATURES,
         help="comma-separated MD temperatures, K",
     )
-    le.add_argument("--md-steps", type=int, help="MD steps per start structure and temperature")
+    le.add_argument("--md-steps", type=POSITIVE_INT, help="MD steps per start structure and temperature")
     le.add_argument(
-        "--placements", type=int, help="adsorbate placements relaxed per iteration (data with slabs)"
+        "--placements", type=COUNT, help="adsorbate placements relaxed per iteration (data with slabs)"
     )
-    le.add_argument("--epochs", type=int, help="fine-tuning epochs per member and iteration")
-    le.add_argument("--max-time", type=float, help="fine-tuning budget per member and iteration, minutes")
-    le.add_argument("--lr", type=float, help="fine-tuning peak learning rate")
-    le.add_argument("--energy-weight", type=float, help="fine-tuning weight of the per-atom energy term")
-    le.add_argument("--force-weight", type=float, help="fine-tuning weight of the force term")
-    le.add_argument("--huber-delta", type=float, help="fine-tuning Huber delta (see train --huber-delta)")
+    le.add_argument("--epochs", type=POSITIVE_INT, help="fine-tuning epochs per member and iteration")
+    le.add_argument("--max-time", type=POSITIVE, help="fine-tuning budget per member and iteration, minutes")
+    le.add_argument("--lr", type=POSITIVE, help="fine-tuning peak learning rate")
+    le.add_argument(
+        "--energy-weight", type=NON_NEGATIVE, help="fine-tuning weight of the per-atom energy term"
+    )
+    le.add_argument("--force-weight", type=NON_NEGATIVE, help="fine-tuning weight of the force term")
+    le.add_argument("--huber-delta", type=POSITIVE, help="fine-tuning Huber delta (see train --huber-delta)")
     le.add_argument("--validation", type=float, help="fine-tuning validation fraction (< 1) or count")
     le.add_argument("--test", type=float, help="fine-tuning test fraction (< 1) or count")
-    le.add_argument("--batch-size", type=int)
+    le.add_argument("--batch-size", type=POSITIVE_INT)
     le.add_argument("--dtype", choices=["float32", "float64"])
     le.add_argument("--device", default="cpu")
     le.add_argument("--seed", type=int)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 from ase.io import read, write
-from conftest import ELEMENTS, TINY, tiny_potential
+from conftest import ELEMENTS, TINY, cli_error, tiny_potential
 
 import equiformer_ase as ea
 from equiformer_ase.cli import main
@@ -245,6 +245,15 @@ def test_bad_input_is_a_clear_error(inputs, tmp_path, capsys):
         LearnSettings(trust_low=0.2, trust_high=0.1)
     assert main(base + ["--md-steps", "5"]) == 2
     assert "1 <= md_interval <= md_steps (got 10 and 5)" in capsys.readouterr().err
+    assert "'300,-5' is not comma-separated temperatures > 0 (K)" in cli_error(
+        capsys, base + ["--temperatures", "300,-5"]
+    )
+    with pytest.raises(ValueError, match="MD temperatures must be > 0 K, got \\[300.0, -5.0\\]"):
+        LearnSettings(md_temperatures=(300.0, -5.0))
+    with pytest.raises(ValueError, match="placement_heights need 0 < low <= high"):
+        LearnSettings(placement_heights=(2.5, 1.0))
+    with pytest.raises(ValueError, match="md_timestep > 0 \\(got 0.0\\)"):
+        LearnSettings(md_timestep=0.0)
     assert not (tmp_path / "out").exists()  # nothing written before the input was checked
 
 

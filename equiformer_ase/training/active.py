@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -142,6 +143,27 @@ class LearnSettings:
             raise ValueError(
                 f"MD needs 1 <= md_interval <= md_steps (got {self.md_interval} and {self.md_steps}) "
                 "and at least one temperature"
+            )
+        if not all(math.isfinite(t) and t > 0 for t in self.md_temperatures):
+            raise ValueError(f"MD temperatures must be > 0 K, got {list(self.md_temperatures)}")
+        if not (
+            self.md_timestep > 0 and self.md_friction >= 0 and self.relax_fmax > 0 and self.relax_steps >= 1
+        ):
+            raise ValueError(
+                f"the explorations need md_timestep > 0 (got {self.md_timestep}), md_friction >= 0 "
+                f"({self.md_friction}), relax_fmax > 0 ({self.relax_fmax}) and relax_steps >= 1 ({self.relax_steps})"
+            )
+        if min(self.rattle_frames, self.strain_frames, self.placements) < 0 or not (
+            self.rattle_stdev >= 0 and self.placement_rattle >= 0 and 0 <= self.max_strain < 1
+        ):
+            raise ValueError(
+                "rattle_frames, strain_frames and placements must not be negative, the rattles not negative "
+                f"and 0 <= max_strain < 1 (got {self.max_strain})"
+            )
+        low, high = self.placement_heights
+        if not 0 < low <= high:
+            raise ValueError(
+                f"placement_heights need 0 < low <= high (A), got {list(self.placement_heights)}"
             )
         self.training_config(0)  # fail now on bad training settings
 
