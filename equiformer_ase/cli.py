@@ -466,6 +466,11 @@ def _checked(convert, test, requirement: str):
     return parse
 
 
+def _numbers(text: str) -> tuple[float, ...]:
+    """``"1,2.5"`` -> ``(1.0, 2.5)``; ValueError on an item that is not a number."""
+    return tuple(float(item) for item in text.split(","))
+
+
 POSITIVE_INT = _checked(int, lambda v: v > 0, "a positive integer")
 COUNT = _checked(int, lambda v: v >= 0, "an integer >= 0")
 POSITIVE = _checked(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
@@ -473,12 +478,12 @@ NON_NEGATIVE = _checked(float, lambda v: math.isfinite(v) and v >= 0, "a number 
 LIMIT = _checked(float, lambda v: v > 0, "a positive number or inf (no limit)")
 LABEL_FILE = _checked(lambda text: tuple(text.split("=", 1)), lambda v: len(v) == 2, "LABEL=FILE")
 TEMPERATURES = _checked(
-    lambda text: tuple(float(item) for item in text.split(",")),
+    _numbers,
     lambda v: all(math.isfinite(t) and t > 0 for t in v),
     "comma-separated temperatures > 0 (K)",
 )
 HEIGHTS = _checked(
-    lambda text: tuple(float(item) for item in text.split(",")),
+    _numbers,
     lambda v: all(math.isfinite(h) and h >= 0 for h in v) and len(set(v)) == len(v),
     "comma-separated distinct numbers >= 0",
 )
