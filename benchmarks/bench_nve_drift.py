@@ -1,4 +1,4 @@
-"""NVE energy drift of every shipped Equiformer potential (the README's table).
+"""NVE energy drift of every shipped Equiformer potential (the table in docs/energy-conservation.md).
 
 * ``gfn2-md17`` and ``gfn2-md17-committee``: the eight MD17 molecules;
 * ``emt-surfaces`` and ``emt-surfaces-committee``: a 2x2x3 Cu(111) slab (bottom layer fixed, EMT-relaxed)

@@ -10,7 +10,6 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from .committee import Committee, evaluate_model, on_device
-from .graph import NeighbourList, check_close_contacts
 from .potential import Potential
 from .structures import structure_slices
 
@@ -38,8 +37,8 @@ class EquiformerCalculator(Calculator):
     the neighbour list, rebuilt only when an atom moved more than ``skin / 2`` or the cell changed
     (results equal those of a fresh list; 0 rebuilds at every call). Atoms closer than half their
     covalent radii sum raise :class:`~equiformer_ase.errors.CloseContactError` unless
-    ``allow_close_contacts``; checked at the first call for each new system (atomic numbers, cell,
-    pbc), not at every step of a trajectory of it. ``compile=True`` runs the model through
+    ``allow_close_contacts``; checked at every call, on the edge lengths the neighbour list has
+    anyway. ``compile=True`` runs the model through
     ``torch.compile`` (see :func:`~equiformer_ase.potential.inference_copy`): the first call takes
     minutes, later ones are faster; for long MD.
     """
@@ -59,9 +58,8 @@ class EquiformerCalculator(Calculator):
     ):
         super().__init__(**kwargs)
         self.allow_close_contacts = allow_close_contacts
-        self._checked_systems = None
         self.device, self.dtype, self.potential, self.neighbour_list = on_device(
-            potential, device, dtype, skin, neighbour_backend, compile
+            potential, device, dtype, skin, neighbour_backend, compile, allow_close_contacts
         )
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
@@ -81,10 +79,6 @@ class EquiformerCalculator(Calculator):
         committee also its spread (see the class docstring).
         """
         graph = self.neighbour_list(atoms_list)
-        systems = NeighbourList.signature(atoms_list)
-        if not self.allow_close_contacts and systems != self._checked_systems:
-            check_close_contacts(graph, self.potential.config.elements)
-            self._checked_systems = systems
         want_stress = any(atoms.pbc.all() for atoms in atoms_list)
         out = evaluate_model(self.potential, graph, stress=want_stress)
         out = {k: v.to("cpu", torch.float64).numpy() for k, v in out.items()}

@@ -62,12 +62,35 @@ def _generate(args: argparse.Namespace) -> int:
     from .io import check_output
     from .training import frame_counts, generate, recipe_path
 
-    check_output(args.out, "--out")
+    check_output(args.out, "--out", makes_folder=True)
     generate(args.subset, args.out, preset=args.preset, seed=args.seed)
     counts = frame_counts(args.out)
     print(
         f"{args.out}: {sum(counts.values())} frames ({', '.join(f'{k} {n}' for k, n in counts.items())}); "
         f"recipe in {recipe_path(args.out)}"
+    )
+    return 0
+
+
+def _label(args: argparse.Namespace) -> int:
+    from .io import check_output
+    from .training.labelling import LabelSettings, label_frames, settings_path
+
+    check_output(args.out, "--out", makes_folder=True)
+    settings = LabelSettings(
+        reference=args.reference,
+        committee=args.committee,
+        max_frames=args.max_frames,
+        per_group=args.per_group,
+        trust_low=args.trust_low,
+        systems=tuple(args.systems.split(",")) if args.systems else (),
+        seed=args.seed,
+    )
+    done = label_frames(args.candidates, args.out, settings, threads=args.threads, cache=args.cache)
+    failed = f"; SCF failed on {len(done['failed'])} (left out)" if done["failed"] else ""
+    print(
+        f"{args.out}: {done['labelled']} of {done['chosen']} chosen frames labelled ({done['new']} now, "
+        f"{done['seconds']:.0f} s){failed}; record in {settings_path(args.out)}"
     )
     return 0
 
@@ -78,14 +101,20 @@ def _md(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .dynamics import trajectory_paths
-    from .io import check_output, read_frames
+    from .io import check_not_input, check_output, read_frames
     from .md_run import run_md
+    from .run_plots import plot_md_log
 
     structures = read_frames(args.structure)
     logfile = args.log or Path(args.traj).with_suffix(".log")
     for path in trajectory_paths(args.traj, len(structures) * args.replicas):
         check_output(path, "--traj")
+        check_not_input(path, [args.structure], "--traj")
     check_output(logfile, "--log")
+    check_not_input(logfile, [args.structure], "--log")
+    png = None if args.no_plot else Path(logfile).with_suffix(".png")
+    if png:
+        check_output(png, "the plot (--no-plot: none)")
     md = run_md(
         structures,
         _potential_argument(args.potential),
@@ -109,11 +138,15 @@ def _md(args: argparse.Namespace) -> int:
         max_uncertainty=args.max_uncertainty,
         allow_close_contacts=args.allow_close_contacts,
         compile=args.compile,
+        dispersion=args.dispersion,
     )
+    if png:
+        plot_md_log(logfile, png)
     energies = md.energies()
     print(
         f"{md.systems.num_systems} systems, {md.step_count} steps ({md.step_count * args.timestep:g} fs); "
         f"final T {np.round(energies['temperature'], 1).tolist()} K; log {logfile}"
+        + (f", plot {png}" if png else "")
     )
     if md.systems.is_committee:
         print(f"final max_forces_dev {np.round(md.systems.max_forces_dev.tolist(), 4).tolist()} eV/A")
@@ -126,33 +159,47 @@ def _potential_argument(names: list[str]):
 
 
 def _relax(args: argparse.Namespace) -> int:
-    import numpy as np
-    from ase.io import write
+    from pathlib import Path
 
-    from .ase_relax import relax_cells
-    from .dynamics import relax
-    from .io import check_output, read_frames
+    import numpy as np
+
+    from .io import check_not_input, check_output, read_frames
+    from .relax_run import run_relax
+    from .run_plots import plot_relax_log
 
     structures = read_frames(args.structure)
     check_output(args.out, "--out", frames=len(structures))
-    options = dict(
+    check_not_input(args.out, [args.structure], "--out")
+    log = None if args.no_plot or args.cell else Path(args.out).with_suffix(".log")
+    for path, what in (
+        (log, "the step log (--no-plot: none)"),
+        (log and log.with_suffix(".png"), "the plot"),
+    ):
+        if path:
+            check_output(path, what)
+    relaxed, converged = run_relax(
+        structures,
+        _potential_argument(args.potential),
+        args.out,
+        cell=args.cell,
+        optimizer=args.optimizer,
+        resume=args.resume,
         fmax=args.fmax,
         steps=args.steps,
         device=args.device,
         dtype=args.dtype,
         allow_close_contacts=args.allow_close_contacts,
+        max_uncertainty=args.max_uncertainty,
+        dispersion=args.dispersion,
+        **({"logfile": log} if log else {}),
     )
-    potential = _potential_argument(args.potential)
-    relaxed, converged = (
-        relax_cells(structures, potential, optimizer=args.optimizer, **options)
-        if args.cell
-        else relax(structures, potential, **options)
-    )
-    write(args.out, relaxed)
+    if log and log.exists():  # a resumed run with nothing left to relax writes no log
+        plot_relax_log(log, log.with_suffix(".png"), fmax=args.fmax)
     for k, (atoms, done) in enumerate(zip(relaxed, converged)):
         fmax = np.linalg.norm(atoms.get_forces(), axis=1).max()
         deviation = (
             f", max_forces_dev {atoms.info['max_forces_dev']:.4f} eV/A"
+            + ("" if atoms.info.get("trusted", True) else " (UNTRUSTED)")
             if "max_forces_dev" in atoms.info
             else ""
         )
@@ -160,7 +207,8 @@ def _relax(args: argparse.Namespace) -> int:
             f"structure {k} ({atoms.get_chemical_formula()}): E = {atoms.get_potential_energy():.6f} eV, "
             f"fmax = {fmax:.4f} eV/A{deviation}, {'converged' if done else 'NOT converged'}"
         )
-    print(f"{sum(converged)}/{len(converged)} converged; written to {args.out}")
+    plotted = f"; steps in {log}, plot {log.with_suffix('.png')}" if log else ""
+    print(f"{sum(converged)}/{len(converged)} converged; written to {args.out}{plotted}")
     return 0
 
 
@@ -195,6 +243,7 @@ def _train(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         refit_references=args.refit_references,
         smooth_attention=args.smooth_attention,
+        pair_repulsion=args.pair_repulsion,
     )
     if result:
         test = result["metrics"]["test"]["overall"]
@@ -238,6 +287,7 @@ def _ship(args: argparse.Namespace) -> int:
         args.device,
         nve_duration=args.nve_duration,
         allow_drift=args.allow_drift,
+        probe=args.probe,
     )
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
@@ -374,6 +424,7 @@ def _screen(args: argparse.Namespace) -> int:
         random_placements=args.random_placements,
         heights=args.heights,
         seed=args.seed,
+        dispersion=args.dispersion,
     )
     print(
         screen(
@@ -430,6 +481,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     )
     print(f"Spearman per frame (max_forces_dev vs largest atom error): {stats['frame_spearman']:.3f}")
     print(f"Spearman per atom (forces_dev vs |F_mean - F_ref|): {stats['atom_spearman']:.3f}")
+    if stats["large_error_frames"]:
+        caught = ", ".join(f"{level:g}: {fraction:.0%}" for level, fraction in stats["caught"].items())
+        print(
+            f"{stats['large_error_frames']} frames with an atom force error above 1 eV/A; caught by "
+            f"max_forces_dev above (eV/A) {caught}"
+        )
     if args.png:
         print(f"scatter plot: {args.png}")
     return 0
@@ -510,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add_parser in (
         _info_parser,
         _generate_parser,
+        _label_parser,
         _md_parser,
         _relax_parser,
         _train_parser,
@@ -554,9 +612,48 @@ def _generate_parser(command) -> None:
         "--out", required=True, help="output .extxyz/.xyz or .db file; recipe JSON goes next to it"
     )
     gen.add_argument(
-        "--preset", default="full", help="full, compact (molecules: 300 frames per molecule) or tiny"
+        "--preset",
+        default="full",
+        help="full; compact (molecules: 300 frames per molecule); starts (surfaces: plus user-like adsorbate "
+        "placements); probe (held-out frames, seed 1000); pool (molecules at 300, 500, 700 K: label's "
+        "candidates); tiny (tests)",
     )
     gen.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
+
+
+def _label_parser(command) -> None:
+    lab = command(
+        "label",
+        _label,
+        "relabel candidate frames a committee chooses with a reference, e.g. PBE (resumable)",
+        "Choose frames of CANDIDATES (by a committee's max_forces_dev, or evenly in time without one) and "
+        "label them with the reference, one frame at a time, through the label cache.",
+        interrupted="labelled frames are in {out}: re-run the same command to resume",
+    )
+    lab.add_argument("candidates", help="extxyz of candidate frames (e.g. generate molecules --preset pool)")
+    lab.add_argument("--out", required=True, help="output .extxyz; its labelling record goes next to it")
+    lab.add_argument(
+        "--reference", default="pbe", help="pbe (PBE/def2-SVP), pyscf:XC/BASIS, gfn2, emt or module:Class"
+    )
+    lab.add_argument(
+        "--committee", help="committee (file or shipped name) whose max_forces_dev chooses frames"
+    )
+    lab.add_argument("--max-frames", type=POSITIVE_INT, default=100, help="frames to label in all")
+    lab.add_argument(
+        "--per-group", type=POSITIVE_INT, default=10, help="at most this many per (system, temperature)"
+    )
+    lab.add_argument(
+        "--trust-low",
+        type=NON_NEGATIVE,
+        default=0.0,
+        help="eV/A: frames with a lower max_forces_dev are not chosen",
+    )
+    lab.add_argument("--systems", help="comma-separated systems (molecule names) to label; default all")
+    lab.add_argument("--seed", type=int, default=0, help="random seed of the choice")
+    lab.add_argument(
+        "--cache",
+        help="label cache (SQLite); default $EQUIFORMER_ASE_LABEL_CACHE or ~/.cache/equiformer-ase/labels.sqlite",
+    )
 
 
 def _md_parser(command) -> None:
@@ -600,7 +697,14 @@ def _md_parser(command) -> None:
     )
     md.add_argument("--replicas", type=POSITIVE_INT, default=1, help="copies of each structure (own seeds)")
     md.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    md.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="model precision")
+    md.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="model precision; float32 is faster and its forces conserve energy as well in MD, whereas relax "
+        "and screen default to float64 for small final forces and adsorption energies (differences of "
+        "large totals)",
+    )
     md.add_argument("--friction", type=POSITIVE, default=0.01, help="NVT friction, 1/fs")
     md.add_argument("--seed", type=int, default=0, help="seed of the initial momenta and the Langevin noise")
     md.add_argument(
@@ -631,10 +735,56 @@ def _md_parser(command) -> None:
         help="run even if atoms start closer than half their covalent radii sum",
     )
     md.add_argument("--resume", action="store_true", help="continue from the last frames of --traj")
+    _dispersion_argument(md)
+    md.add_argument(
+        "--no-plot",
+        action="store_true",
+        help="do not write LOG.png (energies, temperature and a committee's max_forces_dev against time)",
+    )
     md.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile the model: minutes to compile, then faster steps (long runs; use --threads 1)",
+    )
+
+
+def _dispersion_argument(parser: argparse.ArgumentParser) -> None:
+    """``--dispersion d3``: D3(BJ) for PBE added to the potential (equiformer_ase.dispersion)."""
+    parser.add_argument(
+        "--dispersion",
+        choices=["d3"],
+        default=None,
+        help="add D3(BJ) dispersion for PBE (simple-dftd3, pip install 'equiformer-ase[d3]'); warns for "
+        "potentials whose reference has its own dispersion (GFN2-xTB) or none to correct (EMT)",
+    )
+
+
+class _DeprecatedAlias(argparse.Action):
+    """Stores the value; an option string in ``deprecated`` also prints one line saying it is an old name."""
+
+    def __init__(self, *args, deprecated: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deprecated = deprecated
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string in self.deprecated:
+            print(
+                f"{parser.prog}: {option_string} is deprecated; use {self.option_strings[0]}", file=sys.stderr
+            )
+        setattr(namespace, self.dest, values)
+
+
+def _max_minutes_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--max-minutes`` (old name ``--max-time``, still read) into ``max_time``, minutes."""
+    parser.add_argument(
+        "--max-minutes",
+        "--max-time",
+        dest="max_time",
+        type=POSITIVE,
+        metavar="MINUTES",
+        action=_DeprecatedAlias,
+        deprecated=("--max-time",),
+        help=f"{help}, minutes (--max-time: deprecated old name)",
     )
 
 
@@ -643,7 +793,11 @@ def _relax_parser(command) -> None:
         "relax",
         _relax,
         "relax every frame: batched on-device FIRE, or ASE with --cell",
-        "Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS.",
+        "Fixed cell: the batched FIRE engine. --cell: ASE FrechetCellFilter + FIRE/BFGS. Each structure is "
+        "written to --out as it finishes; --resume skips those. With a committee, a result whose final "
+        "max_forces_dev is above the committee's trust level (its shipped one, else "
+        "equiformer_ase.committee.TRUST_LEVEL) is flagged trusted=False and warned about.",
+        interrupted="finished structures are in {out}: add --resume to continue",
     )
     rel.add_argument("structure", help="any file ASE reads; every frame is a system")
     rel.add_argument(
@@ -658,11 +812,32 @@ def _relax_parser(command) -> None:
     rel.add_argument("--steps", type=POSITIVE_INT, default=1000, help="optimizer steps at most")
     rel.add_argument("--out", required=True, help="output file (any format ASE writes)")
     rel.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    rel.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
+    rel.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float64",
+        help="model precision (float64: forces precise down to small --fmax; md's float32 is for speed)",
+    )
+    _dispersion_argument(rel)
+    rel.add_argument(
+        "--no-plot",
+        action="store_true",
+        help="do not write OUT.log and OUT.png (energy and max force per step; not with --cell)",
+    )
     rel.add_argument(
         "--allow-close-contacts",
         action="store_true",
         help="relax even if atoms start closer than half their covalent radii sum",
+    )
+    rel.add_argument(
+        "--max-uncertainty",
+        type=LIMIT,
+        default=float("inf"),
+        metavar="EV_PER_A",
+        help="committee only: stop when a structure's max_forces_dev exceeds this (finished ones kept)",
+    )
+    rel.add_argument(
+        "--resume", action="store_true", help="keep the finished structures in --out, relax the rest"
     )
 
 
@@ -682,9 +857,9 @@ def _train_parser(command) -> None:
     )
     tr.add_argument("--preset", default="small", help="model preset (small, paper-md17-l2, paper-md17-l3)")
     tr.add_argument(
-        "--epochs", type=POSITIVE_INT, default=None, help="epochs (default 100 unless --max-time is given)"
+        "--epochs", type=POSITIVE_INT, default=None, help="epochs (default 100 unless --max-minutes is given)"
     )
-    tr.add_argument("--max-time", type=POSITIVE, default=None, help="wall-clock budget, minutes")
+    _max_minutes_argument(tr, "wall-clock budget, checked between batches")
     tr.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="structures per optimizer step")
     tr.add_argument("--lr", type=POSITIVE, default=1e-3, help="peak learning rate (AdamW, warm-up + cosine)")
     tr.add_argument(
@@ -729,7 +904,14 @@ def _train_parser(command) -> None:
         "--smooth-attention",
         action="store_true",
         help="with --init-from: switch an older potential's attention logits to the smooth LeakyReLU "
-        "(conserves NVE energy; see the README's Energy conservation)",
+        "(conserves NVE energy; see docs/energy-conservation.md)",
+    )
+    tr.add_argument(
+        "--pair-repulsion",
+        choices=["zbl", "none"],
+        default=None,
+        help="short-range prior: zbl adds the ZBL screened nuclear repulsion inside bonding distance "
+        "(with --init-from: switches the parent's; default: the parent's, or none for a new model)",
     )
 
 
@@ -773,6 +955,9 @@ def _ship_parser(command) -> None:
     )
     sh.add_argument("--name", required=True, help="potential name, e.g. emt-surfaces")
     sh.add_argument("--limits", required=True, help="markdown file: what the potential has not seen")
+    sh.add_argument(
+        "--probe", help="labelled frames made apart from the data (never trained on), for the card"
+    )
     sh.add_argument("--out", default="potentials", help="folder")
     sh.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     _nve_arguments(sh)
@@ -851,7 +1036,8 @@ def _screen_parser(command) -> None:
         "--heights",
         type=HEIGHTS,
         default=(0.0,),
-        help="comma-separated starting heights, Angstrom above the covalent bond length (e.g. 0,0.5)",
+        help="comma-separated starting heights, Angstrom above the covalent bond length, e.g. 0,0.5 "
+        "(default: 0)",
     )
     sc.add_argument("--seed", type=int, default=0, help="seed of the random placements")
     sc.add_argument(
@@ -871,7 +1057,13 @@ def _screen_parser(command) -> None:
     )
     sc.add_argument("--top-k", type=POSITIVE_INT, default=5, help="structures verified per system")
     sc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    sc.add_argument("--dtype", choices=["float32", "float64"], default="float64", help="model precision")
+    sc.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float64",
+        help="model precision (float64: adsorption energies are differences of large totals)",
+    )
+    _dispersion_argument(sc)
 
 
 def _springs_parser(command) -> None:
@@ -907,7 +1099,7 @@ def _springs_parser(command) -> None:
     tr.add_argument("--validation-data", help="a separate .npz to validate on (default: DATA itself)")
     tr.add_argument("--validate-every", type=POSITIVE_INT, default=1, help="epochs between validations")
     tr.add_argument("--epochs", type=POSITIVE_INT, default=100, help="epochs")
-    tr.add_argument("--max-time", type=POSITIVE, default=None, help="wall-clock budget, minutes")
+    _max_minutes_argument(tr, "wall-clock budget")
     tr.add_argument("--batch-size", type=POSITIVE_INT, default=200, help="trajectories per step")
     tr.add_argument("--lr", type=POSITIVE, default=3e-3, help="learning rate")
     tr.add_argument("--width", type=POSITIVE_INT, default=64, help="channels")
@@ -988,7 +1180,7 @@ def _learn_parser(command) -> None:
         "--placements", type=COUNT, help="adsorbate placements relaxed per iteration (data with slabs)"
     )
     le.add_argument("--epochs", type=POSITIVE_INT, help="fine-tuning epochs per member and iteration")
-    le.add_argument("--max-time", type=POSITIVE, help="fine-tuning budget per member and iteration, minutes")
+    _max_minutes_argument(le, "fine-tuning budget per member and iteration")
     le.add_argument("--lr", type=POSITIVE, help="fine-tuning peak learning rate")
     le.add_argument(
         "--energy-weight", type=NON_NEGATIVE, help="fine-tuning weight of the per-atom energy term"
@@ -1027,6 +1219,18 @@ def _cpu_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _warning_source(filename: str) -> str:
+    """ "" for a warning of this package, else "warning from PACKAGE: " (e.g. dask's), so it is not
+    taken for the tool's own message."""
+    from pathlib import Path
+
+    parts = Path(filename).parts
+    if "equiformer_ase" in parts:
+        return ""
+    package = parts[parts.index("site-packages") + 1] if "site-packages" in parts else Path(filename).stem
+    return f"warning from {package}: "
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the single place where errors, interruptions and warnings become one-line messages
     and exit codes."""
@@ -1034,7 +1238,9 @@ def main(argv: list[str] | None = None) -> int:
     _cpu_threads(args.threads)
     name = f"equiformer-ase {args.command}"
     with warnings.catch_warnings():
-        warnings.showwarning = lambda message, *_, **__: print(f"{name}: {message}", file=sys.stderr)
+        warnings.showwarning = lambda message, category, filename, *_, **__: print(
+            f"{name}: {_warning_source(filename)}{message}", file=sys.stderr
+        )
         try:
             return args.func(args)
         except (*USER_ERRORS, BlowUpError) as err:

@@ -15,6 +15,7 @@ all of it. Loading never unpickles and checks each member as :func:`load_potenti
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,10 +39,15 @@ from .shipped import (
 )
 
 FORMAT_VERSION = COMMITTEE.versions[-1]
+# eV/A: the level of max_forces_dev above which a result is flagged untrusted, where a committee ships no
+# ``info["trust_level"]`` of its own. On the probe frames of emt-surfaces-committee (see
+# training.active.LearnSettings) frames at 0.5 eV/A and above had a median largest force error of 2.0 eV/A.
+TRUST_LEVEL = 0.5
 
 
 class Committee:
-    """``members``: potentials with identical ``elements`` and ``cutoff`` (other settings may differ);
+    """``members``: potentials with identical ``elements`` and ``cutoff`` (other settings may differ)
+    and different weights (identical members always agree: a deviation of 0 whatever the structure);
     ``info``: free-form model-card data stored in the file header (name, calibration, limits)."""
 
     def __init__(self, members: list[Potential], info: dict | None = None):
@@ -60,6 +66,14 @@ class Committee:
                     f"committee member {k} has cutoff {cfg.cutoff} A, member 0 has {first.cutoff} A: "
                     "members must share their cutoff"
                 )
+        hashes = [member.weights_hash() for member in members]
+        for k, weights in enumerate(hashes):
+            if weights in hashes[:k]:
+                raise ValueError(
+                    f"committee members {hashes.index(weights)} and {k} have the same weights (sha256 "
+                    f"{weights[:12]}): identical members always agree, so their deviation says nothing; "
+                    "give independently trained members"
+                )
         self.members = list(members)
         self.info = dict(info or {})
 
@@ -70,6 +84,12 @@ class Committee:
 
     def __len__(self) -> int:
         return len(self.members)
+
+    @property
+    def trust_level(self) -> float:
+        """eV/A: the committee file's shipped ``info["trust_level"]``, else :data:`TRUST_LEVEL`."""
+        level = self.info.get("trust_level")
+        return float(level) if isinstance(level, (int, float)) and level > 0 else TRUST_LEVEL
 
     def evaluate(
         self, graph: AtomGraph, forces: bool = True, stress: bool = False
@@ -108,6 +128,24 @@ def committee_statistics(stacked: dict[str, torch.Tensor]) -> dict[str, torch.Te
         results["forces_var"] = stacked["forces"].var(dim=0, correction=0)
         results["forces_dev"] = results["forces_var"].sum(dim=-1).sqrt()
     return results
+
+
+def flag_untrusted(frames: list, trust_level: float, first_index: int = 0) -> None:
+    """Set ``info["trusted"]`` on each frame (ase.Atoms) that carries a committee's ``info["max_forces_dev"]``
+    (eV/A): False above ``trust_level`` (eV/A), with a warning naming the structure (numbered from
+    ``first_index``): its energy and forces are outside what the committee knows."""
+    for k, atoms in enumerate(frames, start=first_index):
+        if "max_forces_dev" not in atoms.info:
+            continue
+        deviation = atoms.info["max_forces_dev"]
+        atoms.info["trusted"] = bool(deviation <= trust_level)
+        if not atoms.info["trusted"]:
+            warnings.warn(
+                f"structure {k} ({atoms.get_chemical_formula()}): final max_forces_dev {deviation:.3g} eV/A "
+                f"is above the trust level {trust_level:g} eV/A: its energy and forces are not to be trusted "
+                "(flagged trusted=False in the output)",
+                stacklevel=2,
+            )
 
 
 def load_committee(name_or_path: str | Path) -> Committee:
@@ -179,10 +217,17 @@ class OnDevice(NamedTuple):
 
 
 def on_device(
-    spec, device: str | torch.device, dtype: str, skin: float, neighbour_backend: str, compile: bool = False
+    spec,
+    device: str | torch.device,
+    dtype: str,
+    skin: float,
+    neighbour_backend: str,
+    compile: bool = False,
+    allow_close_contacts: bool = False,
 ) -> OnDevice:
     """:func:`inference_model` of ``spec`` on the ``device`` in the ``dtype`` named (compiled if ``compile``),
-    with a Verlet neighbour list of ``skin`` Angstrom (see :class:`~equiformer_ase.graph.NeighbourList`)."""
+    with a Verlet neighbour list of ``skin`` Angstrom (see :class:`~equiformer_ase.graph.NeighbourList`)
+    that checks every graph for close contacts unless ``allow_close_contacts``."""
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     model = inference_model(spec, device, dtype, compile)
     # Positions stay float64 whatever the model's dtype: edge vectors far from the origin keep
@@ -194,6 +239,7 @@ def on_device(
         backend=neighbour_backend,
         device=device,
         dtype=torch.float64,
+        check_contacts=not allow_close_contacts,
     )
     return OnDevice(device, dtype, model, neighbour_list)
 

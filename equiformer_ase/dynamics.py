@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
 import warnings
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +26,9 @@ from ase.constraints import FixAtoms
 from ase.io import Trajectory, read
 from tqdm.auto import tqdm
 
-from .committee import Committee, evaluate_model, on_device
-from .errors import BlowUpError, UncertaintyError
-from .graph import check_close_contacts
+from .committee import Committee, evaluate_model, flag_untrusted, on_device
+from .dispersion import BatchedDispersion, check_dispersion, check_reference
+from .errors import BlowUpError, CloseContactError, UncertaintyError
 from .integrators import (
     FireParameters,
     MDState,
@@ -41,6 +39,7 @@ from .integrators import (
     langevin_baoab_step,
     velocity_verlet_step,
 )
+from .interrupts import signals_held, sigterm_as_interrupt
 from .nn import scatter_sum
 from .potential import Potential
 from .structures import fixed_atoms, structure_list, structure_slices
@@ -48,6 +47,7 @@ from .structures import fixed_atoms, structure_list, structure_slices
 ENSEMBLES = ("nve", "nvt")
 LOG_HEADER = "step,time_fs,system,temperature_K,potential_eV,kinetic_eV,total_eV\n"
 COMMITTEE_LOG_HEADER = LOG_HEADER.replace("\n", ",max_forces_dev_eV_per_A\n")
+RELAX_LOG_HEADER = "step,system,energy_eV,fmax_eV_per_A\n"
 
 
 class BatchedSystems:
@@ -58,13 +58,15 @@ class BatchedSystems:
     3 x movable atoms, as ASE counts them.
     ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. The input
     structures are checked up front (unsupported elements, NaN, cells; overlapping atoms raise
-    :class:`~equiformer_ase.errors.CloseContactError` unless ``allow_close_contacts``).
+    :class:`~equiformer_ase.errors.CloseContactError` unless ``allow_close_contacts``; atoms that come
+    that close at a later step raise :class:`BlowUpError`).
     ``isolated`` (N,) bool: atoms without a neighbour within the cutoff at the last :meth:`forces` call.
     ``potential`` may be a committee (see :class:`~equiformer_ase.committee.Committee`): forces are
     the members' mean, ``max_forces_dev`` (B,) eV/A holds each system's largest force deviation over
     its movable atoms at the last :meth:`forces` call, and one above ``max_uncertainty`` raises
     :class:`~equiformer_ase.errors.UncertaintyError`. ``compile=True``: the model runs through
-    ``torch.compile`` (see :func:`~equiformer_ase.potential.inference_copy`).
+    ``torch.compile`` (see :func:`~equiformer_ase.potential.inference_copy`). ``dispersion="d3"``
+    adds D3(BJ) for PBE to energies and forces (:class:`~equiformer_ase.dispersion.BatchedDispersion`).
     """
 
     def __init__(
@@ -80,20 +82,24 @@ class BatchedSystems:
         max_uncertainty: float = math.inf,
         allow_close_contacts: bool = False,
         compile: bool = False,
+        dispersion: str | None = None,
     ):
+        check_dispersion(dispersion)
         atoms_list = structure_list(atoms_list)
         self.device, self.dtype, self.potential, self.neighbour_list = on_device(
-            potential, device, dtype, skin, neighbour_backend, compile
+            potential, device, dtype, skin, neighbour_backend, compile, allow_close_contacts
         )
         self.is_committee = isinstance(self.potential, Committee)
         self.max_uncertainty = float(max_uncertainty)
         if self.max_uncertainty < math.inf and not self.is_committee:
             raise ValueError("max_uncertainty needs a committee (a list of potentials or a committee file)")
-        graph = self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
-        if not allow_close_contacts:
-            check_close_contacts(graph, self.potential.config.elements)
+        self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
         self.templates = [atoms.copy() for atoms in atoms_list]
         self.max_force = float(max_force)
+        self.dispersion = None
+        if dispersion is not None:
+            check_reference(self.potential)
+            self.dispersion = BatchedDispersion(self.templates)
 
         def tensor(array, dtype=torch.float64):
             return torch.as_tensor(np.asarray(array), dtype=dtype, device=self.device)
@@ -123,10 +129,16 @@ class BatchedSystems:
         """
         try:
             graph = self.neighbour_list.update(positions, self.templates)
+        except CloseContactError as err:
+            raise BlowUpError(f"atoms ran into each other ({err})") from None
         except ValueError as err:
             raise BlowUpError(f"cannot build the neighbour list ({err})") from None
         self.isolated = torch.bincount(graph.edge_index[1], minlength=len(self.batch)) == 0
         out = evaluate_model(self.potential, graph)
+        if self.dispersion is not None:
+            energy, forces = self.dispersion(positions.detach().to("cpu", torch.float64).numpy())
+            out["energy"] = out["energy"] + torch.as_tensor(energy).to(out["energy"])
+            out["forces"] = out["forces"] + torch.as_tensor(forces).to(out["forces"])
         if self.is_committee:
             self.max_forces_dev = self.max_per_system(out["forces_dev"] * self.movable)
         forces = out["forces"] * self.movable[:, None]
@@ -286,34 +298,6 @@ def _truncate_log(path: Path, step: int) -> None:
         path.write_text("".join(kept))
 
 
-@contextmanager
-def _sigterm_as_interrupt():
-    """While MD runs in the main thread, SIGTERM (e.g. SLURM pre-emption) raises KeyboardInterrupt, as SIGINT does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _signals_held():
-    """Hold SIGINT and SIGTERM while files are written, so an interruption never leaves half a frame."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 class MolecularDynamics:
     """Batched NVE (velocity Verlet) or NVT (Langevin BAOAB) on the device.
 
@@ -321,8 +305,8 @@ class MolecularDynamics:
     noise reproducible. Initial momenta are the input Atoms' (set them, e.g., with ASE's
     ``MaxwellBoltzmannDistribution``); ``atoms.info['md_step']`` of the first structure sets the
     starting step, so the last frames of a trajectory (:func:`last_frames`) resume a run.
-    ``max_force`` eV/A: the blow-up threshold; ``allow_close_contacts`` and ``compile``: see
-    :class:`BatchedSystems`.
+    ``max_force`` eV/A: the blow-up threshold; ``allow_close_contacts``, ``compile`` and ``dispersion``:
+    see :class:`BatchedSystems`.
     With a committee, every written frame and log line carries ``max_forces_dev`` and
     ``max_uncertainty`` (eV/A) stops the run like a blow-up.
 
@@ -355,6 +339,7 @@ class MolecularDynamics:
         neighbour_backend: str = "auto",
         allow_close_contacts: bool = False,
         compile: bool = False,
+        dispersion: str | None = None,
     ):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
@@ -377,6 +362,7 @@ class MolecularDynamics:
             max_uncertainty=max_uncertainty,
             allow_close_contacts=allow_close_contacts,
             compile=compile,
+            dispersion=dispersion,
         )
         first = structure_list(atoms_list)[0]
         self.step_count = int(first.info.get("md_step", 0))
@@ -529,9 +515,9 @@ class MolecularDynamics:
                 log.flush()
             written = self.step_count
 
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             try:
-                with _signals_held():
+                with signals_held():
                     record()
                 for _ in tqdm(range(steps), disable=not progress, desc=f"MD {self.ensemble}", unit="step"):
                     try:
@@ -547,10 +533,10 @@ class MolecularDynamics:
                     self.state, self.max_forces_dev = state, s.max_forces_dev
                     self.step_count += 1
                     if self.step_count % interval == 0:
-                        with _signals_held():
+                        with signals_held():
                             record()
             finally:
-                with _signals_held():
+                with signals_held():
                     record()
                     for writer in writers:
                         writer.close()
@@ -572,13 +558,22 @@ def relax(
     neighbour_backend: str = "auto",
     progress: bool = True,
     allow_close_contacts: bool = False,
+    dispersion: str | None = None,
+    max_uncertainty: float = math.inf,
+    finished: Callable[[int, Atoms, bool], None] | None = None,
+    logfile: str | Path | None = None,
 ) -> tuple[list[Atoms], list[bool]]:
     """FIRE (ASE's algorithm and defaults) for all structures at once, fixed cells.
 
     A structure stops when its largest force norm is below ``fmax`` (eV/A) or after ``steps`` steps;
     converged structures are masked out. Returns relaxed copies (SinglePointCalculator with energy and
-    forces; ``info["max_forces_dev"]`` with a committee) and per-structure converged flags.
-    ``allow_close_contacts``: see :class:`BatchedSystems`.
+    forces; with a committee ``info["max_forces_dev"]`` and ``info["trusted"]``, see
+    :func:`~equiformer_ase.committee.flag_untrusted`) and per-structure converged flags.
+    ``finished(k, atoms, converged)`` is called for structure k as soon as it converges (the others at the
+    end), so a caller can keep it before the rest are done. ``allow_close_contacts``, ``dispersion`` and
+    ``max_uncertainty`` (eV/A: :class:`UncertaintyError` when a committee's deviation exceeds it at any
+    step): see :class:`BatchedSystems`. ``logfile``: a CSV (:data:`RELAX_LOG_HEADER`) of every system's
+    energy and largest force at every step.
     """
     s = BatchedSystems(
         atoms_list,
@@ -588,18 +583,52 @@ def relax(
         skin=skin,
         neighbour_backend=neighbour_backend,
         allow_close_contacts=allow_close_contacts,
+        dispersion=dispersion,
+        max_uncertainty=max_uncertainty,
     )
+    reported = torch.zeros(s.num_systems, dtype=torch.bool, device=s.device)
+    relaxed: list[Atoms] = [None] * s.num_systems
+
+    def report(state, converged: torch.Tensor, done: torch.Tensor) -> None:
+        frames = s.to_atoms(
+            state.positions, None, state.energy, state.forces, max_forces_dev=s.max_forces_dev
+        )
+        for k in torch.nonzero(done & ~reported).flatten().tolist():
+            relaxed[k] = frames[k]
+            if s.is_committee:
+                flag_untrusted([frames[k]], s.potential.trust_level, first_index=k)
+            if finished is not None:
+                finished(k, frames[k], bool(converged[k]))
+        reported.copy_(reported | done)
+
+    log = open(logfile, "w") if logfile else None
+
+    def record(step: int, state) -> None:
+        if log:
+            log.write(RELAX_LOG_HEADER if step == 0 else "")
+            largest = s.max_force_per_system(state.forces).tolist()
+            log.writelines(
+                f"{step},{k},{e:.10f},{f:.8f}\n"
+                for k, (e, f) in enumerate(zip(state.energy.tolist(), largest))
+            )
+
     state = init_fire_state(s.positions, s.num_systems, s.forces, params)
+    record(0, state)
     converged = s.max_force_per_system(state.forces) < fmax
     with tqdm(total=steps, disable=not progress, desc="FIRE", unit="step") as bar:
-        for _ in range(steps):
+        for step in range(1, steps + 1):
+            if bool((converged & ~reported).any()):
+                report(state, converged, converged)
             if bool(converged.all()):
                 break
             state = fire_step(state, s.forces, s.batch, ~converged, params, s.movable)
             converged = s.max_force_per_system(state.forces) < fmax
+            record(step, state)
             bar.update()
             bar.set_postfix(converged=f"{int(converged.sum())}/{s.num_systems}")
-    relaxed = s.to_atoms(state.positions, None, state.energy, state.forces, max_forces_dev=s.max_forces_dev)
+    if log:
+        log.close()
+    report(state, converged, torch.ones_like(converged))
     return relaxed, converged.tolist()
 
 

@@ -94,10 +94,11 @@ def validate_atoms(atoms: Atoms, elements: list[str]) -> np.ndarray:
     if atoms.pbc.any():
         if not np.isfinite(atoms.cell.array).all():
             raise ValueError("cell contains NaN or inf")
-        if abs(np.linalg.det(atoms.cell.array)) < 1e-9:
+        periodic_vectors = atoms.cell.array[atoms.pbc]
+        if np.linalg.matrix_rank(periodic_vectors, tol=1e-6) < len(periodic_vectors):
             raise ValueError(
-                f"singular cell (volume {atoms.cell.volume:.3g} A^3) with pbc={atoms.pbc.tolist()}: "
-                "periodic structures need three independent cell vectors"
+                f"singular cell (vectors {atoms.cell.array.round(6).tolist()}) with pbc={atoms.pbc.tolist()}: "
+                "the periodic directions need independent, non-zero cell vectors"
             )
     return species_indices(atoms.numbers, elements)
 
@@ -123,13 +124,19 @@ def species_indices(numbers: np.ndarray, elements: list[str]) -> np.ndarray:
 
 
 def check_close_contacts(
-    graph: AtomGraph, elements: list[str], fraction: float = CLOSE_CONTACT_FRACTION
+    graph: AtomGraph,
+    elements: list[str],
+    fraction: float = CLOSE_CONTACT_FRACTION,
+    lengths: torch.Tensor | None = None,
 ) -> None:
     """Raise :class:`CloseContactError` naming the worst pair if two atoms (or periodic images) are
-    closer than ``fraction`` x the sum of their covalent radii (``ase.data.covalent_radii``)."""
+    closer than ``fraction`` x the sum of their covalent radii (``ase.data.covalent_radii``).
+
+    ``lengths`` (E,) Angstrom: the graph's edge lengths where the caller has them already."""
     radii = graph.positions.new_tensor(covalent_radii[[atomic_numbers[e] for e in elements]])[graph.species]
     source, destination = graph.edge_index
-    lengths = torch.linalg.vector_norm(graph.edge_vectors(), dim=1)
+    if lengths is None:
+        lengths = torch.linalg.vector_norm(graph.edge_vectors(), dim=1)
     limits = fraction * (radii[source] + radii[destination])
     if not bool((lengths < limits).any()):
         return
@@ -156,12 +163,22 @@ def species_table(elements: tuple[str, ...]) -> np.ndarray:
 
 
 def _bounding_cell(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(positions (n, 3), cell (3, 3)) of one structure as matscipy sees them: a box around the atoms
-    stands in for the cell of a structure that is periodic in no direction."""
-    if pbc.any():
+    """(positions (n, 3), cell (3, 3)) of one structure as the host backends see them: a box around the
+    atoms stands in for the cell of a structure that is periodic in no direction; where the non-periodic
+    cell vectors are missing (zero or dependent, e.g. ASE's ``fcc111`` without vacuum, ``graphene()``),
+    directions orthogonal to the periodic vectors, as long as the atoms' extent along them + 1 A, stand
+    in for them. Edges along non-periodic axes never use their cell vector, so neither changes an edge."""
+    if not pbc.any():
+        positions = positions - positions.min(axis=0)
+        return positions, np.diag(positions.max(axis=0) + 1.0)
+    if pbc.all() or abs(np.linalg.det(cell)) > 1e-9:
         return positions, cell
-    positions = positions - positions.min(axis=0)
-    return positions, np.diag(positions.max(axis=0) + 1.0)
+    _, _, rows = np.linalg.svd(cell[pbc])  # rows past the number of periodic vectors: their complement
+    directions = rows[pbc.sum() :]
+    extents = np.ptp(positions @ directions.T, axis=0) + 1.0
+    cell = cell.copy()
+    cell[~pbc] = directions * extents[:, None]
+    return positions, cell
 
 
 def cell_list_bins(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> float:
@@ -184,6 +201,7 @@ def _matscipy_edges(
             f"{len(positions)}-atom structure's box; use neighbour_backend='kdtree' or 'auto'"
         )
     if pbc.any():
+        _, cell = _bounding_cell(positions, cell, pbc)
         return neighbour_list("ijS", positions=positions, cell=cell, pbc=pbc, cutoff=cutoff)
     positions, box = _bounding_cell(positions, cell, pbc)
     i, j, _ = neighbour_list("ijS", positions=positions, cell=box, pbc=np.zeros(3, bool), cutoff=cutoff)
@@ -198,6 +216,7 @@ def _kdtree_edges(
     from scipy.spatial import cKDTree
 
     if pbc.any():
+        _, cell = _bounding_cell(positions, cell, pbc)
         fractional = np.linalg.solve(cell.T, positions.T).T
         wraps = np.where(pbc, np.floor(fractional), 0.0)
         fractional = fractional - wraps
@@ -354,7 +373,8 @@ class NeighbourList:
     last build, or the cell, periodicity, atomic numbers or number of structures changed; until
     then each call recomputes the candidates' lengths and keeps those shorter than ``cutoff``, so
     the graph is the one a fresh build would give (same edges, possibly in another order).
-    ``rebuilds`` counts the full builds.
+    ``rebuilds`` counts the full builds. ``check_contacts``: every graph handed out is checked with
+    :func:`check_close_contacts` on those lengths (every geometry, not once per system).
     """
 
     def __init__(
@@ -366,10 +386,12 @@ class NeighbourList:
         backend: str = "auto",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
+        check_contacts: bool = False,
     ):
         if skin < 0:
             raise ValueError(f"skin must be >= 0 Angstrom, got {skin}")
         self.elements, self.cutoff, self.skin = list(elements), float(cutoff), float(skin)
+        self.check_contacts = check_contacts
         self.backend, self.device, self.dtype = backend, torch.device(device), dtype
         self.rebuilds = 0
         self._candidates: AtomGraph | None = None
@@ -406,10 +428,16 @@ class NeighbourList:
             self._reference = (self.signature(atoms_list), positions.detach().clone())
             self.rebuilds += 1
         graph = replace(self._candidates, positions=positions)
-        if self.skin == 0:
+        if self.skin == 0 and not self.check_contacts:
             return graph
-        keep = torch.linalg.vector_norm(graph.edge_vectors(), dim=1) < self.cutoff
-        return replace(graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep])
+        lengths = torch.linalg.vector_norm(graph.edge_vectors(), dim=1)
+        if self.skin > 0:
+            keep = lengths < self.cutoff
+            graph = replace(graph, edge_index=graph.edge_index[:, keep], shifts=graph.shifts[keep])
+            lengths = lengths[keep]
+        if self.check_contacts:
+            check_close_contacts(graph, self.elements, lengths=lengths.detach())
+        return graph
 
     @staticmethod
     def signature(atoms_list: list[Atoms]) -> tuple:

@@ -36,15 +36,20 @@ def read_frames(path: str | Path) -> list[Atoms]:
     return frames
 
 
-def check_output(path: str | Path, what: str, frames: int | None = None) -> None:
+def check_output(path: str | Path, what: str, frames: int | None = None, makes_folder: bool = False) -> None:
     """Refuse, before any work, an output ``path`` that is a directory or sits in a missing or
     read-only directory. ``frames``: the path is written with ``ase.io.write``; also refuse names
     whose format ASE cannot tell or write, or a one-frame format for several frames.
+    ``makes_folder``: the command creates missing folders when it starts writing, so a missing
+    folder is fine where its nearest existing ancestor is a writable directory.
     ``what`` names the option in messages ("--out")."""
     path = Path(path)
     if path.is_dir():
         raise UserFileError(f"{what} {path} is a directory; give a file name")
     folder = path.parent
+    if makes_folder:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
     if not folder.is_dir():
         raise UserFileError(f"{what} {path}: the directory {folder} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -60,3 +65,15 @@ def check_output(path: str | Path, what: str, frames: int | None = None) -> None
             ) from None
         if not io_format.can_write or (io_format.single and frames > 1):
             raise UserFileError(f"{what} {path}: ASE cannot write {frames} structure(s) as {io_format.name}")
+
+
+def check_not_input(path: str | Path, inputs: list[str | Path], what: str) -> None:
+    """Refuse an output ``path`` that is one of the ``inputs``, however either is spelled (relative,
+    absolute, ``./``, through symlinks or hard links): writing it would destroy the input."""
+    resolved = Path(path).resolve()
+    for given in inputs:
+        same = Path(given).resolve() == resolved
+        if not same and Path(path).exists() and Path(given).exists():
+            same = os.path.samefile(path, given)
+        if same:
+            raise UserFileError(f"{what} {path} is the input file {given}: give another output file")

@@ -20,6 +20,7 @@ from .nn import (
     EquivariantLayerNorm,
     IrrepsLinear,
     PolynomialEnvelope,
+    ZBLRepulsion,
     radial_basis,
 )
 
@@ -40,6 +41,7 @@ CHOICES = {
     "radial_basis": ("gaussian", "bessel"),
     "attention": ("mlp", "dot_product"),
     "attention_activation": ("smooth_leaky_relu", "leaky_relu"),
+    "pair_repulsion": ("none", "zbl"),
 }
 # Fields added after potential files were first written, with the value a stored config that lacks
 # them meant: such files must keep building the architecture their weights were trained for.
@@ -94,6 +96,10 @@ class EquiformerConfig:
     default; :func:`~equiformer_ase.nn.attention.smooth_leaky_relu`) keeps energies infinitely differentiable;
     ``"leaky_relu"`` (the paper's, and every file written before this field) has a kink, so forces jump where a
     logit feature changes sign and NVE energy drifts.
+
+    ``pair_repulsion``: ``"zbl"`` adds the ZBL screened nuclear repulsion inside bonding distance
+    (:class:`~equiformer_ase.nn.pair_repulsion.ZBLRepulsion`), a physical short-range prior; ``"none"``
+    (the default, and every file written before this field) adds nothing.
     """
 
     elements: list[str]
@@ -111,6 +117,7 @@ class EquiformerConfig:
     output_hidden: int = 64
     attention: str = "mlp"
     attention_activation: str = "smooth_leaky_relu"
+    pair_repulsion: str = "none"
     nonlinear_message: bool = True
     radial_value: bool = False
     parity: bool = False
@@ -241,8 +248,8 @@ class EquiformerBlock(nn.Module):
             irreps_node, degree_irreps(cfg.ffn_channels, cfg.parity), irreps_node
         )
 
-    def forward(self, x, sh, edge_basis, envelope, edge_index):
-        x = x + self.attention(self.norm_attention(x), sh, edge_basis, envelope, edge_index)
+    def forward(self, x, sh, edge_basis, envelope, edge_index, edge_chunk: int | None = None):
+        x = x + self.attention(self.norm_attention(x), sh, edge_basis, envelope, edge_index, edge_chunk)
         return x + self.ffn(self.norm_ffn(x))
 
 
@@ -254,6 +261,11 @@ class Equiformer(nn.Module):
     Returns (N,) energies relative to the isolated atom: the network's value for each atom minus
     its value for the same species with no neighbours, so an isolated atom contributes exactly 0
     and ``Potential``'s per-element reference energies are the isolated-atom energies.
+
+    ``edge_chunk`` (an int): the per-edge pipelines (edge-degree embedding, each block's attention
+    messages) run that many edges at a time and are recomputed in the backward pass instead of kept
+    (:func:`~equiformer_ase.nn.edge_chunks.edge_chunked`): the same numbers with a fraction of the
+    memory. None (the default) keeps them, as training on forces needs for its double backward.
     """
 
     def __init__(self, cfg: EquiformerConfig):
@@ -277,6 +289,7 @@ class Equiformer(nn.Module):
             nn.SiLU(),
             nn.Linear(cfg.output_hidden, 1),
         )
+        self.pair_repulsion = ZBLRepulsion(cfg.elements) if cfg.pair_repulsion == "zbl" else None
 
     @staticmethod
     def expected_shapes(cfg: EquiformerConfig) -> dict[str, tuple[int, ...]]:
@@ -298,7 +311,11 @@ class Equiformer(nn.Module):
         return shapes
 
     def forward(
-        self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor
+        self,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        edge_chunk: int | None = None,
     ) -> torch.Tensor:
         lengths = torch.linalg.vector_norm(edge_vectors, dim=1)
         sh = self.spherical_harmonics(edge_vectors)
@@ -306,15 +323,18 @@ class Equiformer(nn.Module):
         edge_basis = self.radial_basis(lengths)
         # One isolated (edge-less) atom of every species rides along in the same pass.
         num_atoms = species.shape[0]
-        species = torch.cat([species, torch.arange(len(self.cfg.elements), device=species.device)])
-        energies = self._node_energies(species, sh, edge_basis, envelope, edge_index)
-        return (energies[:num_atoms] - energies[num_atoms:][species[:num_atoms]]) * self.cfg.energy_scale
+        padded = torch.cat([species, torch.arange(len(self.cfg.elements), device=species.device)])
+        energies = self._node_energies(padded, sh, edge_basis, envelope, edge_index, edge_chunk)
+        energies = (energies[:num_atoms] - energies[num_atoms:][species]) * self.cfg.energy_scale
+        if self.pair_repulsion is not None:
+            energies = energies + self.pair_repulsion(species, edge_index, lengths)
+        return energies
 
-    def _node_energies(self, species, sh, edge_basis, envelope, edge_index) -> torch.Tensor:
+    def _node_energies(self, species, sh, edge_basis, envelope, edge_index, edge_chunk) -> torch.Tensor:
         """Head output per node, before subtracting the isolated-atom value: (N,)."""
         num_nodes = species.shape[0]
         x = self.atom_embedding(species)
-        x = x + self.edge_degree_embedding(sh, edge_basis, envelope, edge_index[1], num_nodes)
+        x = x + self.edge_degree_embedding(sh, edge_basis, envelope, edge_index[1], num_nodes, edge_chunk)
         for block in self.blocks:
-            x = block(x, sh, edge_basis, envelope, edge_index)
+            x = block(x, sh, edge_basis, envelope, edge_index, edge_chunk)
         return self.head(self.norm_out(x)).squeeze(-1)

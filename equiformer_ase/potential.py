@@ -44,6 +44,10 @@ from .shipped import read_header as read_model_header
 
 FORMAT_VERSION = POTENTIAL.versions[-1]
 HEADER_KEY = POTENTIAL.key
+# Potential.memory -> edges per chunk of the model's per-edge pipelines (Equiformer's ``edge_chunk``)
+# in a call that does not train: "low" recomputes them chunk by chunk in the backward pass, "fast"
+# keeps them all. See benchmarks/bench_memory.py for what each costs.
+MEMORY_MODES = {"fast": None, "low": 2048}
 
 
 class Potential(nn.Module):
@@ -54,7 +58,12 @@ class Potential(nn.Module):
 
     ``metadata`` holds ``elements``, ``cutoff``, ``config``, ``reference_energies`` and free-form
     ``training`` and ``metrics`` dicts (the model card's numbers).
+
+    ``memory`` (a run-time setting, not stored): ``"low"`` (default) or ``"fast"``, see
+    :data:`MEMORY_MODES`; the same numbers either way.
     """
+
+    memory = "low"
 
     def __init__(
         self,
@@ -142,7 +151,9 @@ class Potential(nn.Module):
                 positions = positions + torch.einsum("ni,nij->nj", positions, symmetric[graph.batch])
                 cell = cell + torch.bmm(cell, symmetric)
             edge_vectors = graph.edge_vectors(positions, cell).to(self.dtype)
-            energies = self.model(graph.species, graph.edge_index, edge_vectors)
+            energies = self.model(
+                graph.species, graph.edge_index, edge_vectors, **self._model_options(create_graph)
+            )
             energies = energies + self._reference_table(energies).index_select(0, graph.species)
             energy = scatter_sum(energies, graph.batch, graph.num_graphs)
             results = {"energy": energy, "energies": energies}
@@ -160,6 +171,15 @@ class Potential(nn.Module):
         if not create_graph:
             results = {k: v.detach() for k, v in results.items()}
         return results
+
+    def _model_options(self, create_graph: bool) -> dict:
+        """Keyword arguments of the model call: the edge chunk of :attr:`memory` when not training
+        (``create_graph=False``). A stand-in model with only Equiformer's three arguments (an analytic
+        potential behind the same interface) gets none."""
+        edge_chunk = None if create_graph else MEMORY_MODES[self.memory]
+        if edge_chunk is None or not isinstance(self.model, Equiformer):
+            return {}
+        return {"edge_chunk": edge_chunk}
 
     # ----------------------------------------------------------------------------- files
     def save(self, path: str | Path) -> None:
@@ -261,16 +281,21 @@ def list_potentials() -> list[str]:
     return sorted(shipped_names(POTENTIAL) + shipped_names(COMMITTEE))
 
 
-def with_attention_activation(potential: Potential, activation: str) -> Potential:
-    """A copy of ``potential`` with ``attention_activation=activation`` and the same weights, reference energies
-    and records (the activation has no weights of its own). Its energies move slightly, so measure its errors
-    again before shipping."""
-    cfg = dataclasses.replace(potential.config, attention_activation=activation)
+def with_weightless_change(potential: Potential, **changes) -> Potential:
+    """A copy of ``potential`` with config fields ``changes`` that have no weights of their own
+    (``attention_activation``, ``pair_repulsion``) and the same weights, reference energies and records.
+    Its energies move, so measure its errors again (or train it further) before shipping."""
+    cfg = dataclasses.replace(potential.config, **changes)
     copy = Potential(
         Equiformer(cfg), potential.reference_energies, potential.training_info, potential.metrics
     )
     copy.load_state_dict(potential.state_dict())
     return copy.to(potential.dtype)
+
+
+def with_attention_activation(potential: Potential, activation: str) -> Potential:
+    """:func:`with_weightless_change` of the attention logits' activation."""
+    return with_weightless_change(potential, attention_activation=activation)
 
 
 def with_smooth_attention(potential: Potential) -> Potential:
@@ -287,10 +312,12 @@ def inference_copy(
 
     ``compile=True``: the model goes through ``torch.compile`` (inductor), with dynamic shapes since
     the edge count changes at every MD step. Its first call compiles (minutes on a CPU), later
-    calls run faster: worth it for long runs, not for a few calls.
+    calls run faster: worth it for long runs, not for a few calls. A compiled copy runs with
+    ``memory="fast"``: the chunked, recomputed edge pipelines of ``"low"`` are not compiled.
     """
     potential = copy.deepcopy(potential) if isinstance(potential, Potential) else load_potential(potential)
     potential = potential.to(device=device, dtype=dtype).eval().requires_grad_(False)
     if compile:
+        potential.memory = "fast"
         potential.model.compile(dynamic=True)
     return potential

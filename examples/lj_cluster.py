@@ -1,6 +1,6 @@
 """Learn the Hamiltonian of a 7-atom argon Lennard-Jones cluster with a T(3) LieTransformer.
 
-    python examples/lj_cluster.py [--trajectories 200] [--max-time 20] [--batch-size 25] [--out runs/lj]
+    python examples/lj_cluster.py [--trajectories 200] [--max-minutes 20] [--batch-size 25] [--out runs/lj]
 
 ASE's LennardJones + VelocityVerlet make the ground truth (ASE units); a learned H = kinetic +
 V_LieTransformer(q) is trained on 5-point chunks (validated on separate trajectories, seed 2), then
@@ -57,7 +57,7 @@ def main():
     )
     parser.add_argument("--trajectories", type=int, default=200)
     parser.add_argument("--atoms", type=int, default=7)
-    parser.add_argument("--max-time", type=float, default=20.0, help="training budget, minutes")
+    parser.add_argument("--max-minutes", type=float, default=20.0, help="training budget, minutes")
     parser.add_argument("--batch-size", type=int, default=25)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--out", default="runs/lj")
@@ -84,7 +84,7 @@ def main():
         model,
         train,
         validation,
-        lie.FitConfig(epochs=100_000, max_time=args.max_time, batch_size=args.batch_size, lr=args.lr),
+        lie.FitConfig(epochs=100_000, max_time=args.max_minutes, batch_size=args.batch_size, lr=args.lr),
         out,
         resume=True,
         training_info={"data": "generate_lj_clusters seed 0", "validation": "seed 2"},

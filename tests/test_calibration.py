@@ -35,6 +35,18 @@ def test_spearman_is_one_for_monotone_errors_and_minus_one_for_reversed():
     assert stats["atom_spearman"] == pytest.approx(-1.0) and stats["frames"] == 12 and stats["atoms"] == 60
 
 
+def test_caught_counts_the_wrong_frames_above_each_trust_level():
+    deviations = [np.array([0.01, 0.02]), np.array([0.3]), np.array([2.0, 0.1]), np.array([0.5])]
+    references = [np.zeros((len(d), 3)) for d in deviations]
+    errors = [0.5, 1.5, 3.0, 0.2]  # largest atom error per frame, eV/A: frames 1 and 2 are wrong
+    means = [np.eye(len(d), 3) * e for d, e in zip(deviations, errors)]
+    stats = calibration_statistics(deviations, means, references)
+    assert stats["large_error_frames"] == 2
+    assert stats["caught"] == {0.05: 1.0, 0.15: 1.0, 0.5: 0.5, 1.0: 0.5}
+    nothing_wrong = calibration_statistics(deviations[:1], means[:1], references[:1])
+    assert nothing_wrong["large_error_frames"] == 0 and np.isnan(nothing_wrong["caught"][1.0])
+
+
 def test_spearman_matches_scipy_on_noisy_errors():
     rng = np.random.default_rng(3)
     deviations, means, references = synthetic(lambda d: d * rng.lognormal(sigma=1.0, size=d.shape))

@@ -3,6 +3,7 @@ right answer, and nothing on disk is lost."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -308,7 +309,7 @@ def test_output_path_mistakes_are_caught_before_computing(capsys, tmp_path, pote
     assert "cannot tell a format" in cli_error(capsys, relax + [str(tmp_path / "relaxed.unknown")])
     md = ["md", str(water_file), "--potential", potential_path, "--timestep", "0.5", "--steps", "2", "--traj"]
     assert "--traj" in cli_error(capsys, md + [str(finished)])
-    assert "No such file" in cli_error(capsys, md + [str(tmp_path / "never.traj"), "--resume"])
+    assert "no trajectory" in cli_error(capsys, md + [str(tmp_path / "never.traj"), "--resume"])
     assert [p.name for p in finished.iterdir()] == ["keep.txt"]
     assert (finished / "keep.txt").read_text() == "earlier results"
 
@@ -464,3 +465,249 @@ def test_design_bad_inputs_on_the_command_line_keep_earlier_results(capsys, tmp_
         capsys, ["relax", str(water), "--potential", str(corrupt), "--fmax", "0.1", "--out", str(out)]
     )
     assert out.read_bytes() == earlier
+
+
+# ----------------------------------------------------------------------------- issue 29: trust under attack
+
+
+@pytest.mark.parametrize("device", ["tpu", "CPU", "mps", "cuda:x", "auto:0"])
+def test_unknown_device_names_are_one_line(capsys, tmp_path, potential_path, water_file, device):
+    argv = ["relax", str(water_file), "--potential", potential_path, "--fmax", "0.1"]
+    err = cli_error(capsys, argv + ["--out", str(tmp_path / "r.xyz"), "--device", device])
+    assert f"unknown device {device!r}: choose auto, cpu, cuda or cuda:N" in err
+    with pytest.raises(ValueError, match="choose auto, cpu, cuda or cuda:N"):
+        ea.EquiformerCalculator(tiny_potential(), device=device)
+
+
+def _graphene():
+    from ase.build import graphene
+
+    return graphene()
+
+
+@pytest.mark.parametrize("backend", ["matscipy", "kdtree"])
+@pytest.mark.parametrize(
+    "build",
+    [lambda: __import__("ase.build").build.fcc111("Cu", (2, 2, 3)), _graphene],
+    ids=["fcc111", "graphene"],
+)
+def test_slabs_without_a_vacuum_vector_equal_the_slab_with_vacuum(build, backend):
+    bare = build()
+    assert bare.pbc.tolist() == [True, True, False] and not bare.cell[2].any()
+    padded = bare.copy()
+    padded.cell[2] = [0, 0, 20.0]
+    calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", neighbour_backend=backend)
+    energy, forces = calc.get_potential_energy(bare), calc.get_forces(bare)
+    assert abs(energy - calc.get_potential_energy(padded)) < 1e-8
+    np.testing.assert_allclose(forces, calc.get_forces(padded), atol=1e-8)
+    bare.cell[1] = bare.cell[0]  # periodic directions still need independent vectors
+    with pytest.raises(ValueError, match="singular cell"):
+        calc.get_potential_energy(bare)
+
+
+def _oxygen_above_copper(height: float) -> Atoms:
+    from ase.build import add_adsorbate, fcc111
+
+    slab = fcc111("Cu", (2, 2, 2), vacuum=5.0)
+    add_adsorbate(slab, "O", height, "ontop")
+    return slab
+
+
+def test_close_contacts_are_checked_on_every_geometry_of_one_system():
+    calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64")
+    atoms = _oxygen_above_copper(2.0)
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    atoms.positions[-1, 2] -= 1.7  # O 0.3 A above Cu: same numbers, cell and pbc
+    with pytest.raises(ea.CloseContactError, match=r"\(O\).* are 0.3 A apart"):
+        atoms.get_potential_energy()
+    atoms.calc = ea.EquiformerCalculator(tiny_potential(), device="cpu", dtype="float64", skin=0.0)
+    with pytest.raises(ea.CloseContactError):  # a fresh build each call checks too
+        atoms.get_potential_energy()
+
+
+def test_the_engine_stops_when_atoms_run_into_each_other():
+    from equiformer_ase.dynamics import BatchedSystems
+
+    systems = BatchedSystems([_oxygen_above_copper(2.0)], tiny_potential(), device="cpu")
+    positions = systems.positions.clone()
+    positions[-1, 2] -= 1.7
+    with pytest.raises(ea.errors.BlowUpError, match="atoms ran into each other"):
+        systems.forces(positions)
+
+
+def test_a_committee_of_identical_members_is_refused(capsys, tmp_path, potential_path, water_file):
+    with pytest.raises(ValueError, match="members 0 and 1 have the same weights"):
+        ea.EquiformerCalculator([tiny_potential(), tiny_potential()], device="cpu")
+    with pytest.raises(ValueError, match="members 0 and 2 have the same weights"):
+        ea.Committee([tiny_potential(seed=0), tiny_potential(seed=1), tiny_potential(seed=0)])
+    argv = ["relax", str(water_file), "--potential", potential_path, potential_path, "--fmax", "0.1"]
+    err = cli_error(capsys, argv + ["--out", str(tmp_path / "r.xyz")])
+    assert "same weights" in err
+
+
+@pytest.fixture
+def committee_paths(tmp_path):
+    paths = [tmp_path / f"member{k}.safetensors" for k in range(2)]
+    for seed, path in enumerate(paths):
+        tiny_potential(seed=seed).save(path)
+    return [str(path) for path in paths]
+
+
+def _distorted_water():
+    water = molecule("H2O")
+    water.positions[1] += [0.15, 0.0, 0.1]
+    return water
+
+
+def test_relax_has_the_uncertainty_gate_of_md(capsys, tmp_path, committee_paths):
+    from equiformer_ase.ase_relax import relax_with_ase
+    from equiformer_ase.dynamics import relax
+
+    with pytest.raises(ea.errors.UncertaintyError, match="max_uncertainty=1e-06"):
+        relax([_distorted_water()], committee_paths, device="cpu", progress=False, max_uncertainty=1e-6)
+    calc = ea.EquiformerCalculator(committee_paths, device="cpu", dtype="float64")
+    with pytest.raises(ea.errors.UncertaintyError, match="max_uncertainty=1e-06"):
+        relax_with_ase(_distorted_water(), calc, 0.05, 20, max_uncertainty=1e-6)
+    structure = tmp_path / "water.xyz"
+    write(structure, _distorted_water())
+    code = main(
+        ["relax", str(structure), "--potential", *committee_paths, "--fmax", "0.05", "--no-plot"]
+        + ["--out", str(tmp_path / "r.xyz"), "--max-uncertainty", "1e-6", "--device", "cpu"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "above max_uncertainty=1e-06 eV/A" in err and "Traceback" not in err
+
+
+def test_relaxed_results_above_the_trust_level_are_flagged(committee_paths):
+    from equiformer_ase.ase_relax import relax_with_ase
+    from equiformer_ase.dynamics import relax
+
+    doubtful = ea.Committee([ea.load_potential(p) for p in committee_paths], {"trust_level": 1e-9})
+    with pytest.warns(UserWarning, match="above the trust level 1e-09 eV/A"):
+        relaxed, _ = relax([_distorted_water()], doubtful, steps=3, device="cpu", progress=False)
+    assert relaxed[0].info["trusted"] is False
+    confident = ea.Committee(doubtful.members, {"trust_level": 1e9})
+    relaxed, _ = relax([_distorted_water()], confident, steps=3, device="cpu", progress=False)
+    assert relaxed[0].info["trusted"] is True
+    atoms = _distorted_water()
+    with pytest.warns(UserWarning, match="above the trust level"):
+        relax_with_ase(atoms, ea.EquiformerCalculator(doubtful, device="cpu", dtype="float64"), 0.05, 3)
+    assert atoms.info["trusted"] is False
+
+
+def _live_and_dead_pids():
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    return os.getpid(), int(finished.stdout)
+
+
+def test_a_second_run_on_the_same_output_refuses_and_a_stale_lock_is_taken_over(
+    capsys, tmp_path, potential_path, water_file
+):
+    from equiformer_ase.locks import lock_path
+
+    live, dead = _live_and_dead_pids()
+    traj, out = tmp_path / "md.traj", tmp_path / "r.xyz"
+    md = ["md", str(water_file), "--potential", potential_path, "--timestep", "0.5", "--steps", "2"]
+    md += ["--traj", str(traj), "--no-plot", "--device", "cpu"]
+    relax = ["relax", str(water_file), "--potential", potential_path, "--fmax", "0.1", "--no-plot"]
+    relax += ["--out", str(out), "--device", "cpu"]
+    for argv, path in ((md, traj), (relax, out)):
+        lock_path(path).write_text(f"{live}\n")
+        err = cli_error(capsys, argv)
+        assert f"is being written by another run (pid {live}" in err and not path.exists()
+        lock_path(path).write_text(f"{dead}\n")
+        assert main(argv) == 0
+        assert path.exists() and not lock_path(path).exists()
+
+
+def test_md_resume_checks_the_trajectory_and_the_structure(capsys, tmp_path, potential_path, water_file):
+    traj = tmp_path / "md.traj"
+    md = ["md", "--potential", potential_path, "--timestep", "0.5", "--traj", str(traj), "--no-plot"]
+    md += ["--device", "cpu", "--interval", "1"]
+    assert main([*md, str(water_file), "--steps", "3"]) == 0
+    methane = tmp_path / "methane.xyz"
+    write(methane, molecule("CH4"))
+    err = cli_error(capsys, [*md, str(methane), "--steps", "6", "--resume"])
+    assert "holds H2O, system 0 of the structure file is CH4" in err
+    err = cli_error(capsys, [*md, str(water_file), "--steps", "6", "--resume", "--replicas", "2"])
+    assert "no trajectory" in err
+    data = traj.read_bytes()
+    traj.write_bytes(data[: len(data) * 3 // 4])  # e.g. two runs wrote it at once
+    err = cli_error(capsys, [*md, str(water_file), "--steps", "6", "--resume"])
+    assert "is unreadable after" in err and "damaged" in err
+    assert traj.read_bytes() == data[: len(data) * 3 // 4]
+
+
+def test_relax_refuses_an_output_that_is_its_input(capsys, tmp_path, potential_path, monkeypatch):
+    structure = tmp_path / "water.xyz"
+    write(structure, _distorted_water())
+    before = structure.read_bytes()
+    (tmp_path / "link.xyz").symlink_to(structure)
+    monkeypatch.chdir(tmp_path)
+    for input_name, output in (
+        ("water.xyz", "water.xyz"),
+        ("water.xyz", "./water.xyz"),
+        ("water.xyz", str(structure)),
+        (str(structure), "sub/../water.xyz"),
+        ("water.xyz", "link.xyz"),
+    ):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        argv = ["relax", input_name, "--potential", potential_path, "--fmax", "0.1", "--out", output]
+        err = cli_error(capsys, argv)
+        assert "is the input file" in err
+    assert structure.read_bytes() == before
+
+
+def test_relax_writes_each_structure_as_it_finishes_and_resumes(
+    capsys, tmp_path, potential_path, monkeypatch
+):
+    import signal
+
+    from ase.io import read
+
+    from equiformer_ase import relax_run
+
+    structure, out = tmp_path / "two.xyz", tmp_path / "relaxed.extxyz"
+    lone = Atoms("O", positions=[[0, 0, 0]])  # no forces: finishes at once
+    write(structure, [lone, _distorted_water()])
+    argv = ["relax", str(structure), "--potential", potential_path, "--fmax", "0.001", "--steps", "30"]
+    argv += ["--out", str(out), "--no-plot", "--device", "cpu"]
+    original = relax_run._write_atomically
+
+    def write_then_terminate(path, frames):
+        original(path, frames)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives once the write is done, as SIGINT would
+
+    monkeypatch.setattr(relax_run, "_write_atomically", write_then_terminate)
+    assert main(argv) == 130
+    assert "add --resume to continue" in capsys.readouterr().err
+    kept = read(out, ":")
+    assert len(kept) == 1 and kept[0].info["relax_index"] == 0 and kept[0].get_chemical_formula() == "O"
+    monkeypatch.setattr(relax_run, "_write_atomically", original)
+    frame = kept[0]
+    frame.info["marker"] = "from the first run"
+    write(out, [frame])
+    assert main([*argv, "--resume"]) == 0
+    done = read(out, ":")
+    assert [f.info["relax_index"] for f in done] == [0, 1] and done[0].info["marker"] == "from the first run"
+    write(out, [read(structure, 1)])
+    err = cli_error(capsys, [*argv, "--resume"])
+    assert "does not say which input it relaxes" in err
+
+
+def test_refused_screens_create_nothing_and_a_non_sqlite_db_is_one_line(capsys, tmp_path, potential_path):
+    screen = ["screen", "--potential", potential_path, "--metals", "Cu", "--facets", "111"]
+    screen += ["--adsorbates", "O", "--workers", "0"]
+    db = tmp_path / "screen.db"
+    for extra, problem in (
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--check-with", "emt", "--verify-with", "no.such:Module"], "differ"),
+        (["--check-with", "no.such:Module"], "cannot import no.such"),
+    ):
+        err = cli_error(capsys, [*screen, "--db", str(db), *extra])
+        assert problem in err
+        assert not db.exists() and not list(tmp_path.glob("*screen*"))
+    db.write_text("not a database\n")
+    err = cli_error(capsys, [*screen, "--db", str(db)])
+    assert "is not an SQLite database" in err and db.read_text() == "not a database\n"

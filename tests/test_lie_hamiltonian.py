@@ -69,6 +69,29 @@ def test_learned_energy_is_invariant_under_the_group():
     )
 
 
+@pytest.mark.parametrize("source", ["random T(2)", "lie-springs-t2", "lie-springs-se2"])
+def test_energy_and_rollouts_commute_with_large_translations(source):
+    """Issue 32: a system far from the origin is no different for a translation-invariant model.
+
+    ``moved = q + c`` is rounded once; ``(q + c) - c`` is exact (Sterbenz), so ``back`` is the very
+    configuration ``moved`` translated by -c, and the model sees bitwise the same differences."""
+    data = springs(num=4, seed=3)
+    model = (
+        LearnedHamiltonian(group="T(2)").double() if source.startswith("random") else load_hamiltonian(source)
+    )
+    q, p, m, f = data.q[:, 0], data.p[:, 0], data.m, data.k[..., None]
+    for c in (np.array([2.0**10, -(2.0**9)]), np.array([-(2.0**20), 2.0**17])):
+        moved = q + c
+        back = moved - c
+        energy = model.energy(back, p, m, f)
+        np.testing.assert_allclose(model.energy(moved, p, m, f), energy, rtol=1e-13, atol=0)
+    c = np.array([2.0**10, -(2.0**9)])
+    q_moved, p_moved = model.rollout(q + c, p, data.ts, m, f)
+    q_back, p_back = model.rollout((q + c) - c, p, data.ts, m, f)
+    np.testing.assert_allclose(q_moved - c, q_back, rtol=0, atol=1e-10)  # ulp(1024) ~ 2e-13 per step
+    np.testing.assert_allclose(p_moved, p_back, rtol=0, atol=1e-9)
+
+
 def test_rk4_rollout_of_the_true_hamiltonian_matches_the_generator():
     data = generate_springs(2, seed=4, ts=np.linspace(0, 1, 11))
     model = with_true_springs(LearnedHamiltonian().double())

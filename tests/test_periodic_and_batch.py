@@ -7,6 +7,7 @@ from ase.build import bulk, molecule
 from conftest import ELEMENTS, copper_with_adsorbate, ethanol, tiny_potential, triclinic_copper
 
 import equiformer_ase as ea
+import equiformer_ase.potential as potential_module
 
 
 def test_small_cell_matches_supercell(calc64):
@@ -80,3 +81,22 @@ def test_stress_of_a_mixed_batch_trains_without_nan():
     loss.backward()
     assert all(p.grad is None or p.grad.isfinite().all() for p in potential.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in potential.parameters())
+
+
+@pytest.mark.parametrize("attention", ["mlp", "dot_product"])
+def test_memory_modes_give_the_same_numbers(monkeypatch, attention):
+    """``memory="low"`` (per-edge pipelines recomputed chunk by chunk in the backward pass, here 7 edges
+    at a time, so every block runs in many chunks) equals ``"fast"`` to round-off, and a training call
+    (``create_graph=True``) still differentiates forces with respect to the weights."""
+    potential = tiny_potential(seed=3, attention=attention, radial_value=True).double()
+    graph = ea.build_graph([copper_with_adsorbate(), ethanol()], ELEMENTS, potential.config.cutoff)
+    potential.memory = "fast"
+    fast = potential.evaluate(graph, stress=True)
+    monkeypatch.setitem(potential_module.MEMORY_MODES, "low", 7)
+    potential.memory = "low"
+    low = potential.evaluate(graph, stress=True)
+    for key in ("energy", "energies", "forces", "stress"):
+        np.testing.assert_allclose(low[key].numpy(), fast[key].numpy(), rtol=0, atol=1e-12)
+    trained = potential.evaluate(graph, create_graph=True)
+    (trained["forces"] ** 2).sum().backward()
+    assert all(p.grad is not None for p in potential.model.blocks.parameters())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -182,3 +183,24 @@ def test_regenerate_command_names_the_recipe(subset, preset, seed):
     assert ("--seed" in words) == (seed is not None)
     if preset == "probe":
         assert recipe.seed == 1000
+
+
+def test_ood_preset_leaves_the_training_data():
+    from ase.data import covalent_radii
+
+    from equiformer_ase.training.surfaces_data import surface_tasks
+
+    recipe = replace(
+        make_recipe("surfaces", "ood"), metals=("Cu",), start_adsorbates=("O",), ood_fragments=("OH",)
+    )
+    assert recipe.seed == 2000 and recipe.parts == ("ood",)
+    frames = [f for task in surface_tasks(recipe) for f in task.run(np.random.default_rng(0))]
+    volumes = sorted(f.get_volume() / len(f) for f in frames if f.info["subset"] == "bulk")
+    assert volumes[-1] / volumes[0] == pytest.approx(1.2 / 0.8, rel=0.02)
+    for frame in (f for f in frames if f.info["source"] == "contact"):
+        o = frame.get_chemical_symbols().index("O")
+        nearest = min(frame.get_distances(o, [k for k in range(len(frame)) if k != o], mic=True))
+        radii = covalent_radii[8] + covalent_radii[29]
+        assert 0.5 * radii < nearest < max(1.2, 0.5 * radii + 0.3) + 2 * 0.08 * 3**0.5 < 0.8 * radii
+    fragments = [f for f in frames if f.info["source"] == "fragment"]
+    assert len(fragments) == 4 and all(f.get_distance(0, 1) > 1.2 for f in fragments)

@@ -279,3 +279,18 @@ def test_evaluate_per_subset_errors(surfaces, tmp_path):
     by_source = json.loads(out.read_text())
     assert {"source=md", "source=relax"} <= set(by_source) and set(errors) < set(by_source)
     assert by_source["subset=bulk"] == errors["subset=bulk"]
+
+
+def test_time_budget_is_checked_between_batches(surfaces, tmp_path):
+    trainer = Trainer(surfaces, tmp_path, fast_config(epochs=None, max_time=1e-5), model_overrides=TINY)
+    assert trainer.steps_per_epoch() > 1
+    trainer.run()
+    assert (trainer.step, trainer.epoch) == (1, 0)  # stopped after the first batch, mid-epoch
+
+
+def test_max_time_is_an_old_name_of_max_minutes(capsys):
+    from equiformer_ase.cli import build_parser
+
+    assert build_parser().parse_args(["train", "d.extxyz", "--out", "o", "--max-minutes", "3"]).max_time == 3
+    assert build_parser().parse_args(["train", "d.extxyz", "--out", "o", "--max-time", "2"]).max_time == 2
+    assert capsys.readouterr().err == "equiformer-ase train: --max-time is deprecated; use --max-minutes\n"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .lie_group import LieGroup
+from .lie_group import LieGroup, homogeneous_matrix
 
 _PAIRS_PER_CHUNK = 1 << 16
 _TIE_BREAK_WEIGHTS = torch.tensor(
@@ -127,5 +127,23 @@ def relative_logs(group: LieGroup, elements: Tensor, neighbourhood: Neighbourhoo
 
     Invariant under ``u -> g u`` for every g; differentiable twice in the elements.
     """
-    neighbours = gather_neighbours(elements, neighbourhood.index)  # (B, M, k, m, m)
-    return group.log(torch.einsum("bmij,bmnjk->bmnik", group.inverse(elements), neighbours))
+    return group.log(relative_elements(group, elements, gather_neighbours(elements, neighbourhood.index)))
+
+
+def relative_elements(group: LieGroup, elements: Tensor, neighbours: Tensor) -> Tensor:
+    """``u_i^-1 u_j`` ``(B, M, k, m, m)`` for ``elements (B, M, m, m)`` and ``neighbours (B, M, k, m, m)``.
+
+    For homogeneous groups (T(n), SE(n)) the translation part is ``R_i^T (t_j - t_i)``: the
+    difference of the translations comes first, so it is exact for nearby points however far they
+    sit from the origin (``R_i^T t_j - R_i^T t_i`` would lose ``eps |t|`` to cancellation, which made
+    an SE(n) energy depend on the absolute position at the 1e-11 level, issue 32).
+    """
+    if not group.homogeneous:
+        return torch.einsum("bmji,bmnjk->bmnik", elements, neighbours)  # R_i^T R_j
+    d = group.space_dim
+    rotation_t = elements[..., :d, :d].transpose(-1, -2)  # (B, M, d, d)
+    offsets = neighbours[..., :d, d] - elements[:, :, None, :d, d]  # (B, M, k, d)
+    return homogeneous_matrix(
+        torch.einsum("bmij,bmnjk->bmnik", rotation_t, neighbours[..., :d, :d]),
+        torch.einsum("bmij,bmnj->bmni", rotation_t, offsets),
+    )

@@ -6,6 +6,7 @@ from .feed_forward import EquivariantFeedForward
 from .gate import Gate
 from .layer_norm import EquivariantLayerNorm
 from .linear import IrrepsLinear
+from .pair_repulsion import ZBLRepulsion
 from .radial import BesselBasis, GaussianBasis, PolynomialEnvelope, RadialMLP, radial_basis
 from .scatter import enveloped_softmax, scatter_sum
 from .tensor_product import DepthwiseTensorProduct
@@ -23,6 +24,7 @@ __all__ = [
     "IrrepsLinear",
     "PolynomialEnvelope",
     "RadialMLP",
+    "ZBLRepulsion",
     "enveloped_softmax",
     "radial_basis",
     "scatter_sum",

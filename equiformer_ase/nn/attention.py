@@ -10,6 +10,7 @@ from e3nn import o3
 from torch import nn
 
 from .concat import concat
+from .edge_chunks import edge_chunked
 from .gate import Gate
 from .linear import IrrepsLinear
 from .radial import RadialMLP
@@ -127,10 +128,36 @@ class EquivariantGraphAttention(nn.Module):
         edge_basis: torch.Tensor,
         envelope: torch.Tensor,
         edge_index: torch.Tensor,
+        edge_chunk: int | None = None,
     ) -> torch.Tensor:
+        """``edge_chunk``: run the per-edge pipeline (steps 1 to 3 up to the softmax) that many edges at a
+        time and recompute it in the backward pass (:func:`edge_chunked`); None keeps its intermediates."""
         src, dst = edge_index[0], edge_index[1]
         num_nodes = x.shape[0]
-        message = self.linear_src(x).index_select(0, src) + self.linear_dst(x).index_select(0, dst)
+        shared = [self.linear_src(x), self.linear_dst(x)]
+        if self.attention == "dot_product":
+            shared.append(self.linear_query(x))
+        logits, value = edge_chunked(
+            self._edge_terms, edge_chunk, (src, dst, sh, edge_basis, envelope), shared
+        )
+        alpha = enveloped_softmax(logits, envelope, dst, num_nodes)
+        return self.linear_out(scatter_sum(self._weigh_heads(value, alpha), dst, num_nodes))
+
+    def _edge_terms(
+        self,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+        sh: torch.Tensor,
+        edge_basis: torch.Tensor,
+        envelope: torch.Tensor,
+        x_src: torch.Tensor,
+        x_dst: torch.Tensor,
+        x_query: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention logits (E, H) and values (E, irreps_value.dim) of each edge: a row-wise function of
+        the edge tensors. ``x_src`` = L_src(x), ``x_dst`` = L_dst(x) (N, irreps_node.dim) and, for
+        dot-product attention, ``x_query`` = L_q(x) (N, H * alpha_channels) are node tensors gathered here."""
+        message = x_src.index_select(0, src) + x_dst.index_select(0, dst)
         message = self.tp_message(message, sh, self.radial_message(edge_basis, envelope))
         message = self.linear_message(message)
         alpha_features, value = message.split([self.num_alpha, message.shape[1] - self.num_alpha], dim=1)
@@ -139,17 +166,14 @@ class EquivariantGraphAttention(nn.Module):
         if self.attention == "mlp":
             logits = (self.activation(alpha_features) * self.alpha_dot).sum(-1)
         else:
-            query = (
-                self.linear_query(x).index_select(0, dst).view(len(dst), self.num_heads, self.alpha_channels)
-            )
+            query = x_query.index_select(0, dst).view(len(dst), self.num_heads, self.alpha_channels)
             logits = (query * alpha_features).sum(-1) / math.sqrt(self.alpha_channels)
-        alpha = enveloped_softmax(logits, envelope, dst, num_nodes)
 
         if self.nonlinear_message:
             weights = None if self.radial_value is None else self.radial_value(edge_basis, envelope)
             value = self.tp_value(self.gate(value), sh, weights)
             value = self.linear_value(value)
-        return self.linear_out(scatter_sum(self._weigh_heads(value, alpha), dst, num_nodes))
+        return logits, value
 
     def _weigh_heads(self, value: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Multiply head h's channels of ``value`` (E, D) by ``alpha[:, h]`` (E, H)."""

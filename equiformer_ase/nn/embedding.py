@@ -7,6 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from .concat import concat
+from .edge_chunks import edge_chunked
 from .radial import RadialMLP
 from .scatter import scatter_sum
 
@@ -70,9 +71,19 @@ class EdgeDegreeEmbedding(nn.Module):
         envelope: torch.Tensor,
         dst: torch.Tensor,
         num_nodes: int,
+        edge_chunk: int | None = None,
     ) -> torch.Tensor:
+        """``edge_chunk``: form the edge terms that many edges at a time and recompute them in the
+        backward pass (:func:`edge_chunked`); None keeps their intermediates."""
+        (terms,) = edge_chunked(self._edge_terms, edge_chunk, (sh, edge_basis, envelope))
+        return scatter_sum(terms, dst, num_nodes) * self.inv_avg_num_neighbors
+
+    def _edge_terms(
+        self, sh: torch.Tensor, edge_basis: torch.Tensor, envelope: torch.Tensor
+    ) -> tuple[torch.Tensor]:
+        r""":math:`R_l(r_{ij}) \otimes Y_l(\hat r_{ij})` of each edge: a one-tuple of (E, irreps_node.dim)."""
         weights = self.radial(edge_basis, envelope).split(self.muls, dim=1)
         blocks = [
             (w[:, :, None] * y[:, None, :]).flatten(1) for w, y in zip(weights, sh.split(self.sh_dims, dim=1))
         ]
-        return scatter_sum(concat(blocks, dim=1), dst, num_nodes) * self.inv_avg_num_neighbors
+        return (concat(blocks, dim=1),)

@@ -5,10 +5,27 @@ from __future__ import annotations
 import torch
 
 
+class _ScatterSum(torch.autograd.Function):
+    """``index_add`` into zeros whose backward keeps only ``index``: PyTorch's own ``index_add``
+    keeps ``src`` too (its gradient formula expands to ``src``'s shape), a full (E, D) edge tensor
+    per call. The backward, ``grad.index_select``, is differentiable again for training on forces."""
+
+    @staticmethod
+    def forward(ctx, src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        return src.new_zeros((num_nodes, *src.shape[1:])).index_add_(0, index, src)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (index,) = ctx.saved_tensors
+        return grad.index_select(0, index), None, None
+
+
 def scatter_sum(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
     """Sum rows of ``src`` (E, ...) into ``num_nodes`` rows by ``index`` (E,) -> (num_nodes, ...)."""
-    out = src.new_zeros((num_nodes, *src.shape[1:]))
-    return out.index_add_(0, index, src)
+    if not (torch.is_grad_enabled() and src.requires_grad):
+        return src.new_zeros((num_nodes, *src.shape[1:])).index_add_(0, index, src)
+    return _ScatterSum.apply(src, index, num_nodes)
 
 
 def enveloped_softmax(

@@ -14,19 +14,33 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.optimize import FIRE
 
-from ..training.reference_calculators import reference_calculator
+from ..references import reference_calculator
 
 Result = tuple[Atoms, bool, dict]
 
 
 def relax_with_potential(
-    structures: list[Atoms], potential: str, fmax: float, steps: int, device: str, dtype: str
+    structures: list[Atoms],
+    potential: str,
+    fmax: float,
+    steps: int,
+    device: str,
+    dtype: str,
+    dispersion: str | None = None,
 ) -> list[Result]:
-    """All ``structures`` relaxed together by the batched FIRE engine (:func:`equiformer_ase.dynamics.relax`)."""
+    """All ``structures`` relaxed together by the batched FIRE engine (:func:`equiformer_ase.dynamics.relax`),
+    with D3 added for ``dispersion="d3"``."""
     from ..dynamics import relax  # torch only where the potential runs
 
     relaxed, converged = relax(
-        structures, potential, fmax=fmax, steps=steps, device=device, dtype=dtype, progress=False
+        structures,
+        potential,
+        fmax=fmax,
+        steps=steps,
+        device=device,
+        dtype=dtype,
+        progress=False,
+        dispersion=dispersion,
     )
     return [
         (

@@ -149,7 +149,8 @@ def write_csv(rows: list[dict], path: str | Path) -> None:
 
 
 def write_heatmap(best: dict, path: str | Path, title: str) -> None:
-    """PNG heatmap: surfaces (rows) x adsorbates (columns), best-site adsorption energy in eV, annotated."""
+    """PNG heatmap: surfaces (rows) x adsorbates (columns), best-site adsorption energy in eV, annotated with
+    the site it was found at; the surface that binds each adsorbate most strongly is framed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,19 +159,25 @@ def write_heatmap(best: dict, path: str | Path, title: str) -> None:
     surfaces = sorted({surface_name(m, f) for m, f, _ in best})
     adsorbates = sorted({a for _, _, a in best})
     grid = np.full((len(surfaces), len(adsorbates)), np.nan)
+    sites = np.full(grid.shape, "", dtype=object)
     for (metal, facet, name), entry in best.items():
-        grid[surfaces.index(surface_name(metal, facet)), adsorbates.index(name)] = entry["adsorption_energy"]
+        cell = surfaces.index(surface_name(metal, facet)), adsorbates.index(name)
+        grid[cell], sites[cell] = entry["adsorption_energy"], entry.get("site", "")
     # The grid sets the size, but never below what the title and the colour bar with its label need.
     width = max(2.5 + 0.9 * len(adsorbates), 1.0 + 0.08 * len(title))
     fig, ax = plt.subplots(figsize=(width, max(1.5 + 0.45 * len(surfaces), 3.0)))
     image = ax.imshow(grid, cmap="viridis", aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
-        ax.text(
-            j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7, color="w"
-        )
+        text = "-" if np.isnan(value) else f"{value:.2f}\n{sites[i, j]}"
+        bright = not np.isnan(value) and image.norm(value) > 0.6  # viridis turns yellow: dark text there
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="k" if bright else "w")
+    for j in range(len(adsorbates)):
+        if not np.isnan(grid[:, j]).all():
+            i = int(np.nanargmin(grid[:, j]))
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
     ax.set_xticks(range(len(adsorbates)), adsorbates)
     ax.set_yticks(range(len(surfaces)), surfaces)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{title}\nsite of the best placement; red frame: strongest binding", fontsize=9)
     fig.colorbar(image, ax=ax, label="adsorption energy (eV)")
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")

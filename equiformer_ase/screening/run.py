@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..devices import resolve_device
 from .report import screening_report
-from .workflow import Screening, ScreeningSpec
+from .workflow import Screening, ScreeningSpec, check_run
 
 
 @contextmanager
@@ -47,6 +48,9 @@ def screen(
     """Run (or resume) the screen ``spec`` into ``database`` on :func:`dask_client`, with the optional reference
     relaxations and single points of :meth:`Screening.run`, then write the report files
     (:func:`~.report.report_paths`); returns the report text."""
+    check_run(spec, check_with, verify_with, top_k)  # a refused screen makes no database
+    if scheduler is None:  # this machine's workers: its devices
+        resolve_device(spec.device)
     with dask_client(workers, scheduler) as client:
         screening = Screening(spec, database, client)
         screening.run(check_with=check_with, verify_with=verify_with, top_k=top_k)

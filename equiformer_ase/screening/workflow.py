@@ -41,10 +41,12 @@ from ase import Atoms
 from ase.calculators.emt import parameters as emt_parameters
 from tqdm.auto import tqdm
 
+from ..devices import check_device_name
+from ..dispersion import check_dispersion
 from ..errors import UnsupportedElementError
+from ..references import reference_calculator
 from ..shipped import COMMITTEE
 from ..shipped import read_header as read_model_header
-from ..training.reference_calculators import reference_calculator
 from ..training.sampling import snapshot
 from .adsorbates import Adsorbate, adsorbate, place_adsorbate
 from .anomalies import detect_anomaly
@@ -65,7 +67,7 @@ class ScreeningSpec:
     FIRE relaxation; ``batch_size`` structures relax together in one batched graph per Dask task; slab
     ``size``/``vacuum`` as :func:`build_surface`; ``random_placements`` random sites per system besides
     the heuristic ones, seeded by ``seed``, every site at each height offset of ``heights`` (Angstrom,
-    >= 0; see :mod:`.placements`).
+    >= 0; see :mod:`.placements`); ``dispersion="d3"`` adds D3(BJ) to the potential (:mod:`..dispersion`).
 
     ``method`` is the potential's name (file stem) or "emt"; ``settings`` the key of this screen's results:
     the potential's :func:`potential_hash` (or "emt") and every setting that changes a relaxed structure
@@ -85,6 +87,7 @@ class ScreeningSpec:
     random_placements: int = 0
     heights: tuple[float, ...] = (0.0,)
     seed: int = 0
+    dispersion: str | None = None
     method: str = field(init=False)
     settings: str = field(init=False)
 
@@ -132,6 +135,12 @@ class ScreeningSpec:
                 f"need random_placements >= 0 and distinct finite heights >= 0 (Angstrom), got "
                 f"{self.random_placements} and {list(self.heights)}"
             )
+        check_dispersion(self.dispersion)
+        check_device_name(self.device)
+        if self.dispersion and self.potential == REFERENCE_METHOD:
+            raise ValueError(
+                f"dispersion={self.dispersion!r} is added to a potential, not to {REFERENCE_METHOD}"
+            )
         object.__setattr__(
             self,
             "method",
@@ -142,7 +151,8 @@ class ScreeningSpec:
             self,
             "settings",
             f"{weights} fmax={self.fmax:g} steps={self.steps} "
-            f"size={'x'.join(map(str, self.size))} vacuum={self.vacuum:g} {self.dtype}",
+            f"size={'x'.join(map(str, self.size))} vacuum={self.vacuum:g} {self.dtype}"
+            + (f" +{self.dispersion}" if self.dispersion else ""),
         )
 
 
@@ -227,6 +237,26 @@ def _renamed(task: Task, prefix: str) -> Task:
     return Task(f"{prefix}:{task.key.split(':', 1)[1]}", task.atoms, task.labels)
 
 
+def check_run(spec: ScreeningSpec, check_with: str | None, verify_with: str | None, top_k: int) -> list[str]:
+    """The reference calculators of a :meth:`Screening.run` with these options; ValueError for options that
+    cannot run (two different references, one that does not load, ``top_k`` < 1), before anything is made."""
+    references = [name for name in dict.fromkeys((check_with, verify_with)) if name]
+    if len(references) > 1:
+        raise ValueError(
+            f"check_with {check_with!r} and verify_with {verify_with!r} differ: the success rate "
+            "compares one reference's single points with its own minimum"
+        )
+    for name in references:
+        reference_calculator(name)  # an unknown or broken reference fails now, before any work
+        if name == spec.method != spec.potential:
+            raise ValueError(
+                f"the potential's name {name!r} is also the reference calculator's: rename the file"
+            )
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    return references
+
+
 class Screening:
     """Runs a :class:`ScreeningSpec` against ``database``; ``client`` is a dask.distributed Client,
     or None to compute in this process."""
@@ -242,6 +272,7 @@ class Screening:
                     f"the screening database must be an SQLite .db file or a postgresql:// URL, "
                     f"got {self.database}"
                 )
+            _check_sqlite(Path(self.database))
             _create_sqlite(Path(self.database))
         # no lock file: a killed client would leave it behind; the transactions of _exclusive() do its work
         self.db = ase.db.connect(self.database, use_lock_file=False)
@@ -284,20 +315,7 @@ class Screening:
         potential; with ``check_with`` (a reference calculator: "emt", "gfn2" or "module:Class") every placement
         relaxed with it too (the dense ground truth); with ``verify_with`` its relaxed slabs and gas molecules
         and its single points at the ``top_k`` lowest anomaly-free ML structures of each system."""
-        references = [name for name in dict.fromkeys((check_with, verify_with)) if name]
-        if len(references) > 1:
-            raise ValueError(
-                f"check_with {check_with!r} and verify_with {verify_with!r} differ: the success rate "
-                "compares one reference's single points with its own minimum"
-            )
-        for name in references:
-            reference_calculator(name)  # an unknown or broken reference fails now, before any work
-            if name == self.spec.method != self.spec.potential:
-                raise ValueError(
-                    f"the potential's name {name!r} is also the reference calculator's: rename the file"
-                )
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        references = check_run(self.spec, check_with, verify_with, top_k)
         for method in [self.spec.method] + references:
             self._compute(reference_tasks(self.spec), method)
         self._compute(self.placements(), self.spec.method)
@@ -356,12 +374,18 @@ class Screening:
         elif method == spec.method and spec.potential != REFERENCE_METHOD:
             function, arguments, what = (
                 relax_with_potential,
-                (spec.potential, spec.fmax, spec.steps, spec.device, spec.dtype),
+                (spec.potential, spec.fmax, spec.steps, spec.device, spec.dtype, spec.dispersion),
                 "relax",
             )
         else:
             function, arguments, what = relax_with_reference, (method, spec.fmax, spec.steps), "relax"
         batches = [pending[k : k + spec.batch_size] for k in range(0, len(pending), spec.batch_size)]
+        if self.progress:
+            where = "in this process" if self.client is None else "on Dask workers (each first loads torch)"
+            tqdm.write(
+                f"{what} ({method}): {len(pending)} structures in {len(batches)} batches of up to "
+                f"{spec.batch_size} {where}; the bar moves as each batch finishes (--batch-size)"
+            )
         started = time.monotonic()
         with tqdm(
             total=len(pending), desc=f"{what} ({method})", unit="structure", disable=not self.progress
@@ -535,6 +559,16 @@ class _Record(dict):
         binding = self.row.natoms - len(self.molecule.atoms) + self.molecule.binding_index
         self[key] = site_kind_at(self.slab, self.row.positions[binding])
         return self[key]
+
+
+def _check_sqlite(path: Path) -> None:
+    """ValueError for an existing, non-empty ``path`` that is not an SQLite database (its 16-byte header)."""
+    if path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                raise ValueError(
+                    f"--db {path} exists and is not an SQLite database: give a new or an ase.db file"
+                )
 
 
 def _create_sqlite(path: Path) -> None:

@@ -46,6 +46,7 @@ from tqdm import tqdm
 from ..calculator import EquiformerCalculator
 from ..committee import Committee, is_committee_file, load_committee
 from ..potential import Potential, load_potential
+from ..references import reference_calculator
 from .batching import calculator_predictions
 from .calibration import calibration_statistics
 from .dataset import read_structures, to_samples
@@ -53,7 +54,6 @@ from .exploration import exploration_tasks, placement_options, start_structure, 
 from .frame_store import ExtxyzFrameStore, read_frames
 from .learned_data import frames_text, write_learned_recipe
 from .metrics import error_summary
-from .reference_calculators import reference_calculator
 from .sampling import snapshot
 from .selection import select_frames
 from .tasks import run_tasks, task_rng

@@ -66,12 +66,17 @@ def predict(
     batch_size: int,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float64,
+    desc: str | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """Per sample (same order): ``energy`` float eV, ``forces`` (n, 3) eV/A, ``stress`` (3, 3) where labelled;
-    of a committee, its members' mean (:func:`~equiformer_ase.committee.evaluate_model`)."""
+    of a committee, its members' mean (:func:`~equiformer_ase.committee.evaluate_model`); a progress bar
+    named ``desc`` if given."""
+    from tqdm import tqdm
+
     elements, cutoff = model.config.elements, model.config.cutoff
     predictions: list[dict] = [{} for _ in samples]
-    for start in range(0, len(samples), batch_size):
+    starts = range(0, len(samples), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", disable=desc is None):
         chunk = samples[start : start + batch_size]
         batch = collate(chunk, elements, cutoff, device, dtype)
         result = evaluate_model(model, batch.graph, stress=bool(batch.has_stress.any()))

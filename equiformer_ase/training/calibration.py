@@ -3,7 +3,9 @@
 On labelled frames, per atom: the deviation ``forces_dev`` (eV/A, see :mod:`equiformer_ase.committee`)
 against the error of the members' mean, |F_mean - F_ref| (eV/A); per frame: ``max_forces_dev``
 against the largest per-atom error (what a trust window or a stop criterion acts on). Reported as
-Spearman rank correlations (1: the deviation orders the errors perfectly; 0: no information).
+Spearman rank correlations (1: the deviation orders the errors perfectly; 0: no information), and, for
+the frames whose largest atom error exceeds ``LARGE_ERROR`` (1 eV/A: the answer is wrong), the fraction
+that a trust level on ``max_forces_dev`` would catch, at each of ``TRUST_LEVELS``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+LARGE_ERROR = 1.0  # eV/A, largest atom force error of a frame whose answer is wrong
+TRUST_LEVELS = (0.05, 0.15, 0.5, 1.0)  # eV/A on max_forces_dev
+
 
 def calibration_statistics(
     deviations: list[np.ndarray], mean_forces: list[np.ndarray], reference_forces: list[np.ndarray]
@@ -19,7 +24,9 @@ def calibration_statistics(
     """Per frame f: ``deviations[f]`` (n,) eV/A, ``mean_forces[f]`` and ``reference_forces[f]`` (n, 3) eV/A.
 
     Returns ``frame_spearman``, ``atom_spearman``, ``frames``, ``atoms``, ``forces_mae_mev_per_a``
-    (components) and the arrays ``frame_deviation``, ``frame_error`` (F,), ``atom_deviation``,
+    (components), ``large_error_frames`` (largest atom error above ``LARGE_ERROR``) and ``caught`` (for
+    each of ``TRUST_LEVELS``, the fraction of those frames whose ``max_forces_dev`` exceeds it; NaN
+    without such frames), and the arrays ``frame_deviation``, ``frame_error`` (F,), ``atom_deviation``,
     ``atom_error`` (N,) in eV/A.
     """
     from scipy.stats import spearmanr
@@ -39,7 +46,14 @@ def calibration_statistics(
     def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
         return float(spearmanr(x, y)[0]) if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
 
+    wrong = frame_error > LARGE_ERROR
+    caught = {
+        level: float(np.mean(frame_deviation[wrong] > level)) if wrong.any() else float("nan")
+        for level in TRUST_LEVELS
+    }
     return {
+        "large_error_frames": int(wrong.sum()),
+        "caught": caught,
         "frame_spearman": rank_correlation(frame_deviation, frame_error),
         "atom_spearman": rank_correlation(atom_deviation, atom_error),
         "frames": len(deviations),

@@ -67,12 +67,15 @@ def ship(
     device: str = "cpu",
     nve_duration: float | None = None,
     allow_drift: bool = False,
+    probe: str | Path | None = None,
 ) -> Path:
     """Write ``out_dir/NAME.safetensors`` and ``out_dir/NAME.md`` from ``run_dir/best.safetensors``.
 
     First runs :func:`~equiformer_ase.training.nve_check.nve_check` (``nve_duration`` fs, default its own):
     a potential whose NVE energy drifts above the limit is refused with a ValueError and nothing is written,
-    unless ``allow_drift``, which ships it with a warning in its card.
+    unless ``allow_drift``, which ships it with a warning in its card. ``probe``: labelled frames made
+    apart from the training data (own recipe and seed, never trained on); their errors per group go
+    into the header and the card.
     """
     potential = load_potential(Path(run_dir) / "best.safetensors").to(dtype=torch.float64)
     nve = nve_guard(potential, nve_duration, allow_drift, device)
@@ -94,6 +97,10 @@ def ship(
         "test": group_errors(test, predict(potential, test, 16, device)),
         "nve": nve,
     }
+    if probe is not None:
+        frames = to_samples(read_structures(probe), potential.config.elements)
+        potential.training_info["probe"] = {"file": Path(probe).name, "sha256": file_sha256(probe)}
+        potential.metrics["probe"] = group_errors(frames, predict(potential, frames, 16, device))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"
@@ -138,6 +145,64 @@ def _active_data(active: dict | None, name: str) -> list[str]:
     ]
 
 
+def _errors_table(errors: dict) -> list[str]:
+    return markdown_table(
+        ["group", "structures", "E MAE (meV/atom)", "E RMSE (meV/atom)", "F MAE (meV/A)", "F RMSE (meV/A)"],
+        [
+            [
+                group,
+                e["structures"],
+                f"{e['energy_mae_mev_per_atom']:.3f}",
+                f"{e['energy_rmse_mev_per_atom']:.3f}",
+                f"{e['forces_mae_mev_per_a']:.2f}",
+                f"{e['forces_rmse_mev_per_a']:.2f}",
+            ]
+            for group, e in errors.items()
+        ],
+    )
+
+
+def _data_origin(recipe: dict, name: str, frames: dict) -> list[str]:
+    """Card lines saying where the training data comes from, how to rebuild it exactly, and its ``frames``."""
+    counts = "Frames: " + ", ".join(f"{k} {v}" for k, v in frames.items()) + "."
+    labelled = recipe.get("labelled")
+    if not labelled:
+        generated = "BASE.extxyz" if recipe.get("active") else "DATA.extxyz"  # with active frames, part of it
+        return [
+            f"Recipe `{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']} "
+            f"(regenerate: `{regenerate_command(recipe, generated)}`). {counts}"
+        ]
+    runs = labelled["runs"]
+    lines = [
+        f"{labelled['frames']} frames labelled by `{labelled['reference']}` in {len(runs)} labelling runs "
+        f"(`equiformer-ase label`), chosen from candidates sampled by {recipe['recipe']['sampled_by']} (recipe "
+        f"`{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']}). "
+        "The labelled frames are kept in the package (`equiformer_ase/data/`); rebuild the training file:",
+        "",
+        "```bash",
+        'python -c "from equiformer_ase.training.labelled_data import rebuild_labelled_data; '
+        f"rebuild_labelled_data('{name}', 'DATA.extxyz')\"",
+        "```",
+        "",
+    ]
+    lines += markdown_table(
+        ["run", "frames", "chosen by", "per (system, temperature)", "systems"],
+        [
+            [
+                f"`{run['file']}`",
+                run["frames"],
+                f"committee `{run['settings']['committee']}` (max_forces_dev)"
+                if run["settings"]["committee"]
+                else "evenly in time",
+                run["settings"]["per_group"],
+                ", ".join(run["settings"]["systems"]) or "all",
+            ]
+            for run in runs
+        ],
+    )
+    return [*lines, "", counts]
+
+
 def _lineage(parent: dict | None) -> list[str]:
     """Card lines naming the chain of parents this potential was fine-tuned from (none: trained from scratch)."""
     if not parent:
@@ -158,9 +223,6 @@ def render_card(metadata: dict) -> str:
     info, test = metadata["training"], metadata["metrics"]["test"]
     recipe = info["recipe"]
     config = metadata["config"]
-    generated = (
-        "BASE.extxyz" if recipe.get("active") else "DATA.extxyz"
-    )  # with active frames, part of the data
     lines = [
         f"# {info['name']}",
         "",
@@ -170,10 +232,7 @@ def render_card(metadata: dict) -> str:
         "",
         "## Data",
         "",
-        f"Recipe `{recipe['recipe']['subset']}`, preset `{recipe['preset']}`, seed {recipe['recipe']['seed']} "
-        f"(regenerate: `{regenerate_command(recipe, generated)}`). Frames: "
-        + ", ".join(f"{k} {v}" for k, v in info["frames"].items())
-        + ".",
+        *_data_origin(recipe, info["name"], info["frames"]),
         f"Split (seed {info['seed']}): train {info['split']['train']}, validation {info['split']['validation']}, "
         f"test {info['split']['test']}. Data sha256 `{info['data_sha256']}`.",
         "",
@@ -212,19 +271,16 @@ def render_card(metadata: dict) -> str:
         f"Float64, reproduced by `equiformer-ase evaluate {info['name']} DATA.extxyz --split test`:",
         "",
     ]
-    lines += markdown_table(
-        ["group", "structures", "E MAE (meV/atom)", "E RMSE (meV/atom)", "F MAE (meV/A)", "F RMSE (meV/A)"],
-        [
-            [
-                group,
-                e["structures"],
-                f"{e['energy_mae_mev_per_atom']:.3f}",
-                f"{e['energy_rmse_mev_per_atom']:.3f}",
-                f"{e['forces_mae_mev_per_a']:.2f}",
-                f"{e['forces_rmse_mev_per_a']:.2f}",
-            ]
-            for group, e in test.items()
-        ],
-    )
+    lines += _errors_table(test)
+    probe = info.get("probe")
+    if probe:
+        lines += [
+            "",
+            "## Fresh frames never trained on",
+            "",
+            f"Float64, on `{probe['file']}` (sha256 `{probe['sha256']}`), made by its own recipe and seed:",
+            "",
+            *_errors_table(metadata["metrics"]["probe"]),
+        ]
     lines += ["", *card_section(metadata["metrics"].get("nve")), "## Known limits", "", info["limits"], ""]
     return "\n".join(lines)

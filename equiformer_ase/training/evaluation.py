@@ -38,4 +38,6 @@ def evaluate_potential(
         )
     else:
         samples = held_out(model, data, split)
-    return group_errors(samples, predict(model, samples, batch_size, device))
+    return group_errors(
+        samples, predict(model, samples, batch_size, device, desc=f"evaluate {len(samples)} frames")
+    )

@@ -76,8 +76,8 @@ def generate(subset: str, out: str | Path, preset: str = "full", seed: int | Non
     """
     recipe = make_recipe(subset, preset, seed)
     out = Path(out)
-    store = open_frame_store(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    store = open_frame_store(out)
     _claim_recipe(out, {"preset": preset, "recipe": recipe_to_dict(recipe)})
     tasks = TASK_BUILDERS[subset](recipe)
     return run_tasks(tasks, store, recipe.seed, desc=f"{subset} -> {out.name}")

@@ -15,29 +15,21 @@ import numpy as np
 from ase import Atoms
 
 from ..data import md17_molecule
+from ..references import gfn2_xtb
 from .recipes import MoleculeRecipe
 from .sampling import langevin_frames
 from .tasks import Task
 
 
-def gfn2_xtb():
-    """A fresh GFN2-xTB ASE calculator from tblite, or an ImportError saying how to install it."""
-    try:
-        from tblite.ase import TBLite
-    except ImportError as err:
-        raise ImportError(
-            "molecule reference data needs tblite (GFN2-xTB): pip install 'equiformer-ase[data]'"
-        ) from err
-    return TBLite(method="GFN2-xTB", verbosity=0)
-
-
-def _trajectory(recipe: MoleculeRecipe, name: str, rng: np.random.Generator) -> list[Atoms]:
+def _trajectory(
+    recipe: MoleculeRecipe, name: str, temperature: float, rng: np.random.Generator
+) -> list[Atoms]:
     atoms = md17_molecule(name)
     atoms.calc = gfn2_xtb()
     return langevin_frames(
         atoms,
         rng,
-        temperature=recipe.temperature,
+        temperature=temperature,
         timestep=recipe.timestep,
         friction=recipe.friction,
         equilibration_steps=recipe.equilibration_steps,
@@ -50,7 +42,11 @@ def _trajectory(recipe: MoleculeRecipe, name: str, rng: np.random.Generator) -> 
 
 
 def molecule_tasks(recipe: MoleculeRecipe) -> list[Task]:
-    """One task per (molecule, trajectory), each with its own random stream."""
+    """One task per (molecule, temperature, trajectory), each with its own random stream.
+
+    With one temperature the task ids (and so the random streams) are those of recipes written
+    before temperatures could be several: ``md17:NAME:trajK``; otherwise ``md17:NAME:TK:trajK``.
+    """
     gfn2_xtb()  # fail before any work if tblite is missing
     if os.environ.get("OMP_NUM_THREADS") != "1":
         warnings.warn(
@@ -58,8 +54,14 @@ def molecule_tasks(recipe: MoleculeRecipe) -> list[Task]:
             "down badly on busy cores; start with OMP_NUM_THREADS=1",
             stacklevel=2,
         )
+
+    def task_id(name: str, temperature: float, k: int) -> str:
+        at = "" if len(recipe.temperatures) == 1 else f"{temperature:g}K:"
+        return f"md17:{name}:{at}traj{k}"
+
     return [
-        Task(f"md17:{name}:traj{k}", partial(_trajectory, recipe, name))
+        Task(task_id(name, temperature, k), partial(_trajectory, recipe, name, temperature))
         for name in recipe.molecules
+        for temperature in recipe.temperatures
         for k in range(recipe.trajectories)
     ]

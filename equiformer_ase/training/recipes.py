@@ -19,8 +19,8 @@ SLAB_FACETS = ("fcc111", "fcc100", "fcc211")
 ADSORBATE_FACETS = ("fcc111", "fcc100")
 ADSORPTION_SITES = ("top", "bridge", "hollow")
 ADSORBATES = ("H", "C", "N", "O", "OH", "CO", "NH", "CH", "NH2", "CH3")
-SURFACE_PARTS = ("bulk", "slab", "adsorbate", "gas", "starts")
-PRESETS = ("full", "compact", "starts", "probe", "tiny")
+SURFACE_PARTS = ("bulk", "slab", "adsorbate", "gas", "starts", "ood")
+PRESETS = ("full", "compact", "starts", "probe", "ood", "pool", "tiny")
 
 
 def _check_subset(name: str, values: tuple, allowed: tuple) -> None:
@@ -99,15 +99,25 @@ class SurfaceRecipe:
     start_rattle: float = 0.08  # Angstrom, largest displacement of any free atom
     start_placements: int = 2  # per metal, facet, adsorbate and slab size
     start_relax_frames: int = 4  # frames along each relaxation, the start included
+    # "ood": structures no training recipe visits, for judging a committee's deviation off the data:
+    # bulk cells scaled in volume, adsorbates pushed onto a top-layer metal atom, molecules with a
+    # bond pulled apart (each rattled by up to start_rattle)
+    ood_volume_factors: tuple[float, ...] = (0.8, 0.9, 1.1, 1.2)
+    ood_contact_heights: tuple[float, float] = (0.8, 1.2)  # Angstrom, binding atom above a metal atom (raised
+    # to 0.3 A past the close-contact limit, 0.5 x the covalent radii sum, where that is higher)
+    ood_contacts: int = 2  # per metal, facet and adsorbate
+    ood_fragments: tuple[str, ...] = ("H2O", "NH3", "CH4", "CO2", "OH", "CO")
+    ood_bond_stretch: tuple[float, float] = (1.4, 2.5)  # a bond pulled to this times its length
+    ood_fragment_frames: int = 4  # per molecule
 
     def __post_init__(self) -> None:
         _check_not_negative(self)
         _check_subset("parts", self.parts, SURFACE_PARTS)
         _check_subset("start_adsorbates", self.start_adsorbates, ADSORBATES)
-        if not 0 < self.start_heights[0] <= self.start_heights[1]:
-            raise ValueError(
-                f"start_heights must be (low, high) with 0 < low <= high, got {self.start_heights}"
-            )
+        for name in ("start_heights", "ood_contact_heights", "ood_bond_stretch"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high, got {(low, high)}")
         _check_subset("metals", self.metals, EMT_METALS)
         _check_subset("facets", self.facets, SLAB_FACETS)
         _check_subset("adsorbate_facets", self.adsorbate_facets, ADSORBATE_FACETS)
@@ -115,6 +125,7 @@ class SurfaceRecipe:
         _check_subset("sites", self.sites, ADSORPTION_SITES)
         emt_molecules = tuple(n for n in g2.names if set(g2[n].get_chemical_symbols()) <= set(EMT_NONMETALS))
         _check_subset("gas_molecules", self.gas_molecules, emt_molecules)
+        _check_subset("ood_fragments", self.ood_fragments, emt_molecules)
         if "fcc211" in self.facets and self.slab_size[0] % 3:
             raise ValueError(f"fcc211 needs slab_size[0] divisible by 3, got slab_size={self.slab_size}")
         if self.relax_frames < 2:
@@ -131,14 +142,18 @@ class SurfaceRecipe:
         ``"compact"`` is the same as ``"full"``; ``"starts"``: ``"full"`` plus adsorbate placements at
         random sites and heights 1.0-2.5 A on 2x2 and 3x3 slabs with their relaxations (about 1300 more
         frames); ``"probe"``: only such placements, heights 1.2-2.0 A and seed 1000, a held-out set
-        of user-like frames that no training recipe draws from; ``"tiny"``: 37 frames of Cu in about a
-        second, for tests."""
+        of user-like frames that no training recipe draws from; ``"ood"``: structures off the training
+        data (bulk at 0.8-1.2 times the volume, adsorbates 0.8-1.2 A above a metal atom, molecules with
+        a bond pulled apart), seed 2000, for a committee's calibration where the potential is wrong;
+        ``"tiny"``: 37 frames of Cu in about a second, for tests."""
         if name in ("full", "compact"):
             return cls()
         if name == "starts":
             return cls(parts=SURFACE_PARTS)
         if name == "probe":
             return cls(seed=1000, parts=("starts",), start_heights=(1.2, 2.0), start_placements=1)
+        if name == "ood":
+            return cls(seed=2000, parts=("ood",))
         if name == "tiny":
             return cls(
                 metals=("Cu",),
@@ -169,16 +184,18 @@ class SurfaceRecipe:
 class MoleculeRecipe:
     """GFN2-xTB Langevin MD of the MD17 molecules at 500 K, as MD17 was sampled.
 
-    Each molecule runs ``trajectories`` independent trajectories (own seed) from the shipped
-    starting geometry: Maxwell-Boltzmann velocities, ``equilibration_steps`` unrecorded steps,
-    then ``frames_per_trajectory`` frames every ``sample_interval`` steps.
+    Each molecule runs ``trajectories`` independent trajectories (own seed) at each of
+    ``temperatures`` from the shipped starting geometry: Maxwell-Boltzmann velocities,
+    ``equilibration_steps`` unrecorded steps, then ``frames_per_trajectory`` frames every
+    ``sample_interval`` steps. The frames carry GFN2-xTB labels; ``label`` relabels a choice of
+    them with another reference (PBE for ``pbe-md17``).
     """
 
     subset: ClassVar[str] = "molecules"
     seed: int = 0
     reference: str = "GFN2-xTB (tblite.ase.TBLite)"
     molecules: tuple[str, ...] = MD17_MOLECULES
-    temperature: float = 500.0  # K
+    temperatures: tuple[float, ...] = (500.0,)  # K
     timestep: float = 0.5  # fs
     friction: float = 0.02  # 1/fs (thermostat time 50 fs)
     equilibration_steps: int = 1000  # 0.5 ps
@@ -190,6 +207,8 @@ class MoleculeRecipe:
     def __post_init__(self) -> None:
         _check_not_negative(self)
         _check_subset("molecules", self.molecules, MD17_MOLECULES)
+        if not self.temperatures or min(self.temperatures) <= 0:
+            raise ValueError(f"temperatures must be positive and not empty, got {self.temperatures}")
 
     @classmethod
     def preset(cls, name: str) -> MoleculeRecipe:
@@ -197,7 +216,9 @@ class MoleculeRecipe:
         molecule, 10 fs apart, from two trajectories (about 20 min on one core; the shipped gfn2-md17
         trains on it); ``"probe"``: 50 frames per molecule from one trajectory with seed 1000, a
         held-out set of fresh 500 K frames that no training recipe draws from (about 5 min);
-        ``"tiny"``: a few ethanol frames, for tests."""
+        ``"pool"``: candidates for DFT labels, 60 frames per molecule at each of 300, 500 and 700 K
+        (about 10 min), from which ``label`` lets a committee choose; ``"tiny"``: a few ethanol frames,
+        for tests."""
         if name == "full":
             return cls()
         if name == "compact":
@@ -209,6 +230,15 @@ class MoleculeRecipe:
                 sample_interval=20,
                 trajectories=1,
                 frames_per_trajectory=50,
+            )
+        if name == "pool":
+            return cls(
+                seed=500,
+                temperatures=(300.0, 500.0, 700.0),
+                equilibration_steps=400,
+                sample_interval=20,
+                trajectories=1,
+                frames_per_trajectory=60,
             )
         if name == "tiny":
             return cls(

@@ -15,6 +15,7 @@ from ase import Atoms
 from ase.build import add_adsorbate, bulk, fcc100, fcc111, fcc211, molecule
 from ase.calculators.emt import EMT
 from ase.constraints import FixAtoms
+from ase.data import atomic_numbers, covalent_radii
 
 from ..data.adsorbates import adsorbate_geometry
 from ..structures import fixed_atoms
@@ -273,6 +274,64 @@ def _gas(recipe: SurfaceRecipe, name: str, rng: np.random.Generator) -> list[Ato
     return frames
 
 
+def _rattled(atoms: Atoms, recipe: SurfaceRecipe, rng: np.random.Generator) -> Atoms:
+    """``atoms`` with its free atoms displaced by up to ``start_rattle`` (uniform per component)."""
+    free = ~fixed_atoms(atoms)
+    atoms.positions[free] += rng.uniform(-1, 1, size=(int(free.sum()), 3)) * recipe.start_rattle
+    return atoms
+
+
+def _ood_volumes(recipe: SurfaceRecipe, metal: str, rng: np.random.Generator) -> list[Atoms]:
+    """The bulk cell at each of ``ood_volume_factors`` times its volume, rattled."""
+    frames = []
+    for factor in recipe.ood_volume_factors:
+        atoms = bulk_cell(metal, recipe)
+        atoms.set_cell(atoms.cell[:] * factor ** (1 / 3), scale_atoms=True)
+        frames.append(
+            snapshot(_rattled(atoms, recipe, rng), source=f"volume{factor:g}", **_bulk_labels(metal))
+        )
+    return frames
+
+
+def _ood_contacts(
+    recipe: SurfaceRecipe, metal: str, facet: str, adsorbate: str, rng: np.random.Generator
+) -> list[Atoms]:
+    """``adsorbate``'s binding atom ``ood_contact_heights`` above a random top-layer atom of a 2x2 slab,
+    but never closer than 0.3 A (twice the largest rattle) past half the covalent radii sum, where the
+    close-contact check refuses a structure: what a user can get evaluated."""
+    molecule_ = adsorbate_geometry(adsorbate)
+    radii = covalent_radii[atomic_numbers[metal]] + covalent_radii[molecule_.numbers[0]]
+    low = max(recipe.ood_contact_heights[0], 0.5 * radii + 0.3)
+    high = max(recipe.ood_contact_heights[1], low)
+    frames = []
+    for _ in range(recipe.ood_contacts):
+        atoms = slab(metal, facet, recipe, (2, 2, recipe.slab_size[2]))
+        top = np.flatnonzero(atoms.get_tags() == 1)
+        xy = atoms.positions[rng.choice(top), :2]
+        placed = molecule_.copy()
+        placed.rotate(rng.uniform(0, 360), "z")
+        add_adsorbate(atoms, placed, rng.uniform(low, high), position=tuple(xy))
+        labels = {**_adsorbate_labels(metal, facet, adsorbate, "contact"), "cell": "2x2"}
+        frames.append(snapshot(_rattled(atoms, recipe, rng), source="contact", **labels))
+    return frames
+
+
+def _ood_fragments(recipe: SurfaceRecipe, name: str, rng: np.random.Generator) -> list[Atoms]:
+    """Gas molecule ``name`` with the bond of a random atom to its nearest neighbour pulled apart."""
+    labels = dict(subset="gas", system=name, molecule=name)
+    frames = []
+    for _ in range(recipe.ood_fragment_frames):
+        atoms = gas_molecule(name, recipe)
+        moved = int(rng.integers(len(atoms)))
+        distances = atoms.get_distances(moved, range(len(atoms)))
+        distances[moved] = np.inf
+        partner = int(np.argmin(distances))
+        bond = atoms.positions[moved] - atoms.positions[partner]
+        atoms.positions[moved] = atoms.positions[partner] + bond * rng.uniform(*recipe.ood_bond_stretch)
+        frames.append(snapshot(_rattled(atoms, recipe, rng), source="fragment", **labels))
+    return frames
+
+
 def surface_tasks(recipe: SurfaceRecipe) -> list[Task]:
     """All tasks of a surface recipe, in a fixed order: bulk, clean slabs, adsorbates, gas."""
     tasks = []
@@ -323,4 +382,21 @@ def surface_tasks(recipe: SurfaceRecipe) -> list[Task]:
                             partial(_adsorbate_start, recipe, metal, facet, adsorbate, size),
                         )
                     )
+    if "ood" in recipe.parts:
+        tasks += [
+            Task(f"ood:{metal}:volume", partial(_ood_volumes, recipe, metal)) for metal in recipe.metals
+        ]
+        tasks += [
+            Task(
+                f"ood:{slab_name(metal, facet)}+{adsorbate}:contact",
+                partial(_ood_contacts, recipe, metal, facet, adsorbate),
+            )
+            for metal in recipe.metals
+            for facet in recipe.adsorbate_facets
+            for adsorbate in recipe.start_adsorbates
+        ]
+        tasks += [
+            Task(f"ood:{name}:fragment", partial(_ood_fragments, recipe, name))
+            for name in recipe.ood_fragments
+        ]
     return tasks

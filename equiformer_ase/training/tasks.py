@@ -44,6 +44,11 @@ def run_tasks(
         raise ValueError(f"duplicate task ids: {sorted({i for i in ids if ids.count(i) > 1})}")
     finished = set(store.finished_tasks())
     todo = [task for task in tasks if task.id not in finished]
+    if todo:
+        tqdm.write(
+            f"{desc}: {len(todo)} of {len(tasks)} tasks to run; each task's frames are written when it ends "
+            "(an MD task can take minutes, the bar moves per task)"
+        )
     with tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, unit="task") as bar:
         for task in todo:
             bar.set_postfix_str(task.id)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..devices import resolve_device, resolve_dtype
 from ..errors import UnsupportedElementError
 from ..model import EquiformerConfig
-from ..potential import Potential, load_potential, with_smooth_attention
+from ..potential import Potential, load_potential, with_smooth_attention, with_weightless_change
 from ..schedules import warmup_cosine
 from ..training_run import TrainingRun
 from .batching import collate, evaluate_batch, predict
@@ -149,12 +149,17 @@ def build_potential(
 
 
 def fine_tuning_start(
-    parent: str | Path, frames: list, elements: list[str] | None, smooth_attention: bool = False
+    parent: str | Path,
+    frames: list,
+    elements: list[str] | None,
+    smooth_attention: bool = False,
+    pair_repulsion: str | None = None,
 ) -> tuple[Potential, dict]:
     """The potential to fine-tune from (a shipped name or a file) and its lineage record.
 
     The parent's config, elements and reference energies are kept (``smooth_attention``: except that its
-    attention logits switch to the smooth LeakyReLU, :func:`~equiformer_ase.potential.with_smooth_attention`);
+    attention logits switch to the smooth LeakyReLU, :func:`~equiformer_ase.potential.with_smooth_attention`;
+    ``pair_repulsion``: the short-range prior switches to that, ``"zbl"`` or ``"none"``);
     ``frames`` may hold only elements the parent knows. The record: ``name``, ``weights_sha256``, the
     parent's own ``data`` / ``data_sha256`` and its ``parent`` record (so the chain back to the first
     training run stays in every descendant's header).
@@ -182,9 +187,15 @@ def fine_tuning_start(
         "data_sha256": info.get("data_sha256"),
         "parent": info.get("parent"),
     }
+    changes = []
     if smooth_attention and potential.config.attention_activation != "smooth_leaky_relu":
         potential = with_smooth_attention(potential)
-        lineage["changed"] = "attention logits: leaky_relu -> smooth_leaky_relu"
+        changes.append("attention logits: leaky_relu -> smooth_leaky_relu")
+    if pair_repulsion is not None and pair_repulsion != potential.config.pair_repulsion:
+        changes.append(f"pair repulsion: {potential.config.pair_repulsion} -> {pair_repulsion}")
+        potential = with_weightless_change(potential, pair_repulsion=pair_repulsion)
+    if changes:
+        lineage["changed"] = "; ".join(changes)
     return potential, lineage
 
 
@@ -206,6 +217,7 @@ class Trainer(TrainingRun):
         init_from: str | Path | None = None,
         refit_references: bool = False,
         smooth_attention: bool = False,
+        pair_repulsion: str | None = None,
         dist: Distributed = Distributed(),
     ):
         super().__init__(out_dir, config.max_time)
@@ -223,7 +235,9 @@ class Trainer(TrainingRun):
         if init_from is not None and checkpoint is None:
             if model_overrides:
                 raise ValueError("a fine-tuned potential keeps its parent's config: drop the model overrides")
-            parent, self.parent = fine_tuning_start(init_from, frames, elements, smooth_attention)
+            parent, self.parent = fine_tuning_start(
+                init_from, frames, elements, smooth_attention, pair_repulsion
+            )
             elements = parent.config.elements
         elements = elements or elements_in(frames)
         self.samples = to_samples(frames, elements)
@@ -239,6 +253,8 @@ class Trainer(TrainingRun):
             if refit_references:
                 potential.set_reference_energies(fit_reference_energies(self.subsets["train"], elements))
         elif checkpoint is None:
+            if pair_repulsion is not None:
+                model_overrides = {**(model_overrides or {}), "pair_repulsion": pair_repulsion}
             potential = build_potential(self.subsets["train"], elements, preset, config.seed, model_overrides)
         else:
             cfg = EquiformerConfig.from_dict(checkpoint["model_config"])
@@ -346,9 +362,19 @@ class Trainer(TrainingRun):
         return {**losses, "lr": lr}
 
     def run(self) -> None:
-        """Train until the epochs or the time budget are used up, checkpointing on the way."""
+        """Train until the epochs or the time budget are used up, checkpointing on the way. The budget
+        counts the wall-clock time of this loop (steps, validation, checkpoints), checked after every batch."""
         config = self.config
-        last_checkpoint = time.monotonic()
+        last_checkpoint = clock = time.monotonic()
+
+        def count_time() -> None:
+            nonlocal clock
+            now = time.monotonic()
+            self.elapsed = float(
+                self.dist.sum(torch.tensor(now - clock + self.elapsed)) / self.dist.world_size
+            )
+            clock = now
+
         while not self._finished():
             train = self.subsets["train"]
             order = self.epoch_order()
@@ -363,13 +389,9 @@ class Trainer(TrainingRun):
                 leave=False,
             )
             while self.batch_in_epoch < len(batches) and not self._finished():
-                started = time.monotonic()
                 result = self.train_step([train[k] for k in batches[self.batch_in_epoch]])
                 self.batch_in_epoch += 1
-                self.elapsed = float(
-                    self.dist.sum(torch.tensor(time.monotonic() - started + self.elapsed))
-                    / self.dist.world_size
-                )
+                count_time()
                 losses.append(result["loss"])
                 bar.update()
                 bar.set_postfix(
@@ -389,6 +411,7 @@ class Trainer(TrainingRun):
             last_checkpoint = time.monotonic()
             self.save_checkpoint()
             self.dist.barrier()
+            count_time()
 
     def _validate(self, train_loss: float) -> None:
         """Validate the EMA weights, log a row, and save them as best.safetensors if they are the best so far."""
