@@ -10,6 +10,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from .committee import Committee, evaluate_model, on_device
+from .memory_estimate import check_model_memory
 from .potential import Potential
 from .structures import structure_slices
 
@@ -61,6 +62,7 @@ class EquiformerCalculator(Calculator):
         self.device, self.dtype, self.potential, self.neighbour_list = on_device(
             potential, device, dtype, skin, neighbour_backend, compile, allow_close_contacts
         )
+        self._memory_checked_at = None  # the neighbour list's rebuild count at the last memory check passed
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -76,9 +78,11 @@ class EquiformerCalculator(Calculator):
 
         Returns one dict per structure: ``energy``, ``free_energy`` (eV), ``energies`` (n,),
         ``forces`` (n, 3), and ``stress`` (6,) Voigt eV/A^3 where ``pbc`` is all True; for a
-        committee also its spread (see the class docstring).
+        committee also its spread (see the class docstring). A call estimated to need more memory than
+        the device has raises :class:`~equiformer_ase.errors.MemoryEstimateError` before the model runs.
         """
         graph = self.neighbour_list(atoms_list)
+        self._check_memory(graph)
         want_stress = any(atoms.pbc.all() for atoms in atoms_list)
         out = evaluate_model(self.potential, graph, stress=want_stress)
         out = {k: v.to("cpu", torch.float64).numpy() for k, v in out.items()}
@@ -106,3 +110,10 @@ class EquiformerCalculator(Calculator):
                 )
             results.append(result)
         return results
+
+    def _check_memory(self, graph) -> None:
+        """:func:`~equiformer_ase.memory_estimate.check_model_memory` once per neighbour-list rebuild (the
+        edge count changes little between rebuilds), and again after a refusal."""
+        if self.neighbour_list.rebuilds != self._memory_checked_at:
+            check_model_memory(self.potential, graph.edge_index.shape[1], graph.num_atoms, self.device)
+            self._memory_checked_at = self.neighbour_list.rebuilds

@@ -66,6 +66,20 @@ def check_reference(model) -> None:
             )
 
 
+def dispersion_note(reference: str) -> str:
+    """The model card's sentence on dispersion for a potential trained on ``reference``."""
+    for name, reason in NO_D3.items():
+        if reference.lower().startswith(name):
+            return f"Dispersion: {reason}; do not add D3 to it."
+    if reference.lower().startswith("pyscf:"):
+        functional = reference.split(":", 1)[1].split("/", 1)[0]
+        return (
+            f"Dispersion: none in the reference ({functional} without a dispersion correction); add D3(BJ) "
+            "where molecules or surfaces interact (`with_dispersion`, `--dispersion d3`)."
+        )
+    return "Dispersion: not known for this reference; check it before adding D3."
+
+
 def with_dispersion(calculator, dispersion: str | None = "d3", functional: str = "PBE") -> BaseCalculator:
     """``calculator`` (an :class:`~equiformer_ase.calculator.EquiformerCalculator`) plus D3(BJ) for
     ``functional`` as an ASE ``SumCalculator`` (energy, forces, stress); ``calculator`` itself when

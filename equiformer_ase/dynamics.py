@@ -40,6 +40,7 @@ from .integrators import (
     velocity_verlet_step,
 )
 from .interrupts import signals_held, sigterm_as_interrupt
+from .memory_estimate import check_model_memory
 from .nn import scatter_sum
 from .potential import Potential
 from .structures import fixed_atoms, structure_list, structure_slices
@@ -59,7 +60,9 @@ class BatchedSystems:
     ``max_force`` (eV/A): a force above it on any atom raises :class:`BlowUpError`. The input
     structures are checked up front (unsupported elements, NaN, cells; overlapping atoms raise
     :class:`~equiformer_ase.errors.CloseContactError` unless ``allow_close_contacts``; atoms that come
-    that close at a later step raise :class:`BlowUpError`).
+    that close at a later step raise :class:`BlowUpError`; a batch estimated to need more memory than the
+    device has raises :class:`~equiformer_ase.errors.MemoryEstimateError`, up front and at each
+    neighbour-list rebuild, see :mod:`~equiformer_ase.memory_estimate`).
     ``isolated`` (N,) bool: atoms without a neighbour within the cutoff at the last :meth:`forces` call.
     ``potential`` may be a committee (see :class:`~equiformer_ase.committee.Committee`): forces are
     the members' mean, ``max_forces_dev`` (B,) eV/A holds each system's largest force deviation over
@@ -93,7 +96,9 @@ class BatchedSystems:
         self.max_uncertainty = float(max_uncertainty)
         if self.max_uncertainty < math.inf and not self.is_committee:
             raise ValueError("max_uncertainty needs a committee (a list of potentials or a committee file)")
-        self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
+        graph = self.neighbour_list(atoms_list)  # the first build: input errors surface as themselves
+        self._memory_checked_at = None  # the neighbour list's rebuild count at the last memory check passed
+        self._check_memory(graph)  # before anything runs or is written
         self.templates = [atoms.copy() for atoms in atoms_list]
         self.max_force = float(max_force)
         self.dispersion = None
@@ -133,6 +138,7 @@ class BatchedSystems:
             raise BlowUpError(f"atoms ran into each other ({err})") from None
         except ValueError as err:
             raise BlowUpError(f"cannot build the neighbour list ({err})") from None
+        self._check_memory(graph)
         self.isolated = torch.bincount(graph.edge_index[1], minlength=len(self.batch)) == 0
         out = evaluate_model(self.potential, graph)
         if self.dispersion is not None:
@@ -157,6 +163,13 @@ class BatchedSystems:
                 f"eV/A above max_uncertainty={self.max_uncertainty} eV/A (outside the potential's training data)"
             )
         return forces, out["energy"]
+
+    def _check_memory(self, graph) -> None:
+        """:func:`~equiformer_ase.memory_estimate.check_model_memory` (MemoryEstimateError, a ValueError, before
+        the model runs) once per neighbour-list rebuild: the edge count changes little between rebuilds."""
+        if self.neighbour_list.rebuilds != self._memory_checked_at:
+            check_model_memory(self.potential, graph.edge_index.shape[1], graph.num_atoms, self.device)
+            self._memory_checked_at = self.neighbour_list.rebuilds
 
     def max_per_system(self, values: torch.Tensor) -> torch.Tensor:
         """(B,) largest of the per-atom ``values`` (N,) in each system."""

@@ -27,6 +27,11 @@ class UserFileError(ValueError):
     """An input file is missing or unreadable, or an output path cannot be written."""
 
 
+class MemoryEstimateError(ValueError):
+    """A call would need more memory than its device has (estimated before allocating; see
+    :mod:`equiformer_ase.memory_estimate`): the message gives the estimate and what to do."""
+
+
 class BlowUpError(RuntimeError):
     """The simulation became unphysical: non-finite energies or positions, forces above the threshold, or
     a watchdog of the MD engine (energy drift, temperature, escaping atoms) tripped."""

@@ -176,6 +176,8 @@ class Potential(nn.Module):
         """Keyword arguments of the model call: the edge chunk of :attr:`memory` when not training
         (``create_graph=False``). A stand-in model with only Equiformer's three arguments (an analytic
         potential behind the same interface) gets none."""
+        if self.memory not in MEMORY_MODES:
+            raise ValueError(f"memory must be one of {sorted(MEMORY_MODES)}, got {self.memory!r}")
         edge_chunk = None if create_graph else MEMORY_MODES[self.memory]
         if edge_chunk is None or not isinstance(self.model, Equiformer):
             return {}

@@ -711,3 +711,83 @@ def test_refused_screens_create_nothing_and_a_non_sqlite_db_is_one_line(capsys, 
     db.write_text("not a database\n")
     err = cli_error(capsys, [*screen, "--db", str(db)])
     assert "is not an SQLite database" in err and db.read_text() == "not a database\n"
+
+
+# ------------------------------------------------------------- issue 29 item 4: memory estimated before a call
+
+
+def _copper_bulk(repeat=(5, 5, 20)) -> Atoms:
+    from ase.build import bulk
+
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(repeat)
+    atoms.rattle(0.05, seed=0)
+    return atoms
+
+
+@pytest.mark.parametrize(
+    "preset, mode, measured",
+    # bytes per edge of an energy+forces call, float32, Cu bulk (benchmarks/bench_memory.py)
+    [
+        ("small", "low", 4.7e3),
+        ("small", "fast", 24e3),
+        ("paper-md17-l2", "low", 55e3),
+        ("paper-md17-l2", "fast", 287e3),
+    ],
+)
+def test_memory_estimate_matches_the_benchmark(preset, mode, measured):
+    from equiformer_ase.memory_estimate import estimate_bytes
+
+    cfg = ea.EquiformerConfig.preset(preset, elements=["Cu"])
+    atoms = _copper_bulk()
+    num_edges = ea.build_graph([atoms], cfg.elements, cfg.cutoff).edge_index.shape[1]
+    assert 40 < num_edges / len(atoms) < 45
+    per_edge = estimate_bytes(cfg, num_edges, len(atoms), "float32", mode) / num_edges
+    assert per_edge == pytest.approx(measured, rel=0.3)
+    float64 = estimate_bytes(cfg, num_edges, len(atoms), "float64", mode) / num_edges
+    assert 1.8 < float64 / per_edge < 2.2
+
+
+def _little_memory(monkeypatch, available: int = 1000):
+    import equiformer_ase.memory_estimate as memory_estimate
+
+    monkeypatch.setattr(memory_estimate, "available_bytes", lambda device: available)
+
+
+def test_a_call_that_needs_more_memory_than_the_device_has_is_refused_before_it_runs(monkeypatch):
+    from equiformer_ase.errors import MemoryEstimateError
+
+    calc = tiny_calculator("float64")
+    calc.potential.memory = "fast"
+    water = molecule("H2O")
+    water.calc = calc
+    _little_memory(monkeypatch)
+    for _ in range(2):  # the failed check is not taken as passed by the unchanged neighbour list
+        with pytest.raises(MemoryEstimateError) as refused:
+            water.get_potential_energy()
+        message = str(refused.value)
+        assert "\n" not in message and re.search(r"needs about [0-9.e-]+ GB", message)
+        assert "1e-06 GB available" in message and "3 atoms" in message
+        assert 'memory mode "low"' in message and "float32" in message and "fewer atoms" in message
+        assert not calc.results
+    with pytest.raises(MemoryEstimateError, match="needs about"):
+        calc.calculate_batch([water, water])
+    monkeypatch.setenv("EQUIFORMER_ASE_MEMORY_CHECK", "0")
+    assert np.isfinite(water.get_potential_energy())
+
+
+def test_md_that_needs_more_memory_than_the_device_has_is_one_line_and_writes_nothing(
+    capsys, monkeypatch, tmp_path, potential_path, water_file
+):
+    _little_memory(monkeypatch)
+    traj, log = tmp_path / "md.traj", tmp_path / "md.log"
+    argv = ["md", str(water_file), "--potential", potential_path, "--traj", str(traj), "--log", str(log)]
+    err = cli_error(
+        capsys, argv + ["--steps", "3", "--timestep", "0.5", "--interval", "1", "--device", "cpu"]
+    )
+    assert "needs about" in err and "GB available" in err and "fewer atoms per call" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.safetensors", "water.xyz"]
+    from equiformer_ase.dynamics import MolecularDynamics
+    from equiformer_ase.errors import MemoryEstimateError
+
+    with pytest.raises(MemoryEstimateError, match="needs about"):
+        MolecularDynamics([molecule("H2O")], tiny_potential(), device="cpu", timestep=0.5)

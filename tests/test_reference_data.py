@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import nullcontext
 from dataclasses import replace
 
@@ -106,6 +107,12 @@ def test_tiny_molecules_deterministic(tmp_path, monkeypatch):
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-8)
         assert x.get_potential_energy() == pytest.approx(y.get_potential_energy(), abs=1e-8)
         np.testing.assert_allclose(x.get_forces(), y.get_forces(), atol=1e-7)
+    # a recipe written before temperatures could be several still claims its own data
+    recipe = recipe_path(first)
+    description = json.loads(recipe.read_text())
+    description["recipe"]["temperature"] = description["recipe"].pop("temperatures")[0]
+    recipe.write_text(json.dumps(description))
+    assert generate("molecules", first, preset="tiny", seed=0) == 0
 
 
 def test_bad_input_is_named(tmp_path, capsys):

@@ -25,7 +25,8 @@ def edge_chunked(
     """``fn(*edge_inputs, *shared)``, a row-wise function of the edge tensors (E, ...) -> a tuple of
     (E, ...) tensors, computed ``chunk`` rows at a time, each chunk checkpointed while autograd records.
     ``shared`` tensors (node features that ``fn`` gathers by an edge input's indices) go whole to every
-    chunk, so a chunk keeps no (E, D) gathered copy.
+    chunk, so a chunk keeps no (E, D) gathered copy; the price is an (N, D) gradient per chunk in the
+    backward pass, O(N E / chunk) work: about 1 % of a call at 10^4 atoms and 2,048 edges a chunk (estimated).
 
     ``chunk=None`` calls ``fn`` once and keeps its intermediates (fastest, most memory). Edge inputs
     are cut with ``split`` (one backward node that concatenates the chunks' gradients; slicing would

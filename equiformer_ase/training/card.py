@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..dispersion import dispersion_note
 from ..potential import Potential, load_potential
 from .dataset import read_structures, split_indices, to_samples
 from .generation import frame_counts, recipe_path, regenerate_command
@@ -229,6 +230,8 @@ def render_card(metadata: dict) -> str:
         f"Equiformer potential, preset `{config['preset_name']}` ({info['parameters']} parameters), "
         f"elements {', '.join(metadata['elements'])}, cutoff {metadata['cutoff']} A. "
         f"Trained on {recipe['recipe']['reference']} reference data.",
+        "",
+        dispersion_note(recipe["recipe"]["reference"]),
         "",
         "## Data",
         "",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..calculator import EquiformerCalculator
 from ..committee import Committee, load_committee
+from ..dispersion import dispersion_note, training_reference
 from ..potential import load_potential
 from .batching import calculator_predictions
 from .calibration import calibration_statistics, plot_calibration
@@ -94,8 +95,9 @@ def render_committee_card(committee: Committee) -> str:
         "",
         f"Committee of {len(committee)} Equiformer potentials, elements {', '.join(config.elements)}, cutoff "
         f"{config.cutoff} A. Energy, forces and stress are the members' mean; `forces_dev`, "
-        "`max_forces_dev`, `energy_var`, `forces_var` give their spread (see the README's Committees "
-        "section).",
+        "`max_forces_dev`, `energy_var`, `forces_var` give their spread (see docs/committees.md).",
+        "",
+        dispersion_note(training_reference(committee) or ""),
         "",
         "## Members",
         "",

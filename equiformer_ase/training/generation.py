@@ -51,6 +51,8 @@ def _claim_recipe(out: Path, description: dict) -> None:
     if path.exists():
         stored = json.loads(path.read_text())
         stored.pop("software", None)
+        if "temperature" in stored["recipe"]:  # molecule recipes written before temperatures could be several
+            stored["recipe"]["temperatures"] = [stored["recipe"].pop("temperature")]
         wanted = json.loads(json.dumps(description))
         if stored != wanted:
             differ = sorted(
