@@ -241,6 +241,14 @@ def main() -> None:
     parser.add_argument("--equiformer", help="a potential already trained on DATA with this split and budget")
     parser.add_argument("--equiformer-minutes", type=float, help="its training minutes (from its card)")
     parser.add_argument("--init-from", default="gfn2-md17", help="what our Equiformer is fine-tuned from")
+    parser.add_argument(
+        "--also",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("LABEL", "POTENTIAL", "MINUTES"),
+        help="another of our potentials trained on the same split (e.g. from scratch), as a row of its own",
+    )
     parser.add_argument("--peers", nargs="*", default=["mace", "sevenn", "chgnet"])
     parser.add_argument("--venvs", type=Path, help="where the peers' venvs live (default OUT/../venvs)")
     args = parser.parse_args()
@@ -270,6 +278,8 @@ def main() -> None:
             run_logged(command, out / "equiformer.log")
             minutes = (time.perf_counter() - start) / 60
     results = {"Equiformer (ours)": {**equiformer_predictions(potential, held_out), "minutes": minutes}}
+    for label, path, also_minutes in args.also:
+        results[label] = {**equiformer_predictions(path, held_out), "minutes": float(also_minutes)}
     for peer in args.peers:
         python = ensure_venv(peer, venvs)
         if peer == "mace":
@@ -283,7 +293,7 @@ def main() -> None:
         r["errors"] = errors_by_system(held_out, r["energy"], r["forces"])
         r["ms_per_call"] = 1000 * float(np.median(r["seconds"]))
         r["parameters"] = int(r["parameters"])
-    text = table(results, energies={"Equiformer (ours)", "MACE"})
+    text = table(results, energies={"Equiformer (ours)", "MACE", *(label for label, _, _ in args.also)})
     (out / "peer_table.md").write_text(text + "\n")
     print(text)
 
