@@ -48,6 +48,16 @@ def _legend_systems(ax, systems: list[int]) -> None:
 STYLES = ["-", "--", ":", "-."]
 
 
+def _save(plt, fig, axes, png: str | Path) -> Path:
+    """Grid lines, tight layout, ``png`` written at 110 dpi, the figure closed; returns ``png``."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
 def plot_md_log(logfile: str | Path, png: str | Path) -> Path:
     """Energies (total, potential, kinetic, eV, relative to each system's first total energy) and
     temperature (K) against time (fs), and ``max_forces_dev`` (eV/A) where the log has it; returns ``png``."""
@@ -75,12 +85,7 @@ def plot_md_log(logfile: str | Path, png: str | Path) -> Path:
     if committee:
         axes[2].set_ylabel("max_forces_dev (eV/A)")
     axes[-1].set_xlabel("time (fs)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return Path(png)
+    return _save(plt, fig, axes, png)
 
 
 def plot_relax_log(logfile: str | Path, png: str | Path, fmax: float | None = None) -> Path:
@@ -104,9 +109,4 @@ def plot_relax_log(logfile: str | Path, png: str | Path, fmax: float | None = No
     axes[0].set_ylabel("E - E_final (eV)")
     axes[1].set_ylabel("max force (eV/A)")
     axes[1].set_xlabel("optimizer step")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return Path(png)
+    return _save(plt, fig, axes, png)
