@@ -13,7 +13,6 @@ settings. Labels go through the reference's label cache, so no geometry is compu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +27,7 @@ from ..references import SCFNotConvergedError, reference_calculator, reference_d
 from .frame_store import ExtxyzFrameStore, read_frames
 from .generation import recipe_path
 from .selection import select_frames
+from .trainer import file_sha256
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,6 @@ def settings_path(out: str | Path) -> Path:
     """Where the labelling record of ``out`` lives: ``OUT.label.json``."""
     out = Path(out)
     return out.with_name(f"{out.name}.label.json")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _group(frame: Atoms) -> tuple[str, float]:
@@ -113,7 +109,7 @@ def _claim(out: Path, candidates: Path, settings: LabelSettings) -> dict:
     candidates_recipe = recipe_path(candidates)
     claim = {
         "candidates": str(candidates),
-        "candidates_sha256": _sha256(candidates),
+        "candidates_sha256": file_sha256(candidates),
         "candidates_recipe": json.loads(candidates_recipe.read_text())
         if candidates_recipe.exists()
         else None,
