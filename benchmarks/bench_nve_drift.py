@@ -11,7 +11,7 @@ Velocity Verlet through the on-device engine, float64, 300 K Maxwell-Boltzmann m
 :func:`equiformer_ase.conservation.check_timestep` (0.5 fs with hydrogen, 1 fs without). Per system over the
 seeds: the largest |drift| (slope of a line through the total energy per atom, eV/atom/ps), the largest
 |change| (last - first, eV/atom) and the mean fluctuation about the line (eV/atom); ``passes`` compares every
-seed's |drift| with ``equiformer_ase.training.nve_check.DRIFT_LIMIT``. Prints a markdown table; ``--json``
+seed's |drift| with ``equiformer_ase.training.shipping.nve_check.DRIFT_LIMIT``. Prints a markdown table; ``--json``
 stores every run.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_nve_drift.py --json benchmarks/results/nve_drift_shipped.json
@@ -29,7 +29,7 @@ from equiformer_ase.committee import inference_model
 from equiformer_ase.conservation import nve_drift
 from equiformer_ase.data import MD17_MOLECULES, md17_molecule
 from equiformer_ase.potential import load_potential, with_smooth_attention
-from equiformer_ase.training.nve_check import DRIFT_LIMIT, adsorbate_on_slab
+from equiformer_ase.training.shipping.nve_check import DRIFT_LIMIT, adsorbate_on_slab
 
 ADSORBATE_CLASSES = {
     "H": "atomic H",

@@ -178,10 +178,10 @@ def training_step_speed(
 ) -> list[dict]:
     """Seconds per optimiser step (energy + force loss, double backward) on ``frames`` aspirin frames."""
     from equiformer_ase.data import md17_molecule
-    from equiformer_ase.training.dataset import Sample
-    from equiformer_ase.training.distributed import Distributed
-    from equiformer_ase.training.loss import LossWeights
-    from equiformer_ase.training.trainer import compute_gradients
+    from equiformer_ase.training.fitting.dataset import Sample
+    from equiformer_ase.training.fitting.distributed import Distributed
+    from equiformer_ase.training.fitting.loss import LossWeights
+    from equiformer_ase.training.fitting.trainer import compute_gradients
 
     rng = np.random.default_rng(0)
     samples = []

@@ -8,7 +8,8 @@ Steps (each skipped when its output exists, so an interrupted run resumes):
 2. ``mace``: a venv with mace-torch only (``OUT/../venvs/mace`` unless ``--venvs``), one timing epoch,
    then ``mace_run_train`` with as many epochs as fit BUDGET, with the settings of MACE's README
    training example (``MACE_SETTINGS``: 128x0e + 128x1o, r_max 5 A, batch 10, EMA, AMSGrad, SWA over
-   the last 25 % of epochs, E0s fitted by least squares on the training set, float64).
+   the last 25 % of epochs, E0s fitted by least squares on the training set, float64); peer
+   ``mace-small`` trains the same at CPU size (``MACE_SMALL_SETTINGS``: 32x0e, about our parameter count).
 3. ``equiformer``: ``equiformer-ase train`` on DATA with that split and ``--max-minutes BUDGET``
    (``--init-from`` a potential fine-tunes it, as ``pbe-md17`` was made); or ``--equiformer FILE``,
    a potential trained that way (it may still be training while MACE trains: it is read after).
@@ -19,7 +20,7 @@ Steps (each skipped when its output exists, so an interrupted run resumes):
    parameters, training minutes, ms per energy+forces call), printed and written to ``OUT/peer_table.md``.
 
     python benchmarks/peer_training.py DATA HELD_OUT --out runs/peer --budget 45 --threads 1 \\
-        [--equiformer runs/pbe/m0/best.safetensors] [--init-from gfn2-md17] [--peers mace sevenn chgnet]
+        [--equiformer runs/pbe/m0/best.safetensors] [--init-from gfn2-md17] [--peers mace mace-small sevenn chgnet]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import read, write
 
-from equiformer_ase.training.dataset import split_indices
+from equiformer_ase.training.fitting.dataset import split_indices
 
 HERE = Path(__file__).resolve().parent
 PEER_PACKAGES = {"mace": ["mace-torch"], "sevenn": ["sevenn"], "chgnet": ["chgnet"]}
@@ -56,6 +57,11 @@ MACE_SETTINGS = [  # MACE's README training example, CPU and float64
     "--forces_key=REF_forces",
     "--seed=0",
 ]
+# The same at CPU size (about our small preset's parameter count): 32 invariant channels, max_L 0.
+MACE_SMALL_SETTINGS = [
+    "--hidden_irreps=32x0e" if a.startswith("--hidden_irreps") else a for a in MACE_SETTINGS
+]
+MACE_RUNS = {"mace": ("MACE", MACE_SETTINGS), "mace-small": ("MACE, CPU-sized (32x0e)", MACE_SMALL_SETTINGS)}
 
 
 def split_frames(frames: list[Atoms], validation: float, test: float, seed: int) -> dict[str, list[Atoms]]:
@@ -161,16 +167,20 @@ def epoch_seconds(results: Path) -> float:
     return sum(r["time"] for r in rows if r.get("epoch") == 0)
 
 
-def train_mace(out: Path, python: Path, budget_minutes: float, threads: int) -> tuple[Path, float]:
-    """Train MACE on OUT/train.xyz within the budget; (model file, training minutes)."""
-    model, record = out / "mace" / "mace.model", out / "mace" / "training.json"
+def train_mace(
+    out: Path, python: Path, budget_minutes: float, threads: int, run: str = "mace"
+) -> tuple[Path, float]:
+    """Train MACE with the settings of ``MACE_RUNS[run]`` on OUT/train.xyz within the budget, in OUT/RUN;
+    (model file, training minutes)."""
+    work = out / run
+    model, record = work / "mace.model", work / "training.json"
     if model.exists() and record.exists():
         return model, json.loads(record.read_text())["minutes"]
-    (out / "mace").mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     train = str(python.parent / "mace_run_train")
-    common = [f"--train_file={out / 'train.xyz'}", f"--valid_file={out / 'valid.xyz'}", *MACE_SETTINGS]
-    probe_dir = out / "mace" / "timing"
+    common = [f"--train_file={out / 'train.xyz'}", f"--valid_file={out / 'valid.xyz'}", *MACE_RUNS[run][1]]
+    probe_dir = work / "timing"
     probe_dir.mkdir(exist_ok=True)
     run_logged(
         [train, "--name=timing", "--max_num_epochs=1", *common, f"--work_dir={probe_dir}"],
@@ -188,9 +198,9 @@ def train_mace(out: Path, python: Path, budget_minutes: float, threads: int) -> 
             "--swa",
             f"--start_swa={max(1, int(0.75 * epochs))}",
             *common,
-            f"--work_dir={out / 'mace'}",
+            f"--work_dir={work}",
         ],
-        out / "mace" / "log.txt",
+        work / "log.txt",
         env,
     )
     minutes = (time.perf_counter() - start) / 60
@@ -249,7 +259,7 @@ def main() -> None:
         metavar=("LABEL", "POTENTIAL", "MINUTES"),
         help="another of our potentials trained on the same split (e.g. from scratch), as a row of its own",
     )
-    parser.add_argument("--peers", nargs="*", default=["mace", "sevenn", "chgnet"])
+    parser.add_argument("--peers", nargs="*", default=["mace", "mace-small", "sevenn", "chgnet"])
     parser.add_argument("--venvs", type=Path, help="where the peers' venvs live (default OUT/../venvs)")
     args = parser.parse_args()
     out, venvs = args.out, args.venvs or args.out.parent / "venvs"
@@ -262,9 +272,11 @@ def main() -> None:
         write(out / "valid.xyz", mace_frames(parts["validation"]), format="extxyz")
     held_out_file = out / "held_out.xyz"
     write(held_out_file, held_out, format="extxyz")
-    mace = None
-    if "mace" in args.peers:  # first: a potential given by --equiformer may still be training beside it
-        mace = train_mace(out, ensure_venv("mace", venvs), args.budget, args.threads)
+    maces = {  # first: a potential given by --equiformer may still be training beside them
+        run: train_mace(out, ensure_venv("mace", venvs), args.budget, args.threads, run)
+        for run in MACE_RUNS
+        if run in args.peers
+    }
     potential, minutes = args.equiformer, args.equiformer_minutes
     if potential is None:
         run_dir = out / "equiformer"
@@ -281,19 +293,26 @@ def main() -> None:
     for label, path, also_minutes in args.also:
         results[label] = {**equiformer_predictions(path, held_out), "minutes": float(also_minutes)}
     for peer in args.peers:
-        python = ensure_venv(peer, venvs)
-        if peer == "mace":
-            model, mace_minutes = mace
-            arrays = peer_predictions(python, "mace", str(model), held_out_file, out / "mace.npz")
-            results["MACE"] = {**arrays, "minutes": mace_minutes}
+        if peer in MACE_RUNS:
+            model, mace_minutes = maces[peer]
+            arrays = peer_predictions(
+                ensure_venv("mace", venvs), "mace", str(model), held_out_file, out / f"{peer}.npz"
+            )
+            results[MACE_RUNS[peer][0]] = {**arrays, "minutes": mace_minutes}
         else:
+            python = ensure_venv(peer, venvs)
             arrays = peer_predictions(python, peer, ZERO_SHOT[peer], held_out_file, out / f"{peer}.npz")
             results[f"{peer} ({ZERO_SHOT[peer]}, zero-shot)"] = {**arrays, "minutes": None}
     for r in results.values():
         r["errors"] = errors_by_system(held_out, r["energy"], r["forces"])
         r["ms_per_call"] = 1000 * float(np.median(r["seconds"]))
         r["parameters"] = int(r["parameters"])
-    text = table(results, energies={"Equiformer (ours)", "MACE", *(label for label, _, _ in args.also)})
+    own_reference = {
+        "Equiformer (ours)",
+        *(label for label, _ in MACE_RUNS.values()),
+        *(a[0] for a in args.also),
+    }
+    text = table(results, energies=own_reference)
     (out / "peer_table.md").write_text(text + "\n")
     print(text)
 

@@ -74,7 +74,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _label(args: argparse.Namespace) -> int:
     from .io import check_output
-    from .training.labelling import LabelSettings, label_frames, settings_path
+    from .training.generation.labelling import LabelSettings, label_frames, settings_path
 
     check_output(args.out, "--out", makes_folder=True)
     settings = LabelSettings(
@@ -259,7 +259,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from .io import check_output
     from .training import format_errors
-    from .training.evaluation import evaluate_potential
+    from .training.shipping.evaluation import evaluate_potential
 
     if args.json:
         check_output(args.json, "--json")
@@ -276,7 +276,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _ship(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .training.card import ship
+    from .training.shipping.card import ship
 
     path = ship(
         args.run,
@@ -296,7 +296,7 @@ def _ship(args: argparse.Namespace) -> int:
 def _ship_committee(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .training.committee_card import ship_committee
+    from .training.shipping.committee_card import ship_committee
 
     path = ship_committee(
         args.members,
@@ -307,6 +307,8 @@ def _ship_committee(args: argparse.Namespace) -> int:
         args.device,
         nve_duration=args.nve_duration,
         allow_drift=args.allow_drift,
+        ood=args.ood,
+        **({} if args.trust_level is None else {"trust_level": args.trust_level}),
     )
     print(f"wrote {path}, {path.with_suffix('.md')} and {path.with_suffix('.png')}")
     return 0
@@ -443,7 +445,7 @@ def _screen(args: argparse.Namespace) -> int:
 def _learn(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
-    from .training.active import LearnSettings, learn
+    from .training.active.learn import LearnSettings, learn
 
     given = vars(args)
     settings = LearnSettings(**{f.name: given[f.name] for f in fields(LearnSettings) if f.name in given})
@@ -472,7 +474,7 @@ def _learn(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .training.calibration import calibrate
+    from .training.shipping.calibration import calibrate
 
     stats = calibrate(_potential_argument(args.committee), args.data, args.png, args.device, args.dtype)
     print(
@@ -970,7 +972,7 @@ def _nve_arguments(parser: argparse.ArgumentParser) -> None:
         type=POSITIVE,
         default=None,
         metavar="FS",
-        help="length of the NVE energy-conservation check, fs (default: training.nve_check.CHECK_DURATION)",
+        help="length of the NVE energy-conservation check, fs (default: training.shipping.nve_check.CHECK_DURATION)",
     )
     parser.add_argument(
         "--allow-drift",
@@ -993,6 +995,16 @@ def _ship_committee_parser(command) -> None:
     )
     shc.add_argument("--probe", required=True, help="labelled frames none of the members was trained on")
     shc.add_argument("--limits", required=True, help="markdown file: what the committee has not seen")
+    shc.add_argument(
+        "--ood",
+        help="labelled out-of-distribution frames (e.g. generate surfaces --preset ood): calibration on the card",
+    )
+    shc.add_argument(
+        "--trust-level",
+        type=POSITIVE,
+        help="eV/A: max_forces_dev above which md/relax flag or stop, stored in the file "
+        "(default: equiformer_ase.committee.TRUST_LEVEL, 0.5)",
+    )
     shc.add_argument("--out", default="potentials", help="folder")
     shc.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     _nve_arguments(shc)

@@ -41,7 +41,7 @@ from .shipped import (
 FORMAT_VERSION = COMMITTEE.versions[-1]
 # eV/A: the level of max_forces_dev above which a result is flagged untrusted, where a committee ships no
 # ``info["trust_level"]`` of its own. On the probe frames of emt-surfaces-committee (see
-# training.active.LearnSettings) frames at 0.5 eV/A and above had a median largest force error of 2.0 eV/A.
+# training.active.learn.LearnSettings) frames at 0.5 eV/A and above had a median largest force error of 2.0 eV/A.
 TRUST_LEVEL = 0.5
 
 

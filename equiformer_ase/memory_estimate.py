@@ -137,6 +137,7 @@ def estimate_bytes(
     the cutoff) and ``num_atoms`` atoms, in ``dtype`` (float32 / float64) and memory ``mode``: ``"low"``,
     ``"fast"`` (see :data:`~equiformer_ase.potential.MEMORY_MODES`) or ``"train"`` (``create_graph=True``:
     keeps everything, estimated as ``"fast"``, a lower bound since the double backward adds its own graph).
+    ``"low"`` with no more than one chunk of edges runs, and is estimated, as ``"fast"``.
 
     .. math::
 
@@ -181,7 +182,7 @@ def estimate_bytes(
         dtype = getattr(torch, dtype)
     itemsize = torch.empty((), dtype=dtype).element_size()
     widths = _cached_widths(config)
-    kind = "low" if mode == "low" else "fast"
+    kind = "low" if mode == "low" and num_edges > LOW_MODE_CHUNK else "fast"  # one chunk runs as "fast"
     block = widths.block_low if kind == "low" else widths.block_fast
     shared = widths.shared_low if kind == "low" else widths.shared_fast
     floats = num_edges * (config.num_blocks * block + shared) + num_atoms * config.num_blocks * widths.atom

@@ -15,12 +15,13 @@ from conftest import ELEMENTS, TINY, cli_error, tiny_potential
 
 import equiformer_ase as ea
 from equiformer_ase.cli import main
-from equiformer_ase.training import active, generate
-from equiformer_ase.training.active import LearnSettings, learn
-from equiformer_ase.training.generation import recipe_path
-from equiformer_ase.training.learned_data import rebuild_data
-from equiformer_ase.training.selection import select_frames
-from equiformer_ase.training.trainer import file_sha256
+from equiformer_ase.training import generate
+from equiformer_ase.training.active import learn as learn_module
+from equiformer_ase.training.active.learn import LearnSettings, learn
+from equiformer_ase.training.generation.frame_store import file_sha256
+from equiformer_ase.training.generation.generate import recipe_path
+from equiformer_ase.training.generation.selection import select_frames
+from equiformer_ase.training.shipping.learned_data import rebuild_data
 
 REFERENCE = "test_active_learning:CountingEMT"
 SETTINGS = LearnSettings(
@@ -123,7 +124,7 @@ def test_resume_after_kills_relabels_nothing_and_matches(inputs, uninterrupted, 
         learn(inputs["data"], inputs["members"], inputs["probe"], out, SETTINGS)
     assert len(labels(out, 1)) == 2 and not (out / "iter_001" / "done_label.json").exists()
 
-    real_train, killed = active.train, []
+    real_train, killed = learn_module.train, []
 
     def train_killed_once(data, member_out, *args, **kwargs):
         if member_out.name == "member_1" and not killed:
@@ -131,7 +132,7 @@ def test_resume_after_kills_relabels_nothing_and_matches(inputs, uninterrupted, 
             raise KeyboardInterrupt("killed while fine-tuning")
         return real_train(data, member_out, *args, **kwargs)
 
-    monkeypatch.setattr(active, "train", train_killed_once)
+    monkeypatch.setattr(learn_module, "train", train_killed_once)
     CountingEMT.calls, CountingEMT.fail_at = 0, None
     with pytest.raises(KeyboardInterrupt):
         learn(inputs["data"], inputs["members"], inputs["probe"], out, SETTINGS)

@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 
 from equiformer_ase.cli import main
 from equiformer_ase.training import generate
-from equiformer_ase.training.calibration import calibrate, calibration_statistics
+from equiformer_ase.training.shipping.calibration import calibrate, calibration_statistics
 
 
 def synthetic(error_of, frames: int = 12, atoms: int = 5, seed: int = 0):

@@ -41,7 +41,7 @@ def test_mean_and_spread_equal_those_of_single_calculators():
 def test_evaluate_scores_a_committee_by_its_mean(tiny_surfaces, tmp_path):
     from ase.io import read
 
-    from equiformer_ase.training.evaluation import evaluate_potential
+    from equiformer_ase.training.shipping.evaluation import evaluate_potential
 
     path = tmp_path / "committee.safetensors"
     ea.Committee(members()).save(path)
@@ -107,7 +107,8 @@ def test_ship_committee_writes_the_file_card_and_plot_from_one_header(tmp_path):
     from ase.io import write
 
     from equiformer_ase.cli import main
-    from equiformer_ase.training.committee_card import render_committee_card
+    from equiformer_ase.training.generation.frame_store import file_sha256
+    from equiformer_ase.training.shipping.committee_card import render_committee_card
 
     frames = []
     for k in range(4):
@@ -118,6 +119,16 @@ def test_ship_committee_writes_the_file_card_and_plot_from_one_header(tmp_path):
         atoms.info["source"] = "start"
         frames.append(atoms)
     write(tmp_path / "probe.extxyz", frames)
+    squeezed = []  # out of distribution: the adsorbate pushed into the surface, the cell compressed
+    for k, frame in enumerate(frames[:3]):
+        atoms = frame.copy()
+        atoms.positions[-1, 2] -= 0.6 + 0.1 * k
+        atoms.set_cell(atoms.cell * 0.97, scale_atoms=True)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        atoms.info["source"] = "contact" if k else "volume"
+        squeezed.append(atoms)
+    write(tmp_path / "ood.extxyz", squeezed)
     paths = []
     for k, member in enumerate(members(2)):
         member.save(tmp_path / f"m{k}.safetensors")
@@ -139,16 +150,40 @@ def test_ship_committee_writes_the_file_card_and_plot_from_one_header(tmp_path):
                 "--nve-duration",
                 "40",
                 "--allow-drift",
+                "--ood",
+                str(tmp_path / "ood.extxyz"),
+                "--trust-level",
+                "0.2",
             ]
         )
         == 0
     )
     shipped = ea.load_committee(tmp_path / "shipped" / "tiny-committee.safetensors")
+    assert shipped.trust_level == 0.2
+    ood = shipped.info["out_of_distribution"]
+    assert ood["calibration"]["frames"] == 3 and ood["data_sha256"] == file_sha256(tmp_path / "ood.extxyz")
+    assert ood["sources"] == {
+        "volume": {"frames": 1, **ood["sources"]["volume"]},
+        "contact": {"frames": 2, **ood["sources"]["contact"]},
+    }
+    calc = ea.EquiformerCalculator(shipped, device="cpu", dtype="float64")
+    results = calc.calculate_batch(squeezed)
+    wrong = [abs(r["forces"] - a.get_forces()).max() > 1.0 for r, a in zip(results, squeezed)]
+    wrong_deviations = [r["max_forces_dev"] for r, w in zip(results, wrong) if w]
+    assert (
+        ood["calibration"]["large_error_frames"]
+        == sum(wrong)
+        == sum(r["wrong"] for r in ood["sources"].values())
+    )
+    if wrong_deviations:
+        assert ood["calibration"]["caught"]["0.2"] == pytest.approx(np.mean(np.array(wrong_deviations) > 0.2))
+    assert (tmp_path / "shipped" / "tiny-committee.ood.png").stat().st_size > 0
     assert shipped.info["nve"]["duration_fs"] == 40 and shipped.info["nve"]["runs"]
     card = (tmp_path / "shipped" / "tiny-committee.md").read_text()
     assert (
         card == render_committee_card(shipped) and "Untrained." in card and "## Energy conservation" in card
     )
+    assert "## Out of distribution" in card and "shipped trust level 0.2 eV/A" in card
     assert (tmp_path / "shipped" / "tiny-committee.png").stat().st_size > 0
     probe = shipped.info["probe"]
     assert probe["errors"]["overall"]["structures"] == 4 and "source=start" in probe["errors"]

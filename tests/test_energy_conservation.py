@@ -17,7 +17,7 @@ from equiformer_ase.dynamics import MolecularDynamics
 from equiformer_ase.nn import PolynomialEnvelope, scatter_sum
 from equiformer_ase.potential import with_attention_activation, with_smooth_attention
 from equiformer_ase.training import TrainingConfig, generate, train
-from equiformer_ase.training.card import render_card
+from equiformer_ase.training.shipping.card import render_card
 
 
 class MorsePairs(nn.Module):

@@ -18,7 +18,7 @@ from equiformer_ase.training import (
     compute_gradients,
     train,
 )
-from equiformer_ase.training.dataset import read_structures, to_samples
+from equiformer_ase.training.fitting.dataset import read_structures, to_samples
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,14 @@ from conftest import TINY
 
 import equiformer_ase as ea
 from equiformer_ase.training import TrainingConfig, train
-from equiformer_ase.training.card import render_card, ship
-from equiformer_ase.training.generation import recipe_path
-from equiformer_ase.training.labelled_data import combine_labels, keep_labels, rebuild_labelled_data
-from equiformer_ase.training.labelling import LabelSettings, label_frames, settings_path
+from equiformer_ase.training.generation.generate import recipe_path
+from equiformer_ase.training.generation.labelled_data import (
+    combine_labels,
+    keep_labels,
+    rebuild_labelled_data,
+)
+from equiformer_ase.training.generation.labelling import LabelSettings, label_frames, settings_path
+from equiformer_ase.training.shipping.card import render_card, ship
 
 
 @pytest.fixture(scope="module")

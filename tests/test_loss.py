@@ -15,8 +15,8 @@ from equiformer_ase.training import (
     TrainingConfig,
     compute_gradients,
 )
-from equiformer_ase.training.batching import predict
-from equiformer_ase.training.loss import dataset_loss, error_counts
+from equiformer_ase.training.fitting.batching import predict
+from equiformer_ase.training.fitting.loss import dataset_loss, error_counts
 
 
 @pytest.fixture(scope="module")

@@ -78,3 +78,9 @@ def test_mace_epoch_time_leaves_out_start_up(peer, tmp_path):
     ]
     results.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert peer.epoch_seconds(results) == 43.0
+
+
+def test_cpu_sized_mace_differs_from_the_readme_settings_only_in_width(peer):
+    changed = [(a, b) for a, b in zip(peer.MACE_SETTINGS, peer.MACE_SMALL_SETTINGS) if a != b]
+    assert changed == [("--hidden_irreps=128x0e + 128x1o", "--hidden_irreps=32x0e")]
+    assert set(peer.MACE_RUNS) == {"mace", "mace-small"}

@@ -11,8 +11,9 @@ import pytest
 from ase.calculators.emt import EMT
 from conftest import cli_error
 
-from equiformer_ase.training import SurfaceRecipe, generate, generation, make_recipe, read_frames, recipe_path
-from equiformer_ase.training.tasks import Task
+from equiformer_ase.training import SurfaceRecipe, generate, make_recipe, read_frames, recipe_path
+from equiformer_ase.training.generation import generate as generate_module
+from equiformer_ase.training.generation.tasks import Task
 
 
 def test_tiny_surfaces_deterministic_for_a_seed(tiny_surfaces, tmp_path):
@@ -55,7 +56,7 @@ def test_stored_results_match_emt(tiny_surfaces):
 def test_interrupted_run_resumes_to_the_same_data(tmp_path, monkeypatch, suffix):
     path, uninterrupted = tmp_path / f"interrupted{suffix}", tmp_path / f"uninterrupted{suffix}"
     generate("surfaces", uninterrupted, preset="tiny", seed=0)
-    surface_tasks = generation.TASK_BUILDERS["surfaces"]
+    surface_tasks = generate_module.TASK_BUILDERS["surfaces"]
 
     def interrupted_after_five(recipe):
         tasks = surface_tasks(recipe)
@@ -65,7 +66,7 @@ def test_interrupted_run_resumes_to_the_same_data(tmp_path, monkeypatch, suffix)
 
         return tasks[:5] + [Task(tasks[5].id, interrupt)] + tasks[6:]
 
-    monkeypatch.setitem(generation.TASK_BUILDERS, "surfaces", interrupted_after_five)
+    monkeypatch.setitem(generate_module.TASK_BUILDERS, "surfaces", interrupted_after_five)
     with pytest.raises(KeyboardInterrupt):
         generate("surfaces", path, preset="tiny", seed=0)
     assert len({f.info["task"] for f in read_frames(path)}) == 5
@@ -74,7 +75,7 @@ def test_interrupted_run_resumes_to_the_same_data(tmp_path, monkeypatch, suffix)
         done = path.stat().st_size
         with open(path, "ab") as handle:
             handle.write(complete[done : done + 700])
-    monkeypatch.setitem(generation.TASK_BUILDERS, "surfaces", surface_tasks)
+    monkeypatch.setitem(generate_module.TASK_BUILDERS, "surfaces", surface_tasks)
     n_tasks = len(surface_tasks(make_recipe("surfaces", "tiny")))
     with pytest.warns(UserWarning, match="dropping 700 bytes") if suffix == ".extxyz" else nullcontext():
         assert generate("surfaces", path, preset="tiny", seed=0) == n_tasks - 5
@@ -137,8 +138,8 @@ def test_bad_input_is_named(tmp_path, capsys):
 
 def test_adsorbate_starts_are_placed_as_users_place_them():
     """The "starts" part: random lateral sites, heights in the window, rattle bounded, then the EMT relaxation."""
-    from equiformer_ase.training.surfaces_data import surface_tasks
-    from equiformer_ase.training.tasks import task_rng
+    from equiformer_ase.training.generation.surfaces_data import surface_tasks
+    from equiformer_ase.training.generation.tasks import task_rng
 
     recipe = SurfaceRecipe(
         parts=("starts",),
@@ -182,8 +183,8 @@ def test_adsorbate_starts_are_placed_as_users_place_them():
 def test_regenerate_command_names_the_recipe(subset, preset, seed):
     """The card's command line rebuilds the same recipe, seed included; the probe presets keep their own seed."""
     recipe = make_recipe(subset, preset, seed)
-    description = {"preset": preset, "recipe": generation.recipe_to_dict(recipe)}
-    words = generation.regenerate_command(description).split()
+    description = {"preset": preset, "recipe": generate_module.recipe_to_dict(recipe)}
+    words = generate_module.regenerate_command(description).split()
     assert words[:4] == ["equiformer-ase", "generate", subset, "--preset"]
     rebuilt_seed = int(words[words.index("--seed") + 1]) if "--seed" in words else None
     assert make_recipe(subset, words[4], rebuilt_seed) == recipe
@@ -195,7 +196,7 @@ def test_regenerate_command_names_the_recipe(subset, preset, seed):
 def test_ood_preset_leaves_the_training_data():
     from ase.data import covalent_radii
 
-    from equiformer_ase.training.surfaces_data import surface_tasks
+    from equiformer_ase.training.generation.surfaces_data import surface_tasks
 
     recipe = replace(
         make_recipe("surfaces", "ood"), metals=("Cu",), start_adsorbates=("O",), ood_fragments=("OH",)

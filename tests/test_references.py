@@ -19,7 +19,7 @@ from equiformer_ase.references import (
     reference_description,
 )
 from equiformer_ase.references.label_cache import label_key
-from equiformer_ase.training.labelling import LabelSettings, label_frames, settings_path
+from equiformer_ase.training.generation.labelling import LabelSettings, label_frames, settings_path
 
 pytest.importorskip("pyscf")
 

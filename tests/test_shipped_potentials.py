@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from ase.calculators.emt import EMT
 import equiformer_ase as ea
 from equiformer_ase.data import md17_molecule
 from equiformer_ase.shipped import shipped_path
-from equiformer_ase.training.card import render_card
+from equiformer_ase.training.shipping.card import render_card
 
 SHIPPED = {
     "emt-surfaces": ["Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au", "H", "C", "N", "O"],
@@ -37,7 +38,7 @@ def test_card_reproduces_the_header(name):
 
 
 def test_shipped_committee_loads_by_name_and_its_card_reproduces_the_header():
-    from equiformer_ase.training.committee_card import render_committee_card
+    from equiformer_ase.training.shipping.committee_card import render_committee_card
 
     assert "emt-surfaces-committee" in ea.list_potentials()
     committee = ea.load_committee("emt-surfaces-committee")
@@ -141,10 +142,10 @@ def test_files_in_this_checkout_carry_the_header_hash():
 
 
 def test_pbe_md17_data_rebuilds_from_the_package_and_reproduces_the_card(tmp_path):
-    from equiformer_ase.training.card import held_out
-    from equiformer_ase.training.labelled_data import rebuild_labelled_data
-    from equiformer_ase.training.metrics import group_errors
-    from equiformer_ase.training.trainer import predict
+    from equiformer_ase.training.fitting.metrics import group_errors
+    from equiformer_ase.training.fitting.trainer import predict
+    from equiformer_ase.training.generation.labelled_data import rebuild_labelled_data
+    from equiformer_ase.training.shipping.card import held_out
 
     data = rebuild_labelled_data("pbe-md17", tmp_path / "data.extxyz")
     potential = ea.load_potential("pbe-md17").to(dtype=torch.float64)
@@ -164,3 +165,21 @@ def test_pbe_md17_reproduces_pbe_on_a_fresh_structure():
     reference = atoms.get_forces()
     atoms.calc = ea.EquiformerCalculator("pbe-md17", device="cpu", dtype="float64")
     assert np.abs(atoms.get_forces() - reference).mean() < 0.08  # eV/A; probe MAE 33 meV/A on ethanol
+
+
+@pytest.mark.parametrize("name", ["emt-surfaces", "gfn2-md17"])
+def test_the_preset_a_card_names_still_makes_its_recipe(name):
+    """``generate SUBSET --preset P`` (the card's regenerate command) makes the data the potential was
+    trained on: every field of the stored recipe keeps its value and no part is added (the ``ood`` part
+    was once added to ``starts``, so the command regenerated 220 frames nobody trained on)."""
+    from equiformer_ase.training import make_recipe
+    from equiformer_ase.training.generation.recipes import recipe_to_dict
+
+    stored = ea.load_potential(name).training_info["recipe"]
+    recipe = dict(stored["recipe"])
+    if "temperature" in recipe:  # written before molecule recipes took several temperatures
+        recipe["temperatures"] = [recipe.pop("temperature")]
+    current = json.loads(
+        json.dumps(recipe_to_dict(make_recipe(recipe["subset"], stored["preset"], recipe["seed"])))
+    )
+    assert {key: current.get(key) for key in recipe} == recipe

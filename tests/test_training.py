@@ -28,8 +28,8 @@ from equiformer_ase.training import (
     to_samples,
     train,
 )
-from equiformer_ase.training.card import held_out, render_card
-from equiformer_ase.training.trainer import build_potential
+from equiformer_ase.training.fitting.trainer import build_potential
+from equiformer_ase.training.shipping.card import held_out, render_card
 
 
 def fast_config(**overrides) -> TrainingConfig:
@@ -201,8 +201,8 @@ import sys, torch
 sys.path.insert(0, {tests!r})
 from conftest import TINY, cli_error
 from equiformer_ase.training import LossWeights, compute_gradients, init_distributed, read_frames, to_samples
-from equiformer_ase.training.card import held_out, render_card
-from equiformer_ase.training.trainer import build_potential
+from equiformer_ase.training.shipping.card import held_out, render_card
+from equiformer_ase.training.fitting.trainer import build_potential
 torch.set_num_threads(1)
 all_samples = to_samples(read_frames({data!r}), ["C", "O", "Cu"])
 samples = [all_samples[k] for k in {picks}]

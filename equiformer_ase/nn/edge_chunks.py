@@ -28,12 +28,14 @@ def edge_chunked(
     chunk, so a chunk keeps no (E, D) gathered copy; the price is an (N, D) gradient per chunk in the
     backward pass, O(N E / chunk) work: about 1 % of a call at 10^4 atoms and 2,048 edges a chunk (estimated).
 
-    ``chunk=None`` calls ``fn`` once and keeps its intermediates (fastest, most memory). Edge inputs
+    ``chunk=None`` calls ``fn`` once and keeps its intermediates (fastest, most memory); so does a call
+    with no more than ``chunk`` edges (a molecule: its intermediates are small, and recomputing them made a
+    ``small`` aspirin call 1.4x slower). Edge inputs
     are cut with ``split`` (one backward node that concatenates the chunks' gradients; slicing would
     zero-fill a full-size gradient per chunk) and outputs joined with ``cat``.
     """
     num_edges = edge_inputs[0].shape[0]
-    if chunk is None or (num_edges <= chunk and not torch.is_grad_enabled()):
+    if chunk is None or num_edges <= chunk:
         return fn(*edge_inputs, *shared)
     pieces = []
     for inputs in zip(*(t.split(chunk) for t in edge_inputs)):

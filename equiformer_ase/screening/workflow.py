@@ -47,7 +47,7 @@ from ..errors import UnsupportedElementError
 from ..references import reference_calculator
 from ..shipped import COMMITTEE
 from ..shipped import read_header as read_model_header
-from ..training.sampling import snapshot
+from ..training.generation.sampling import snapshot
 from .adsorbates import Adsorbate, adsorbate, place_adsorbate
 from .anomalies import detect_anomaly
 from .calculations import relax_with_potential, relax_with_reference, single_points

@@ -13,13 +13,13 @@ from ase import Atoms
 from ase.build import add_adsorbate
 from ase.optimize import BFGS
 
-from ..committee import Committee
-from ..conservation import nve_drift
-from ..data import MD17_MOLECULES, md17_molecule
-from ..data.adsorbates import adsorbate_geometry
-from ..potential import Potential
-from .recipes import EMT_METALS, SurfaceRecipe
-from .surfaces_data import SITE_HEIGHTS, slab
+from ...committee import Committee
+from ...conservation import nve_drift
+from ...data import MD17_MOLECULES, md17_molecule
+from ...data.adsorbates import adsorbate_geometry
+from ...potential import Potential
+from ..generation.recipes import EMT_METALS, SurfaceRecipe
+from ..generation.surfaces_data import SITE_HEIGHTS, slab
 
 DRIFT_LIMIT = 1e-4  # eV/atom/ps, |slope| of the total energy of every run
 # fs: 800 steps at 0.5 fs with hydrogen, 400 at 1 fs without. Over 200 fs the O(dt^2) oscillation of a smooth

@@ -19,8 +19,8 @@ from pathlib import Path
 from ase import Atoms
 from ase.io import write
 
-from .dataset import read_structures
-from .generation import recipe_path
+from ..fitting.dataset import read_structures
+from ..generation.generate import recipe_path
 
 ACTIVE_SUFFIX = ".active.extxyz.gz"
 
@@ -79,8 +79,8 @@ def rebuild_data(potential: str | Path, base: str | Path, out: str | Path) -> Pa
     file) as ``learn`` wrote them, then the labelled frames kept beside ``potential`` (``NAME.active.extxyz.gz``):
     the data the potential was trained on. Also writes ``out``'s recipe JSON (the card's recipe and its
     ``"active"`` block), so a potential fine-tuned on ``out`` ships the labelled frames on."""
-    from ..potential import read_header
-    from ..shipped import POTENTIAL, resolve
+    from ...potential import read_header
+    from ...shipped import POTENTIAL, resolve
 
     path = resolve(potential, POTENTIAL)
     description = read_header(path)["training"].get("recipe") or {}

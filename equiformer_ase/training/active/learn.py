@@ -43,21 +43,21 @@ import numpy as np
 from ase import Atoms
 from tqdm import tqdm
 
-from ..calculator import EquiformerCalculator
-from ..committee import Committee, is_committee_file, load_committee
-from ..potential import Potential, load_potential
-from ..references import reference_calculator
-from .batching import calculator_predictions
-from .calibration import calibration_statistics
-from .dataset import read_structures, to_samples
+from ...calculator import EquiformerCalculator
+from ...committee import Committee, is_committee_file, load_committee
+from ...potential import Potential, load_potential
+from ...references import reference_calculator
+from ..fitting.batching import calculator_predictions
+from ..fitting.dataset import read_structures, to_samples
+from ..fitting.metrics import error_summary
+from ..fitting.trainer import TrainingConfig, train
+from ..generation.frame_store import ExtxyzFrameStore, file_sha256, read_frames
+from ..generation.sampling import snapshot
+from ..generation.selection import select_frames
+from ..generation.tasks import run_tasks, task_rng
+from ..shipping.calibration import calibration_statistics
+from ..shipping.learned_data import frames_text, write_learned_recipe
 from .exploration import exploration_tasks, placement_options, start_structure, system_of
-from .frame_store import ExtxyzFrameStore, read_frames
-from .learned_data import frames_text, write_learned_recipe
-from .metrics import error_summary
-from .sampling import snapshot
-from .selection import select_frames
-from .tasks import run_tasks, task_rng
-from .trainer import TrainingConfig, file_sha256, train
 
 CSV_FIELDS = (
     "iteration",

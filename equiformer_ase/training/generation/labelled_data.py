@@ -19,10 +19,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from .generation import recipe_path
+from .generate import recipe_path
 from .labelling import settings_path
 
-LABELLED_SETS = Path(__file__).resolve().parents[1] / "data"
+LABELLED_SETS = Path(__file__).resolve().parents[2] / "data"
 
 
 def read_labels(path: str | Path) -> bytes:
@@ -134,8 +134,8 @@ def keep_labels(label_file: str | Path, folder: str | Path) -> Path:
 def rebuild_labelled_data(potential: str | Path, out: str | Path, folder: str | Path | None = None) -> Path:
     """``out`` = the labelled data ``potential`` (a shipped name or file) was trained on, with its recipe,
     from the runs kept in ``folder`` (default: the package's labelled sets, every one searched)."""
-    from ..potential import read_header
-    from ..shipped import POTENTIAL, resolve
+    from ...potential import read_header
+    from ...shipped import POTENTIAL, resolve
 
     description = read_header(resolve(potential, POTENTIAL))["training"].get("recipe") or {}
     if "labelled" not in description:

@@ -15,7 +15,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.langevin import Langevin
 from ase.optimize import BFGS
 
-from ..structures import fixed_atoms
+from ...structures import fixed_atoms
 
 try:
     from ase.md.velocitydistribution import thermalize_momenta  # ASE >= 3.29

@@ -17,8 +17,8 @@ from ase.calculators.emt import EMT
 from ase.constraints import FixAtoms
 from ase.data import atomic_numbers, covalent_radii
 
-from ..data.adsorbates import adsorbate_geometry
-from ..structures import fixed_atoms
+from ...data.adsorbates import adsorbate_geometry
+from ...structures import fixed_atoms
 from .recipes import SurfaceRecipe
 from .sampling import langevin_frames, relaxation_path, snapshot
 from .tasks import Task

@@ -109,10 +109,10 @@ def calibrate(
     """:func:`calibration_statistics` of ``committee`` (a committee file or shipped name, or a list of
     potentials / paths) on the labelled frames of ``data`` (extxyz/xyz or ase.db); writes the
     scatter plot to ``png`` if given."""
-    from ..calculator import EquiformerCalculator
-    from ..committee import Committee
-    from .batching import calculator_predictions
-    from .dataset import read_structures, to_samples
+    from ...calculator import EquiformerCalculator
+    from ...committee import Committee
+    from ..fitting.batching import calculator_predictions
+    from ..fitting.dataset import read_structures, to_samples
 
     calc = EquiformerCalculator(committee, device=device, dtype=dtype)
     if not isinstance(calc.potential, Committee):

@@ -14,8 +14,8 @@ from functools import partial
 import numpy as np
 from ase import Atoms
 
-from ..data import md17_molecule
-from ..references import gfn2_xtb
+from ...data import md17_molecule
+from ...references import gfn2_xtb
 from .recipes import MoleculeRecipe
 from .sampling import langevin_frames
 from .tasks import Task

@@ -19,11 +19,11 @@ from ase.calculators.calculator import BaseCalculator
 from ase.constraints import FixAtoms
 from ase.optimize import BFGS
 
-from ..structures import fixed_atoms
-from .recipes import ADSORBATE_FACETS, ADSORBATES, SurfaceRecipe
-from .sampling import thermalised_langevin
-from .surfaces_data import random_placement
-from .tasks import Task
+from ...structures import fixed_atoms
+from ..generation.recipes import ADSORBATE_FACETS, ADSORBATES, SurfaceRecipe
+from ..generation.sampling import thermalised_langevin
+from ..generation.surfaces_data import random_placement
+from ..generation.tasks import Task
 
 LABEL_KEYS = ("system", "subset", "metal", "facet", "adsorbate", "site", "cell", "molecule")
 

@@ -23,11 +23,10 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm import tqdm
 
-from ..references import SCFNotConvergedError, reference_calculator, reference_description
-from .frame_store import ExtxyzFrameStore, read_frames
-from .generation import recipe_path
+from ...references import SCFNotConvergedError, reference_calculator, reference_description
+from .frame_store import ExtxyzFrameStore, file_sha256, read_frames
+from .generate import recipe_path
 from .selection import select_frames
-from .trainer import file_sha256
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def _group(frame: Atoms) -> tuple[str, float]:
 
 def committee_deviations(committee: str, frames: list[Atoms], batch_size: int = 16) -> np.ndarray:
     """(F,) ``max_forces_dev`` (eV/A) of each frame under ``committee`` (a file or shipped name)."""
-    from ..calculator import EquiformerCalculator
+    from ...calculator import EquiformerCalculator
 
     calc = EquiformerCalculator(committee, dtype="float64")
     deviations = []
@@ -75,7 +74,7 @@ def committee_deviations(committee: str, frames: list[Atoms], batch_size: int = 
 
 
 def _committee_hashes(committee: str) -> list[str]:
-    from ..committee import load_committee
+    from ...committee import load_committee
 
     return [member.weights_hash() for member in load_committee(committee).members]
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import torch
 
-from ..committee import Committee, inference_model
-from ..devices import resolve_device
-from ..potential import Potential
-from .batching import predict
+from ...committee import Committee, inference_model
+from ...devices import resolve_device
+from ...potential import Potential
+from ..fitting.batching import predict
+from ..fitting.dataset import GROUP_KEYS, read_structures, to_samples
+from ..fitting.metrics import group_errors
 from .card import held_out
-from .dataset import GROUP_KEYS, read_structures, to_samples
-from .metrics import group_errors
 
 
 def evaluate_potential(

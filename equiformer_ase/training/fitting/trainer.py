@@ -16,7 +16,6 @@ uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -29,12 +28,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..devices import resolve_device, resolve_dtype
-from ..errors import UnsupportedElementError
-from ..model import EquiformerConfig
-from ..potential import Potential, load_potential, with_smooth_attention, with_weightless_change
-from ..schedules import warmup_cosine
-from ..training_run import TrainingRun
+from ...devices import resolve_device, resolve_dtype
+from ...errors import UnsupportedElementError
+from ...model import EquiformerConfig
+from ...potential import Potential, load_potential, with_smooth_attention, with_weightless_change
+from ...schedules import warmup_cosine
+from ...training_run import TrainingRun
+from ..generation.frame_store import file_sha256
 from .batching import collate, evaluate_batch, predict
 from .dataset import Sample, elements_in, read_structures, split_indices, to_samples
 from .distributed import Distributed, init_distributed
@@ -42,7 +42,7 @@ from .ema import ExponentialMovingAverage
 from .loss import TERMS, LossWeights, dataset_loss, error_counts, penalty_sums
 from .metrics import error_summary, group_errors
 from .parity import write_parity_plots
-from .references import average_num_neighbors, energy_scale, fit_reference_energies
+from .reference_energies import average_num_neighbors, energy_scale, fit_reference_energies
 
 CHECKPOINT_FORMAT = 1
 
@@ -118,14 +118,6 @@ def compute_gradients(
     summed = dist.sum(torch.stack([totals[k].detach() for k in TERMS]))
     means = {k: float(summed[j]) / counts[k] if counts[k] else 0.0 for j, k in enumerate(TERMS)}
     return {"loss": float(weights.combine(means, {k: 1 for k in TERMS})), **means}
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hardware_string(device: torch.device, world_size: int) -> str:

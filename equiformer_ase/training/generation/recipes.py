@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from ase.collections import g2
 
-from ..data import MD17_MOLECULES
+from ...data import MD17_MOLECULES
 
 EMT_METALS = ("Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 EMT_NONMETALS = ("H", "C", "N", "O")
@@ -19,7 +19,8 @@ SLAB_FACETS = ("fcc111", "fcc100", "fcc211")
 ADSORBATE_FACETS = ("fcc111", "fcc100")
 ADSORPTION_SITES = ("top", "bridge", "hollow")
 ADSORBATES = ("H", "C", "N", "O", "OH", "CO", "NH", "CH", "NH2", "CH3")
-SURFACE_PARTS = ("bulk", "slab", "adsorbate", "gas", "starts", "ood")
+TRAINING_SURFACE_PARTS = ("bulk", "slab", "adsorbate", "gas", "starts")  # the "starts" preset's
+SURFACE_PARTS = (*TRAINING_SURFACE_PARTS, "ood")  # "ood" is never trained on
 PRESETS = ("full", "compact", "starts", "probe", "ood", "pool", "tiny")
 
 
@@ -149,7 +150,7 @@ class SurfaceRecipe:
         if name in ("full", "compact"):
             return cls()
         if name == "starts":
-            return cls(parts=SURFACE_PARTS)
+            return cls(parts=TRAINING_SURFACE_PARTS)
         if name == "probe":
             return cls(seed=1000, parts=("starts",), start_heights=(1.2, 2.0), start_placements=1)
         if name == "ood":

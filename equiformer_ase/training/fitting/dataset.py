@@ -14,8 +14,8 @@ import numpy as np
 from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 
-from ..errors import UnsupportedElementError
-from ..graph import validate_atoms
+from ...errors import UnsupportedElementError
+from ...graph import validate_atoms
 
 GROUP_KEYS = ("subset", "metal", "adsorbate", "molecule")
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..committee import Committee, evaluate_model
-from ..graph import AtomGraph, build_graph
-from ..potential import Potential
-from ..structures import structure_slices
+from ...committee import Committee, evaluate_model
+from ...graph import AtomGraph, build_graph
+from ...potential import Potential
+from ...structures import structure_slices
 from .dataset import Sample
 
 

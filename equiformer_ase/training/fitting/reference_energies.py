@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import build_graph
+from ...graph import build_graph
 from .dataset import Sample
 
 

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import torch
 
-from ..dispersion import dispersion_note
-from ..potential import Potential, load_potential
-from .dataset import read_structures, split_indices, to_samples
-from .generation import frame_counts, recipe_path, regenerate_command
+from ...dispersion import dispersion_note
+from ...potential import Potential, load_potential
+from ..fitting.dataset import read_structures, split_indices, to_samples
+from ..fitting.metrics import group_errors
+from ..fitting.trainer import predict
+from ..generation.frame_store import file_sha256
+from ..generation.generate import frame_counts, recipe_path, regenerate_command
 from .learned_data import ACTIVE_SUFFIX, keep_active_frames
-from .metrics import group_errors
 from .nve_check import card_section, nve_guard
-from .trainer import file_sha256, predict
 
 
 def held_out(potential: Potential, data: str | Path, subset: str = "test") -> list:
@@ -139,7 +140,7 @@ def _active_data(active: dict | None, name: str) -> list[str]:
         "Rebuild the training data from the regenerated recipe frames (BASE.extxyz) and them:",
         "",
         "```bash",
-        'python -c "from equiformer_ase.training.learned_data import rebuild_data; '
+        'python -c "from equiformer_ase.training import rebuild_data; '
         f"rebuild_data('{name}', 'BASE.extxyz', 'DATA.extxyz')\"",
         "```",
         "",
@@ -181,7 +182,7 @@ def _data_origin(recipe: dict, name: str, frames: dict) -> list[str]:
         "The labelled frames are kept in the package (`equiformer_ase/data/`); rebuild the training file:",
         "",
         "```bash",
-        'python -c "from equiformer_ase.training.labelled_data import rebuild_labelled_data; '
+        'python -c "from equiformer_ase.training import rebuild_labelled_data; '
         f"rebuild_labelled_data('{name}', 'DATA.extxyz')\"",
         "```",
         "",

@@ -8,6 +8,7 @@ go; on reopening, a task counts as finished only if all its frames are there, an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from io import StringIO
@@ -119,3 +120,12 @@ def open_frame_store(path: str | Path) -> ExtxyzFrameStore | DbFrameStore:
 def read_frames(path: str | Path) -> list[Atoms]:
     """All frames of a generated data file (extxyz or ase.db), with info, ``fixed`` and reference results."""
     return open_frame_store(path).read()
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks): how recipes and records name data."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
