@@ -230,6 +230,7 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         checkpoint_minutes=args.checkpoint_minutes,
         dtype=args.dtype,
+        keep=args.keep,
     )
     elements = args.elements.split(",") if args.elements else None
     result = train(
@@ -888,6 +889,13 @@ def _train_parser(command) -> None:
         "--checkpoint-minutes", type=POSITIVE, default=10.0, help="checkpoint interval (also every epoch)"
     )
     tr.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="training precision")
+    tr.add_argument(
+        "--keep",
+        choices=["best", "last"],
+        default="best",
+        help="weights saved as best.safetensors: lowest validation loss, or the last ones (for a fine-tune on "
+        "a superset of the parent's data, whose validation frames the parent mostly fitted already)",
+    )
     tr.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     tr.add_argument(

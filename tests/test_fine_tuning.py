@@ -168,3 +168,19 @@ def test_smooth_attention_keeps_the_weights_and_records_the_change(data, parent,
     assert "give init_from" in cli_error(
         capsys, ["train", str(data), "--out", str(tmp_path / "new"), "--smooth-attention"]
     )
+
+
+def test_keep_last_ships_the_final_weights_whatever_the_validation_says(data, parent, tmp_path):
+    """``keep="last"``: best.safetensors holds the EMA weights at the end (those of the checkpoint), not the
+    ones of the lowest validation loss; a wrong ``keep`` is refused."""
+    config = TrainingConfig(
+        epochs=3, batch_size=8, lr=5e-3, validation=4, test=4, dtype="float64", keep="last"
+    )
+    train(data, tmp_path, config, init_from=parent)
+    kept = ea.load_potential(tmp_path / "best.safetensors")
+    final = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)["ema"]["weights"]
+    for name, value in kept.state_dict().items():
+        assert torch.equal(value, final[name].to(value.dtype)), name
+    assert kept.metadata["training"]["best_epoch"] == 3
+    with pytest.raises(ValueError, match="keep"):
+        TrainingConfig(epochs=1, keep="latest")

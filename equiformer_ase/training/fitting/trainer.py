@@ -50,7 +50,10 @@ CHECKPOINT_FORMAT = 1
 @dataclass
 class TrainingConfig:
     """Hyper-parameters. ``epochs`` and/or ``max_time`` (minutes) bound the run; sizes of the
-    validation and test sets are fractions (< 1) or counts (>= 1)."""
+    validation and test sets are fractions (< 1) or counts (>= 1). ``keep``: which EMA weights become
+    ``best.safetensors``: ``"best"`` (lowest validation loss) or ``"last"`` (the final ones; for a
+    fine-tune on a superset of its parent's data, whose validation frames the parent mostly fitted
+    already, so that their loss cannot show what the new frames taught)."""
 
     epochs: int | None = 100
     max_time: float | None = None
@@ -70,10 +73,13 @@ class TrainingConfig:
     seed: int = 0
     checkpoint_minutes: float = 10.0
     dtype: str = "float32"
+    keep: str = "best"
 
     def __post_init__(self):
         if self.epochs is None and self.max_time is None:
             raise ValueError("give epochs or max_time (minutes), or both")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {self.keep!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         resolve_dtype(self.dtype)
@@ -406,7 +412,8 @@ class Trainer(TrainingRun):
             count_time()
 
     def _validate(self, train_loss: float) -> None:
-        """Validate the EMA weights, log a row, and save them as best.safetensors if they are the best so far."""
+        """Validate the EMA weights, log a row, and save them as best.safetensors if they are the best so far
+        (every time with ``keep="last"``)."""
         if not self.dist.is_main:
             return
         predictions = self.predict(self.subsets["validation"])
@@ -422,7 +429,7 @@ class Trainer(TrainingRun):
             "val_loss": val_loss,
             **{f"val_{k}": v for k, v in summary.items() if k != "structures"},
         }
-        if self.record(row, val_loss):
+        if self.record(row, val_loss) or self.config.keep == "last":
             self.save_best({"validation": summary})
         tqdm.write(
             f"epoch {row['epoch']:.3g}: train loss {train_loss:.4g}, val loss {val_loss:.4g}, "
@@ -444,7 +451,9 @@ class Trainer(TrainingRun):
             "hyperparameters": dataclasses.asdict(self.config),
             "epochs": self.epoch,
             "steps": self.step,
-            "best_epoch": self.best_epoch,
+            "best_epoch": self.best_epoch
+            if self.config.keep == "best" or not self.history
+            else self.history[-1]["epoch"],
             "train_time_s": round(self.elapsed, 1),
             "hardware": hardware_string(self.device, self.dist.world_size),
             **({"parent": self.parent} if self.parent else {}),
