@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ELEMENTS, TINY, copper_with_adsorbate, ethanol, tiny_potential
+from conftest import ELEMENTS, TINY, cli_error, copper_with_adsorbate, ethanol, tiny_potential
 
 import equiformer_ase as ea
 
@@ -197,3 +197,25 @@ def test_ship_committee_writes_the_file_card_and_plot_from_one_header(tmp_path):
         [abs(r["forces"] - f.get_forces()).mean() for r, f in zip(calc.calculate_batch(frames), frames)]
     )
     assert probe["errors"]["overall"]["forces_mae_mev_per_a"] == pytest.approx(1000 * mean, rel=1e-9)
+
+
+@pytest.mark.parametrize("missing", ["--probe", "--ood"])
+def test_ship_committee_with_a_missing_data_file_says_so_and_writes_nothing(tmp_path, capsys, missing):
+    from ase.calculators.emt import EMT
+    from ase.io import write
+
+    atoms = copper_with_adsorbate()
+    atoms.calc = EMT()
+    atoms.get_forces()
+    write(tmp_path / "frames.extxyz", [atoms])
+    paths = []
+    for k, member in enumerate(members(2)):
+        member.save(tmp_path / f"m{k}.safetensors")
+        paths.append(str(tmp_path / f"m{k}.safetensors"))
+    (tmp_path / "limits.md").write_text("Untrained.")
+    data = {"--probe": str(tmp_path / "frames.extxyz"), "--ood": str(tmp_path / "frames.extxyz")}
+    data[missing] = str(tmp_path / "absent.extxyz")
+    arguments = ["ship-committee", "c", "--members", *paths, "--limits", str(tmp_path / "limits.md")]
+    arguments += ["--out", str(tmp_path / "shipped"), "--probe", data["--probe"], "--ood", data["--ood"]]
+    assert "absent.extxyz does not exist" in cli_error(capsys, arguments)
+    assert not (tmp_path / "shipped").exists()

@@ -52,15 +52,17 @@ def ship_committee(
     committee = Committee(potentials)
     if not trust_level > 0:
         raise ValueError(f"trust_level must be > 0 eV/A, got {trust_level}")
+    samples = _samples(probe, committee)  # both data sets read before any work or file: a bad path costs nothing
+    ood_samples = None if ood is None else _samples(ood, committee)
     nve = nve_guard(committee, nve_duration, allow_drift, device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     calc = EquiformerCalculator(committee, device=device, dtype="float64")
-    samples, predictions, statistics = _calibration(calc, probe, batch_size)
+    predictions, statistics = _calibration(calc, samples, batch_size)
     plot_calibration(statistics, out_dir / f"{name}.png", f"{name} on {Path(probe).name}")
     out_of_distribution = None
     if ood is not None:
-        ood_samples, ood_predictions, ood_statistics = _calibration(calc, ood, batch_size)
+        _, ood_statistics = _calibration(calc, ood_samples, batch_size)
         plot_calibration(ood_statistics, out_dir / f"{name}.ood.png", f"{name} on {Path(ood).name}")
         out_of_distribution = {
             "data": Path(ood).name,
@@ -103,16 +105,20 @@ def _recipe(data: str | Path) -> dict | None:
     return json.loads(recipe.read_text()) if recipe.exists() else None
 
 
-def _calibration(calc: EquiformerCalculator, data: str | Path, batch_size: int) -> tuple[list, list, dict]:
-    """Samples, committee predictions and :func:`.calibration.calibration_statistics` on ``data``."""
-    samples = to_samples(read_structures(data), calc.potential.config.elements, PROBE_GROUP_KEYS)
+def _samples(data: str | Path, committee: Committee) -> list:
+    """The labelled frames of ``data`` as samples grouped by :data:`PROBE_GROUP_KEYS`."""
+    return to_samples(read_structures(data), committee.config.elements, PROBE_GROUP_KEYS)
+
+
+def _calibration(calc: EquiformerCalculator, samples: list, batch_size: int) -> tuple[list, dict]:
+    """The committee's predictions on ``samples`` and their :func:`.calibration.calibration_statistics`."""
     predictions = calculator_predictions(calc, samples, batch_size)
     statistics = calibration_statistics(
         [p["forces_dev"] for p in predictions],
         [p["forces"] for p in predictions],
         [s.forces for s in samples],
     )
-    return samples, predictions, statistics
+    return predictions, statistics
 
 
 def _calibration_record(statistics: dict, trust_level: float) -> dict:
