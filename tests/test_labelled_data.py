@@ -44,6 +44,8 @@ def test_combined_data_names_every_run(runs, tmp_path):
     assert recipe["recipe"]["sampled_by"].startswith("EMT") and recipe["preset"] == "tiny"
     assert [r["file"] for r in labelled["runs"]] == ["a.extxyz", "b.extxyz"]
     assert labelled["frames"] == len(read(data, ":")) == sum(r["frames"] for r in labelled["runs"])
+    seconds = sum(frame.info["label_seconds"] for frame in read(data, ":"))
+    assert sum(r["label_seconds"] for r in labelled["runs"]) == pytest.approx(seconds, abs=0.1)
     record = json.loads(settings_path(folder / "kept" / "a.extxyz").read_text())
     assert record["candidates_recipe"]["recipe"]["subset"] == "surfaces"
     with pytest.raises(ValueError, match="exists"):
@@ -80,6 +82,8 @@ def test_shipped_potential_card_and_exact_rebuild(runs, tmp_path):
     assert (
         "frames labelled by `emt` in 2 labelling runs" in card
         and "rebuild_labelled_data('labelled-tiny'" in card
+        and "| label CPU h |" in card
+        and "The labels cost" in card
     )
     assert (
         "## Fresh frames never trained on" in card

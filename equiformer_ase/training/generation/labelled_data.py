@@ -34,12 +34,15 @@ def read_labels(path: str | Path) -> bytes:
     return path.read_bytes()
 
 
-def _frame_count(text: bytes) -> int:
+def _frames_and_seconds(text: bytes) -> tuple[int, float]:
+    """The number of frames of a labelling run's ``text`` and the reference's seconds for them in all
+    (each frame's ``label_seconds``: one thread, wall time of the calculation)."""
     from io import StringIO
 
     from ase.io import iread
 
-    return sum(1 for _ in iread(StringIO(text.decode()), index=":", format="extxyz"))
+    frames = list(iread(StringIO(text.decode()), index=":", format="extxyz"))
+    return len(frames), float(sum(frame.info.get("label_seconds", 0.0) for frame in frames))
 
 
 def frames_prefix(text: bytes, frames: int) -> bytes:
@@ -90,10 +93,12 @@ def combine_labels(label_files: list[str | Path], out: str | Path) -> Path:
         methods.add(record["reference_method"])
         text = read_labels(path)
         texts.append(text)
+        frames, seconds = _frames_and_seconds(text)
         runs.append(
             {
                 "file": path.name.removesuffix(".gz"),
-                "frames": _frame_count(text),
+                "frames": frames,
+                "label_seconds": round(seconds, 1),
                 "sha256": hashlib.sha256(text).hexdigest(),
                 "candidates_preset": recipe["preset"],
                 "candidates_seed": recipe["recipe"]["seed"],

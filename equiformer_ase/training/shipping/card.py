@@ -187,12 +187,21 @@ def _data_origin(recipe: dict, name: str, frames: dict) -> list[str]:
         "```",
         "",
     ]
+    timed = all("label_seconds" in run for run in runs)  # recipes written before runs kept their cost lack it
     lines += markdown_table(
-        ["run", "frames", "chosen by", "per (system, temperature)", "systems"],
+        [
+            "run",
+            "frames",
+            *(["label CPU h"] if timed else []),
+            "chosen by",
+            "per (system, temperature)",
+            "systems",
+        ],
         [
             [
                 f"`{run['file']}`",
                 run["frames"],
+                *([f"{run['label_seconds'] / 3600:.2f}"] if timed else []),
                 f"committee `{run['settings']['committee']}` (max_forces_dev)"
                 if run["settings"]["committee"]
                 else "evenly in time",
@@ -202,6 +211,12 @@ def _data_origin(recipe: dict, name: str, frames: dict) -> list[str]:
             for run in runs
         ],
     )
+    if timed:
+        hours = sum(run["label_seconds"] for run in runs) / 3600
+        counts += (
+            f" The labels cost {hours:.2f} CPU hours (each frame's `label_seconds`: one thread, on a machine "
+            "shared with other jobs)."
+        )
     return [*lines, "", counts]
 
 
