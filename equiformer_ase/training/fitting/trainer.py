@@ -4,7 +4,7 @@
 it by seed, fits reference energies and the data-derived scales (``energy_scale``,
 ``avg_num_neighbors``) on the training set, then trains. Each step evaluates
 ``Potential.evaluate(..., create_graph=True)`` on this process's shard of the batch. After every
-epoch the EMA weights are validated; the best ones are written to ``best.safetensors``.
+epoch the EMA weights are validated; the best ones (the last with ``keep="last"``) are written to ``best.safetensors``.
 ``checkpoint.pt`` (model, EMA, optimizer, position in the epoch, best metric, history) is written
 every ``checkpoint_minutes`` and at every epoch end, and a run started again with ``resume=True``
 continues from it. The loop draws no random numbers but the shuffling of epoch e, which depends

@@ -52,9 +52,8 @@ def ship_committee(
     committee = Committee(potentials)
     if not trust_level > 0:
         raise ValueError(f"trust_level must be > 0 eV/A, got {trust_level}")
-    samples = _samples(
-        probe, committee
-    )  # both data sets read before any work or file: a bad path costs nothing
+    # both data sets are read before any work or file: a bad path costs nothing
+    samples = _samples(probe, committee)
     ood_samples = None if ood is None else _samples(ood, committee)
     nve = nve_guard(committee, nve_duration, allow_drift, device)
     out_dir = Path(out_dir)
