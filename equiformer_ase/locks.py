@@ -46,6 +46,8 @@ def _acquire(path: Path) -> Path:
                 ) from None
             lock.unlink(missing_ok=True)  # stale: its process is gone
             continue
+        except OSError as err:  # a folder that does not exist or cannot be written
+            raise UserFileError(f"cannot write {path}: {err.strerror} ({lock})") from None
         with os.fdopen(descriptor, "w") as handle:
             handle.write(f"{os.getpid()}\n")
         return lock

@@ -791,3 +791,17 @@ def test_md_that_needs_more_memory_than_the_device_has_is_one_line_and_writes_no
 
     with pytest.raises(MemoryEstimateError, match="needs about"):
         MolecularDynamics([molecule("H2O")], tiny_potential(), device="cpu", timestep=0.5)
+
+
+def test_an_output_whose_lock_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    """A folder that exists but refuses files (read-only, /proc): the error names the output, not a traceback."""
+    from equiformer_ase.errors import UserFileError
+    from equiformer_ase.locks import locked
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(UserFileError, match=r"cannot write .*out\.xyz: Permission denied"):
+        with locked([tmp_path / "out.xyz"]):
+            pass
