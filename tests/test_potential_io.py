@@ -124,4 +124,6 @@ def test_shipped_potentials_load_by_name():
         members = ea.load_committee(name).members if is_committee_file(name) else [ea.load_potential(name)]
         for pot in members:
             assert pot.metadata["elements"] and pot.metadata["cutoff"] > 0
-            assert pot.config.radial_value  # trained before the paper's shared value weights were the default
+            assert pot.config.radial_value == pot.metadata["config"].get(
+                "radial_value", True
+            )  # stored default
