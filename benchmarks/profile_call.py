@@ -120,7 +120,8 @@ def module_table(potential, graph, stress: bool, calls: int, device) -> str:
             kind = module_kind(name)
             module.register_forward_pre_hook(before(kind))
             module.register_forward_hook(after(kind))
-            names.append(kind) if kind not in names else None
+            if kind not in names:
+                names.append(kind)
     model.register_forward_pre_hook(before("(forward)"))
     model.register_forward_hook(after("(forward)"))
     with CountOperators():  # counted in a pass of their own: the counting slows every operator

@@ -19,13 +19,16 @@ TRUST_LEVELS = (0.05, 0.15, 0.5, 1.0)  # eV/A on max_forces_dev
 
 
 def calibration_statistics(
-    deviations: list[np.ndarray], mean_forces: list[np.ndarray], reference_forces: list[np.ndarray]
+    deviations: list[np.ndarray],
+    mean_forces: list[np.ndarray],
+    reference_forces: list[np.ndarray],
+    levels: tuple[float, ...] = TRUST_LEVELS,
 ) -> dict:
     """Per frame f: ``deviations[f]`` (n,) eV/A, ``mean_forces[f]`` and ``reference_forces[f]`` (n, 3) eV/A.
 
     Returns ``frame_spearman``, ``atom_spearman``, ``frames``, ``atoms``, ``forces_mae_mev_per_a``
     (components), ``large_error_frames`` (largest atom error above ``LARGE_ERROR``) and ``caught`` (for
-    each of ``TRUST_LEVELS``, the fraction of those frames whose ``max_forces_dev`` exceeds it; NaN
+    each trust level of ``levels``, eV/A, the fraction of those frames whose ``max_forces_dev`` exceeds it; NaN
     without such frames), and the arrays ``frame_deviation``, ``frame_error`` (F,), ``atom_deviation``,
     ``atom_error`` (N,) in eV/A.
     """
@@ -49,7 +52,7 @@ def calibration_statistics(
     wrong = frame_error > LARGE_ERROR
     caught = {
         level: float(np.mean(frame_deviation[wrong] > level)) if wrong.any() else float("nan")
-        for level in TRUST_LEVELS
+        for level in levels
     }
     return {
         "large_error_frames": int(wrong.sum()),

@@ -24,7 +24,7 @@ from ..fitting.dataset import GROUP_KEYS, read_structures, to_samples
 from ..fitting.metrics import group_errors
 from ..generation.frame_store import file_sha256
 from ..generation.generate import recipe_path, regenerate_command
-from .calibration import LARGE_ERROR, calibration_statistics, plot_calibration
+from .calibration import LARGE_ERROR, TRUST_LEVELS, calibration_statistics, plot_calibration
 from .card import markdown_table
 from .nve_check import card_section, nve_guard
 
@@ -59,17 +59,17 @@ def ship_committee(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     calc = EquiformerCalculator(committee, device=device, dtype="float64")
-    predictions, statistics = _calibration(calc, samples, batch_size)
+    predictions, statistics = _calibration(calc, samples, batch_size, trust_level)
     plot_calibration(statistics, out_dir / f"{name}.png", f"{name} on {Path(probe).name}")
     out_of_distribution = None
     if ood is not None:
-        _, ood_statistics = _calibration(calc, ood_samples, batch_size)
+        _, ood_statistics = _calibration(calc, ood_samples, batch_size, trust_level)
         plot_calibration(ood_statistics, out_dir / f"{name}.ood.png", f"{name} on {Path(ood).name}")
         out_of_distribution = {
             "data": Path(ood).name,
             "data_sha256": file_sha256(ood),
             "recipe": _recipe(ood),
-            "calibration": _calibration_record(ood_statistics, trust_level),
+            "calibration": _calibration_record(ood_statistics),
             "sources": _caught_per_source(ood_samples, ood_statistics, trust_level),
         }
     committee.info = {
@@ -91,7 +91,7 @@ def ship_committee(
             "data_sha256": file_sha256(probe),
             "recipe": _recipe(probe),
             "errors": group_errors(samples, predictions),
-            "calibration": _calibration_record(statistics, trust_level),
+            "calibration": _calibration_record(statistics),
         },
         "out_of_distribution": out_of_distribution,
     }
@@ -111,30 +111,34 @@ def _samples(data: str | Path, committee: Committee) -> list:
     return to_samples(read_structures(data), committee.config.elements, PROBE_GROUP_KEYS)
 
 
-def _calibration(calc: EquiformerCalculator, samples: list, batch_size: int) -> tuple[list, dict]:
-    """The committee's predictions on ``samples`` and their :func:`.calibration.calibration_statistics`."""
+def _calibration(
+    calc: EquiformerCalculator, samples: list, batch_size: int, trust_level: float
+) -> tuple[list, dict]:
+    """The committee's predictions on ``samples`` and their :func:`.calibration.calibration_statistics`,
+    with the shipped ``trust_level`` among the levels whose catch is counted."""
     predictions = calculator_predictions(calc, samples, batch_size)
     statistics = calibration_statistics(
         [p["forces_dev"] for p in predictions],
         [p["forces"] for p in predictions],
         [s.forces for s in samples],
+        levels=tuple(sorted({*TRUST_LEVELS, trust_level})),
     )
     return predictions, statistics
 
 
-def _calibration_record(statistics: dict, trust_level: float) -> dict:
+def _calibration_record(statistics: dict) -> dict:
     """What the card keeps of the statistics: sizes, Spearman, MAE, wrong frames and the fraction caught
-    at each level of :data:`.calibration.TRUST_LEVELS` and at the shipped ``trust_level``."""
-    wrong = statistics["frame_error"] > LARGE_ERROR
-    caught = {f"{level:g}": fraction for level, fraction in statistics["caught"].items()}
-    caught[f"{trust_level:g}"] = (
-        float((statistics["frame_deviation"][wrong] > trust_level).mean()) if wrong.any() else float("nan")
+    at each trust level (JSON keys)."""
+    keys = (
+        "frames",
+        "atoms",
+        "frame_spearman",
+        "atom_spearman",
+        "forces_mae_mev_per_a",
+        "large_error_frames",
     )
-    record = {
-        key: statistics[key]
-        for key in ("frames", "atoms", "frame_spearman", "atom_spearman", "forces_mae_mev_per_a")
-    }
-    return {**record, "large_error_frames": int(wrong.sum()), "caught": caught}
+    caught = {f"{level:g}": fraction for level, fraction in statistics["caught"].items()}
+    return {**{key: statistics[key] for key in keys}, "caught": caught}
 
 
 def _caught_per_source(samples: list, statistics: dict, trust_level: float) -> dict:
